@@ -1,0 +1,269 @@
+//! Core types → JavaScript types. One place for every conversion.
+
+use klive_server_core::{AudioInfo, ConnectionStats, ServerEvent, ServerStats, StreamStats, VideoInfo};
+use napi_derive::napi;
+
+/// One query-string parameter.
+#[napi(object)]
+pub struct QueryParam {
+    /// Name.
+    pub key: String,
+    /// Decoded value.
+    pub value: String,
+}
+
+/// Video codec details from the sequence header.
+#[napi(object)]
+pub struct VideoCodecInfo {
+    /// H264, HEVC, AV1, VP9 or unknown.
+    pub codec: String,
+    /// RFC 6381 codec string, e.g. avc1.64001f.
+    pub codec_string: Option<String>,
+    /// Profile name, e.g. High.
+    pub profile: Option<String>,
+    /// Level, e.g. 3.1.
+    pub level: Option<f64>,
+    /// Width in pixels (0 when unknown).
+    pub width: u32,
+    /// Height in pixels (0 when unknown).
+    pub height: u32,
+    /// Signalled with enhanced RTMP (FourCC).
+    pub enhanced: bool,
+}
+
+/// Audio codec details from the sequence header.
+#[napi(object)]
+pub struct AudioCodecInfo {
+    /// AAC, MP3, Opus … or unknown.
+    pub codec: String,
+    /// RFC 6381 codec string, e.g. mp4a.40.2.
+    pub codec_string: Option<String>,
+    /// Profile name, e.g. LC.
+    pub profile: Option<String>,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u32,
+}
+
+/// An event from the RTMP core. `connect`, `publish` and `play` wait for `decide(requestId, …)`.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum IngestEvent {
+    /// A client sent connect.
+    Connect {
+        request_id: i64,
+        connection_id: i64,
+        remote_address: String,
+        app: String,
+        tc_url: Option<String>,
+        query: Vec<QueryParam>,
+        flash_ver: Option<String>,
+        page_url: Option<String>,
+        swf_url: Option<String>,
+        handshake: String,
+    },
+    /// A client wants to publish.
+    Publish {
+        request_id: i64,
+        connection_id: i64,
+        stream_id: u32,
+        stream_name: String,
+        query: Vec<QueryParam>,
+        publish_type: String,
+    },
+    /// A client wants to play.
+    Play { request_id: i64, connection_id: i64, stream_id: u32, stream_name: String, query: Vec<QueryParam> },
+    /// onMetaData of a live stream (JSON text).
+    Metadata { connection_id: i64, stream_name: String, json: String },
+    /// Codec details of a live stream (after a sequence header).
+    CodecInfo { connection_id: i64, stream_name: String, video: Option<VideoCodecInfo>, audio: Option<AudioCodecInfo> },
+    /// A live stream ended.
+    Unpublish { connection_id: i64, stream_name: String, reason: String },
+    /// A connection closed.
+    Disconnect { connection_id: i64, reason: String, bytes_in: i64, bytes_out: i64, duration_ms: i64 },
+    /// An FLV sink ended.
+    SinkClosed { sink_id: i64, stream_name: String, reason: String, bytes_written: i64, dropped_frames: i64 },
+    /// Something notable that closed nothing.
+    Warning { connection_id: i64, message: String },
+}
+
+fn query(params: Vec<(String, String)>) -> Vec<QueryParam> {
+    params.into_iter().map(|(key, value)| QueryParam { key, value }).collect()
+}
+
+fn video(v: VideoInfo) -> VideoCodecInfo {
+    VideoCodecInfo {
+        codec: v.codec,
+        codec_string: v.codec_string,
+        profile: v.profile,
+        level: v.level,
+        width: v.width,
+        height: v.height,
+        enhanced: v.enhanced,
+    }
+}
+
+fn audio(a: AudioInfo) -> AudioCodecInfo {
+    AudioCodecInfo { codec: a.codec, codec_string: a.codec_string, profile: a.profile, sample_rate: a.sample_rate, channels: a.channels }
+}
+
+pub(crate) fn to_binding_event(event: ServerEvent) -> IngestEvent {
+    match event {
+        ServerEvent::Connect { request_id, connection_id, remote_addr, app, tc_url, query: q, flash_ver, page_url, swf_url, handshake } => {
+            IngestEvent::Connect {
+                request_id: request_id as i64,
+                connection_id: connection_id as i64,
+                remote_address: remote_addr.to_string(),
+                app,
+                tc_url,
+                query: query(q),
+                flash_ver,
+                page_url,
+                swf_url,
+                handshake,
+            }
+        }
+        ServerEvent::Publish { request_id, connection_id, stream_id, stream_name, query: q, publish_type } => IngestEvent::Publish {
+            request_id: request_id as i64,
+            connection_id: connection_id as i64,
+            stream_id,
+            stream_name,
+            query: query(q),
+            publish_type,
+        },
+        ServerEvent::Play { request_id, connection_id, stream_id, stream_name, query: q } => IngestEvent::Play {
+            request_id: request_id as i64,
+            connection_id: connection_id as i64,
+            stream_id,
+            stream_name,
+            query: query(q),
+        },
+        ServerEvent::Metadata { connection_id, stream_name, json } => {
+            IngestEvent::Metadata { connection_id: connection_id as i64, stream_name, json }
+        }
+        ServerEvent::CodecInfo { connection_id, stream_name, video: v, audio: a } => IngestEvent::CodecInfo {
+            connection_id: connection_id as i64,
+            stream_name,
+            video: v.map(video),
+            audio: a.map(audio),
+        },
+        ServerEvent::Unpublish { connection_id, stream_name, reason } => {
+            IngestEvent::Unpublish { connection_id: connection_id as i64, stream_name, reason }
+        }
+        ServerEvent::Disconnect(d) => IngestEvent::Disconnect {
+            connection_id: d.connection_id as i64,
+            reason: d.reason,
+            bytes_in: d.bytes_in as i64,
+            bytes_out: d.bytes_out as i64,
+            duration_ms: d.duration_ms as i64,
+        },
+        ServerEvent::SinkClosed { sink_id, stream_name, reason, bytes_written, dropped_frames } => IngestEvent::SinkClosed {
+            sink_id: sink_id as i64,
+            stream_name,
+            reason,
+            bytes_written: bytes_written as i64,
+            dropped_frames: dropped_frames as i64,
+        },
+        ServerEvent::Warning { connection_id, message } => IngestEvent::Warning { connection_id: connection_id as i64, message },
+    }
+}
+
+/// Live stats of one connection.
+#[napi(object)]
+pub struct ConnectionStatsSnapshot {
+    pub id: i64,
+    pub remote_address: String,
+    pub app: String,
+    /// Encoder identification (flashVer).
+    pub flash_ver: Option<String>,
+    /// publisher, player or idle.
+    pub role: String,
+    pub stream_name: Option<String>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    /// Receive bitrate over the last sampling interval (bits/s).
+    pub bitrate_in_bps: f64,
+    /// Send bitrate over the last sampling interval (bits/s).
+    pub bitrate_out_bps: f64,
+    /// Video frames per second over the last sampling interval.
+    pub fps: f64,
+    pub video_frames: i64,
+    pub audio_frames: i64,
+    /// Frames dropped because this player was too slow.
+    pub dropped_frames: i64,
+    /// Round-trip time from the last ping, when measured.
+    pub rtt_ms: Option<f64>,
+    pub uptime_ms: i64,
+}
+
+/// Live stats of one stream.
+#[napi(object)]
+pub struct StreamStatsSnapshot {
+    pub name: String,
+    pub app: String,
+    /// Publisher's connection id.
+    pub publisher: i64,
+    pub video: Option<VideoCodecInfo>,
+    pub audio: Option<AudioCodecInfo>,
+    /// onMetaData as JSON text.
+    pub metadata_json: Option<String>,
+    /// Players and sinks attached.
+    pub subscribers: u32,
+    pub frames: i64,
+    pub bytes: i64,
+    pub uptime_ms: i64,
+}
+
+/// Everything at once.
+#[napi(object)]
+pub struct ServerStatsSnapshot {
+    pub connections: Vec<ConnectionStatsSnapshot>,
+    pub streams: Vec<StreamStatsSnapshot>,
+    pub total_connections: i64,
+    pub refused_connections: i64,
+}
+
+fn connection(c: ConnectionStats) -> ConnectionStatsSnapshot {
+    ConnectionStatsSnapshot {
+        id: c.id as i64,
+        remote_address: c.remote_addr,
+        app: c.app,
+        flash_ver: c.flash_ver,
+        role: c.role,
+        stream_name: c.stream_name,
+        bytes_in: c.bytes_in as i64,
+        bytes_out: c.bytes_out as i64,
+        bitrate_in_bps: c.bitrate_in_bps,
+        bitrate_out_bps: c.bitrate_out_bps,
+        fps: c.fps,
+        video_frames: c.video_frames as i64,
+        audio_frames: c.audio_frames as i64,
+        dropped_frames: c.dropped_frames as i64,
+        rtt_ms: c.rtt_ms.map(|v| v as f64),
+        uptime_ms: c.uptime_ms as i64,
+    }
+}
+
+fn stream(s: StreamStats) -> StreamStatsSnapshot {
+    StreamStatsSnapshot {
+        name: s.name,
+        app: s.app,
+        publisher: s.publisher as i64,
+        video: s.video.map(video),
+        audio: s.audio.map(audio),
+        metadata_json: s.metadata_json,
+        subscribers: s.subscribers as u32,
+        frames: s.frames as i64,
+        bytes: s.bytes as i64,
+        uptime_ms: s.uptime_ms as i64,
+    }
+}
+
+pub(crate) fn to_binding_stats(s: ServerStats) -> ServerStatsSnapshot {
+    ServerStatsSnapshot {
+        connections: s.connections.into_iter().map(connection).collect(),
+        streams: s.streams.into_iter().map(stream).collect(),
+        total_connections: s.total_connections as i64,
+        refused_connections: s.refused_connections as i64,
+    }
+}

@@ -1,0 +1,432 @@
+//! The media bus: one [`LiveStream`] per published name, fanning frames out to subscribers
+//! (RTMP players, FLV sinks) through bounded queues.
+//!
+//! The publisher's task calls [`LiveStream::push`] synchronously: it never waits for a
+//! subscriber. A subscriber whose queue is over its byte budget loses frames up to the next
+//! video keyframe (counted in `dropped`), so a slow reader costs bounded memory and never
+//! slows the publisher. A new subscriber first gets the stream's metadata and sequence headers,
+//! then live frames from the next keyframe.
+
+use crate::events::{AudioInfo, VideoInfo};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rtmp_proto::session::MediaKind;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// One media or data message of a live stream (an FLV tag body with its timestamp).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Audio, video or data.
+    pub kind: MediaKind,
+    /// RTMP timestamp, ms.
+    pub timestamp: u32,
+    /// FLV tag body.
+    pub payload: Bytes,
+    /// A video keyframe (not a sequence header).
+    pub keyframe: bool,
+    /// A sequence header (codec configuration).
+    pub config: bool,
+}
+
+impl Frame {
+    fn cost(&self) -> usize {
+        self.payload.len() + 64
+    }
+}
+
+#[derive(Debug, Default)]
+struct BusState {
+    metadata: Option<Frame>,
+    video_config: Option<Frame>,
+    audio_config: Option<Frame>,
+    last_timestamp: u32,
+    subscribers: Vec<Arc<Subscriber>>,
+    ended: bool,
+    video_info: Option<VideoInfo>,
+    audio_info: Option<AudioInfo>,
+    metadata_json: Option<String>,
+}
+
+/// A snapshot of a live stream for stats and the application.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Stream name.
+    pub name: String,
+    /// Application the publisher connected to.
+    pub app: String,
+    /// Publisher's connection id.
+    pub publisher: u64,
+    /// Video codec, once known.
+    pub video: Option<VideoInfo>,
+    /// Audio codec, once known.
+    pub audio: Option<AudioInfo>,
+    /// onMetaData as JSON, once received.
+    pub metadata_json: Option<String>,
+    /// Subscribers (players and sinks) attached now.
+    pub subscribers: usize,
+    /// Frames received.
+    pub frames: u64,
+    /// Bytes of media received.
+    pub bytes: u64,
+    /// Milliseconds since publishing started.
+    pub uptime_ms: u64,
+}
+
+/// A live, published stream.
+#[derive(Debug)]
+pub struct LiveStream {
+    /// Stream name (without query).
+    pub name: String,
+    /// Application name.
+    pub app: String,
+    /// Publisher's connection id.
+    pub publisher: u64,
+    started: Instant,
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    state: Mutex<BusState>,
+    ended: Notify,
+}
+
+impl LiveStream {
+    fn new(name: String, app: String, publisher: u64) -> Self {
+        LiveStream {
+            name,
+            app,
+            publisher,
+            started: Instant::now(),
+            frames: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            state: Mutex::new(BusState::default()),
+            ended: Notify::new(),
+        }
+    }
+
+    /// Fan a frame out to every subscriber. Never blocks on a subscriber.
+    pub fn push(&self, frame: Frame) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
+        let mut state = self.state.lock();
+        state.last_timestamp = frame.timestamp;
+        if frame.config {
+            match frame.kind {
+                MediaKind::Video => state.video_config = Some(frame.clone()),
+                MediaKind::Audio => state.audio_config = Some(frame.clone()),
+                MediaKind::Data => {}
+            }
+        }
+        for sub in &state.subscribers {
+            sub.offer(&frame);
+        }
+    }
+
+    /// Store the stream's onMetaData (AMF0 body) for late joiners, and forward it.
+    pub fn set_metadata(&self, timestamp: u32, payload: Bytes, json: String) {
+        let frame = Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: true };
+        {
+            let mut state = self.state.lock();
+            state.metadata = Some(frame.clone());
+            state.metadata_json = Some(json);
+        }
+        self.push(frame);
+    }
+
+    /// Record codec details parsed from a sequence header.
+    pub fn set_codec_info(&self, video: Option<VideoInfo>, audio: Option<AudioInfo>) {
+        let mut state = self.state.lock();
+        if video.is_some() {
+            state.video_info = video;
+        }
+        if audio.is_some() {
+            state.audio_info = audio;
+        }
+    }
+
+    /// Current codec details (video, audio).
+    pub fn codec_info(&self) -> (Option<VideoInfo>, Option<AudioInfo>) {
+        let state = self.state.lock();
+        (state.video_info.clone(), state.audio_info.clone())
+    }
+
+    /// Attach a subscriber with a queue budget of `buffer_bytes`. It first receives the
+    /// metadata and sequence headers, then live frames from the next keyframe. `None` once
+    /// the stream has ended.
+    pub fn subscribe(&self, id: u64, buffer_bytes: usize) -> Option<Arc<Subscriber>> {
+        let mut state = self.state.lock();
+        if state.ended {
+            return None;
+        }
+        let sub = Arc::new(Subscriber::new(id, buffer_bytes));
+        {
+            let mut q = sub.queue.lock();
+            let ts = state.last_timestamp;
+            for f in [&state.metadata, &state.video_config, &state.audio_config].into_iter().flatten() {
+                let mut f = f.clone();
+                f.timestamp = ts;
+                q.bytes += f.cost();
+                q.frames.push_back(f);
+            }
+            q.waiting_keyframe = state.video_config.is_some();
+        }
+        state.subscribers.push(sub.clone());
+        Some(sub)
+    }
+
+    /// Detach a subscriber.
+    pub fn unsubscribe(&self, id: u64) {
+        let mut state = self.state.lock();
+        state.subscribers.retain(|s| s.id != id);
+    }
+
+    /// The publisher left: close every subscriber.
+    pub fn end(&self) {
+        let subs = {
+            let mut state = self.state.lock();
+            state.ended = true;
+            std::mem::take(&mut state.subscribers)
+        };
+        for sub in subs {
+            sub.close();
+        }
+        self.ended.notify_waiters();
+    }
+
+    /// Resolves once the stream has ended.
+    pub async fn ended(&self) {
+        loop {
+            let notified = self.ended.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.state.lock().ended {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Snapshot for stats.
+    pub fn info(&self) -> StreamInfo {
+        let state = self.state.lock();
+        StreamInfo {
+            name: self.name.clone(),
+            app: self.app.clone(),
+            publisher: self.publisher,
+            video: state.video_info.clone(),
+            audio: state.audio_info.clone(),
+            metadata_json: state.metadata_json.clone(),
+            subscribers: state.subscribers.len(),
+            frames: self.frames.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SubQueue {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    waiting_keyframe: bool,
+    closed: bool,
+}
+
+/// The receiving end of a stream for one player or sink.
+#[derive(Debug)]
+pub struct Subscriber {
+    /// Subscriber id (sink id or connection id).
+    pub id: u64,
+    budget: usize,
+    dropped: AtomicU64,
+    queue: Mutex<SubQueue>,
+    notify: Notify,
+}
+
+impl Subscriber {
+    fn new(id: u64, budget: usize) -> Self {
+        Subscriber { id, budget, dropped: AtomicU64::new(0), queue: Mutex::new(SubQueue::default()), notify: Notify::new() }
+    }
+
+    fn offer(&self, frame: &Frame) {
+        let mut q = self.queue.lock();
+        if q.closed {
+            return;
+        }
+        let was_empty = q.frames.is_empty();
+        if frame.config {
+            // Codec changes must reach the reader whatever the budget: they are small.
+        } else if q.waiting_keyframe {
+            if !(frame.kind == MediaKind::Video && frame.keyframe) {
+                return;
+            }
+            if q.bytes + frame.cost() > self.budget {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            q.waiting_keyframe = false;
+        } else if q.bytes + frame.cost() > self.budget {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            q.waiting_keyframe = true;
+            return;
+        }
+        q.bytes += frame.cost();
+        q.frames.push_back(frame.clone());
+        drop(q);
+        if was_empty {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Wait for frames and move them all into `out`. Returns false when the subscription is
+    /// closed and everything has been taken.
+    pub async fn next_batch(&self, out: &mut Vec<Frame>) -> bool {
+        loop {
+            {
+                let mut q = self.queue.lock();
+                if !q.frames.is_empty() {
+                    out.extend(q.frames.drain(..));
+                    q.bytes = 0;
+                    return true;
+                }
+                if q.closed {
+                    return false;
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// End the subscription: [`Self::next_batch`] returns false once drained.
+    pub fn close(&self) {
+        self.queue.lock().closed = true;
+        self.notify.notify_one();
+    }
+
+    /// Frames dropped because the reader was slow.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.lock().bytes
+    }
+}
+
+/// Live streams by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+}
+
+impl Registry {
+    /// Claim `name` for a publisher; `None` when it is already live.
+    pub fn publish(&self, name: &str, app: &str, publisher: u64) -> Option<Arc<LiveStream>> {
+        let mut streams = self.streams.lock();
+        if streams.contains_key(name) {
+            return None;
+        }
+        let stream = Arc::new(LiveStream::new(name.to_string(), app.to_string(), publisher));
+        streams.insert(name.to_string(), stream.clone());
+        Some(stream)
+    }
+
+    /// The live stream called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<LiveStream>> {
+        self.streams.lock().get(name).cloned()
+    }
+
+    /// Remove `stream` (only if it is still the one registered) and close its subscribers.
+    pub fn unpublish(&self, stream: &Arc<LiveStream>) {
+        {
+            let mut streams = self.streams.lock();
+            if streams.get(&stream.name).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+                streams.remove(&stream.name);
+            }
+        }
+        stream.end();
+    }
+
+    /// Every live stream.
+    pub fn all(&self) -> Vec<Arc<LiveStream>> {
+        self.streams.lock().values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: MediaKind, ts: u32, len: usize, keyframe: bool) -> Frame {
+        Frame { kind, timestamp: ts, payload: Bytes::from(vec![0u8; len]), keyframe, config: false }
+    }
+
+    #[tokio::test]
+    async fn late_joiner_gets_headers_then_starts_at_keyframe() {
+        let reg = Registry::default();
+        let s = reg.publish("a", "kLive", 1).unwrap();
+        assert!(reg.publish("a", "kLive", 2).is_none());
+        s.set_metadata(0, Bytes::from_static(b"meta"), "{}".into());
+        s.push(Frame { kind: MediaKind::Video, timestamp: 0, payload: Bytes::from_static(b"vcfg"), keyframe: false, config: true });
+        s.push(frame(MediaKind::Video, 0, 100, true));
+        s.push(frame(MediaKind::Video, 33, 100, false));
+        let sub = s.subscribe(9, 1 << 20).unwrap();
+        s.push(frame(MediaKind::Video, 66, 100, false)); // skipped: not a keyframe
+        s.push(frame(MediaKind::Audio, 70, 10, false)); // skipped: before the keyframe
+        s.push(frame(MediaKind::Video, 100, 100, true));
+        s.push(frame(MediaKind::Audio, 110, 10, false));
+        let mut out = Vec::new();
+        assert!(sub.next_batch(&mut out).await);
+        let kinds: Vec<(MediaKind, u32, bool)> = out.iter().map(|f| (f.kind, f.timestamp, f.config)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (MediaKind::Data, 33, true),
+                (MediaKind::Video, 33, true),
+                (MediaKind::Video, 100, false),
+                (MediaKind::Audio, 110, false)
+            ]
+        );
+        reg.unpublish(&s);
+        out.clear();
+        assert!(!sub.next_batch(&mut out).await);
+        assert!(reg.get("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_drops_to_next_keyframe_with_bounded_memory() {
+        let reg = Registry::default();
+        let s = reg.publish("b", "kLive", 1).unwrap();
+        let sub = s.subscribe(1, 10_000).unwrap();
+        s.push(frame(MediaKind::Video, 0, 4000, true));
+        for i in 1..50 {
+            s.push(frame(MediaKind::Video, i * 33, 4000, false));
+            assert!(sub.queued_bytes() <= 10_000);
+        }
+        assert!(sub.dropped() > 0);
+        let mut out = Vec::new();
+        sub.next_batch(&mut out).await;
+        let n = out.len();
+        // After draining, nothing more arrives until a keyframe.
+        s.push(frame(MediaKind::Video, 2000, 100, false));
+        s.push(frame(MediaKind::Video, 2033, 100, true));
+        s.push(frame(MediaKind::Video, 2066, 100, false));
+        out.clear();
+        sub.next_batch(&mut out).await;
+        assert_eq!(out.iter().map(|f| f.timestamp).collect::<Vec<_>>(), vec![2033, 2066]);
+        assert!(n >= 2);
+    }
+
+    #[test]
+    fn audio_only_stream_starts_immediately() {
+        let reg = Registry::default();
+        let s = reg.publish("c", "kLive", 1).unwrap();
+        s.push(Frame { kind: MediaKind::Audio, timestamp: 0, payload: Bytes::from_static(b"acfg"), keyframe: false, config: true });
+        let sub = s.subscribe(1, 1 << 20).unwrap();
+        s.push(frame(MediaKind::Audio, 23, 10, false));
+        assert_eq!(sub.queue.lock().frames.len(), 2);
+    }
+}

@@ -1,0 +1,51 @@
+//! Server settings with production defaults.
+
+use rtmp_proto::session::SessionConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Settings of one RTMP server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 lets the OS pick.
+    pub bind: SocketAddr,
+    /// Connections accepted at once; more are closed on accept with a logged reason.
+    pub max_connections: usize,
+    /// A client that has not completed the handshake after this long is closed.
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// How long a connect / publish / play waits for the application's decision.
+    pub decision_timeout: Duration,
+    /// A publisher's socket is read at most once per this interval, so that the many small
+    /// writes of an encoder are handled in one wakeup. Zero reads as data arrives.
+    pub read_pacing: Duration,
+    /// Players and sinks are written at most once per this interval, batching frames.
+    pub write_pacing: Duration,
+    /// Bytes a sink or player may have queued before frames are dropped to the next keyframe.
+    pub subscriber_buffer_bytes: usize,
+    /// A write to a player or sink that cannot complete for this long closes it.
+    pub write_timeout: Duration,
+    /// Interval of the RTT ping and the bitrate/fps sampling.
+    pub ping_interval: Duration,
+    /// Protocol settings of each session.
+    pub session: SessionConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:1935".parse().expect("literal address"),
+            max_connections: 2000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            decision_timeout: Duration::from_secs(20),
+            read_pacing: Duration::from_millis(40),
+            write_pacing: Duration::from_millis(40),
+            subscriber_buffer_bytes: 8 * 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(5),
+            session: SessionConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! One task per connection: socket bytes in → [`ServerSession`] → events, decisions and
+//! bytes out. Everything protocol-related lives in the session; this file only moves bytes,
+//! owns the timers and connects publishers and players to the media bus.
+
+use crate::bus::{Frame, LiveStream, Subscriber};
+use crate::events::{AudioInfo, Decision, DisconnectInfo, ServerEvent, VideoInfo};
+use crate::server::Shared;
+use crate::stats::ConnCounters;
+use bytes::BytesMut;
+use rand::RngCore;
+use rtmp_proto::amf::AmfValue;
+use rtmp_proto::handshake::HandshakeKind;
+use rtmp_proto::media::{aac, audio, avc, hevc, video};
+use rtmp_proto::session::{ConnectRequest, MediaKind, ServerSession, SessionEvent};
+use std::collections::HashMap;
+use std::future::pending;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::sleep_until;
+
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Why a connection ends.
+type Close = String;
+
+struct Playing {
+    stream_id: u32,
+    stream: Arc<LiveStream>,
+    sub: Arc<Subscriber>,
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    id: u64,
+    socket: TcpStream,
+    session: ServerSession,
+    counters: Arc<ConnCounters>,
+    kill: Arc<Notify>,
+    app: String,
+    publishing: HashMap<u32, Arc<LiveStream>>,
+    playing: Option<Playing>,
+    started: Instant,
+    last_input: Instant,
+    refusal: Option<String>,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<ConnCounters>, kill: Arc<Notify>) {
+    let mut random = [0u8; 1528];
+    rand::thread_rng().fill_bytes(&mut random);
+    let session = ServerSession::new(shared.config.session.clone(), random, 0);
+    let now = Instant::now();
+    let mut conn = Conn {
+        id: counters.id,
+        shared: shared.clone(),
+        socket,
+        session,
+        counters: counters.clone(),
+        kill,
+        app: String::new(),
+        publishing: HashMap::new(),
+        playing: None,
+        started: now,
+        last_input: now,
+        refusal: None,
+    };
+    let reason = conn.drive().await;
+    let _ = conn.socket.shutdown().await;
+    conn.release(&reason);
+    shared.connections.lock().remove(&conn.id);
+    shared.emit(ServerEvent::Disconnect(DisconnectInfo {
+        connection_id: conn.id,
+        reason,
+        bytes_in: counters.bytes_in.load(Ordering::Relaxed),
+        bytes_out: counters.bytes_out.load(Ordering::Relaxed),
+        duration_ms: counters.started.elapsed().as_millis() as u64,
+    }));
+}
+
+impl Conn {
+    async fn drive(&mut self) -> Close {
+        let config = self.shared.config.clone();
+        let mut shutdown = self.shared.shutdown.clone();
+        if *shutdown.borrow() {
+            return "server shutdown".into();
+        }
+        let handshake_deadline = tokio::time::Instant::now() + config.handshake_timeout;
+        let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut read_paused_until: Option<tokio::time::Instant> = None;
+        let mut write_paused_until: Option<tokio::time::Instant> = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_ping = Instant::now();
+
+        loop {
+            let sub = self.playing.as_ref().map(|p| p.sub.clone());
+            tokio::select! {
+                biased;
+                _ = self.kill.notified() => return "killed by operator".into(),
+                _ = shutdown.changed() => return "server shutdown".into(),
+                _ = sleep_until(handshake_deadline), if !self.session.handshake_done() => {
+                    return format!("handshake not completed within {} s", config.handshake_timeout.as_secs());
+                }
+                read = self.socket.read_buf(&mut rbuf), if read_paused_until.is_none() => {
+                    let n = match read {
+                        Ok(0) => return "client closed".into(),
+                        Ok(n) => n,
+                        Err(e) => return format!("read error: {e}"),
+                    };
+                    self.last_input = Instant::now();
+                    self.counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    if let Err(e) = self.session.handle_input(&rbuf) {
+                        rbuf.clear();
+                        let _ = self.flush().await;
+                        return format!("protocol error: {e}");
+                    }
+                    rbuf.clear();
+                    if let Err(reason) = self.process_events().await {
+                        return reason;
+                    }
+                    if let Err(e) = self.flush().await {
+                        return format!("write error: {e}");
+                    }
+                    if let Some(reason) = self.refusal.take() {
+                        return reason;
+                    }
+                    // An encoder writes many small pieces; reading them one wakeup at a time is
+                    // what costs CPU at real-time rates. Let them pile up in the socket buffer.
+                    if !self.publishing.is_empty() && n < READ_BUFFER / 2 && !config.read_pacing.is_zero() {
+                        read_paused_until = Some(tokio::time::Instant::now() + config.read_pacing);
+                    }
+                    if rbuf.capacity() < READ_BUFFER / 2 {
+                        rbuf.reserve(READ_BUFFER);
+                    }
+                }
+                _ = sleep_until(read_paused_until.unwrap_or_else(tokio::time::Instant::now)), if read_paused_until.is_some() => {
+                    read_paused_until = None;
+                }
+                _ = sleep_until(write_paused_until.unwrap_or_else(tokio::time::Instant::now)), if write_paused_until.is_some() => {
+                    write_paused_until = None;
+                }
+                more = next_batch(sub.as_deref(), &mut frames), if sub.is_some() && write_paused_until.is_none() => {
+                    if let Err(e) = self.send_frames(more, &mut frames).await {
+                        return format!("write error: {e}");
+                    }
+                    if !config.write_pacing.is_zero() {
+                        write_paused_until = Some(tokio::time::Instant::now() + config.write_pacing);
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let is_player = self.playing.is_some();
+                    if !is_player && now.duration_since(self.last_input) > config.idle_timeout {
+                        return format!("idle for {} s", config.idle_timeout.as_secs());
+                    }
+                    if self.session.handshake_done() && now.duration_since(last_ping) >= config.ping_interval {
+                        last_ping = now;
+                        self.counters.sample(now);
+                        self.session.send_ping(self.started.elapsed().as_millis() as u32);
+                        if let Err(e) = self.flush().await {
+                            return format!("write error: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.session.has_output() {
+            return Ok(());
+        }
+        let out = self.session.take_output();
+        let limit = self.shared.config.write_timeout;
+        let result = match tokio::time::timeout(limit, self.socket.write_all(&out)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("peer did not read for {} s", limit.as_secs()))),
+        };
+        self.counters.bytes_out.fetch_add(out.len() as u64, Ordering::Relaxed);
+        self.session.recycle_output(out);
+        result
+    }
+
+    async fn send_frames(&mut self, more: bool, frames: &mut Vec<Frame>) -> std::io::Result<()> {
+        let Some(playing) = self.playing.as_ref() else { return Ok(()) };
+        let stream_id = playing.stream_id;
+        if !more {
+            let name = playing.stream.name.clone();
+            self.session.send_play_end(stream_id, &name);
+            self.playing = None;
+            self.counters.details.lock().role = "idle";
+            return self.flush().await;
+        }
+        for frame in frames.drain(..) {
+            match frame.kind {
+                MediaKind::Video => self.counters.video_frames.fetch_add(1, Ordering::Relaxed),
+                MediaKind::Audio => self.counters.audio_frames.fetch_add(1, Ordering::Relaxed),
+                MediaKind::Data => 0,
+            };
+            self.session.send_media(stream_id, frame.kind, frame.timestamp, &frame.payload);
+        }
+        self.counters.dropped_frames.store(playing.sub.dropped(), Ordering::Relaxed);
+        self.flush().await
+    }
+
+    /// Handle everything the session reported. Requests wait here for the application's
+    /// decision; that pauses only this connection.
+    async fn process_events(&mut self) -> Result<(), Close> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Media { stream_id, kind, timestamp, payload } => self.on_media(stream_id, kind, timestamp, payload),
+                SessionEvent::Data { stream_id, timestamp, name, values, payload } => {
+                    self.on_data(stream_id, timestamp, &name, &values, payload)
+                }
+                SessionEvent::ConnectRequested(request) => self.on_connect(request).await?,
+                SessionEvent::PublishRequested { request_id, stream_id, stream_name, publish_type } => {
+                    self.on_publish(request_id, stream_id, &stream_name, publish_type).await?
+                }
+                SessionEvent::PlayRequested { request_id, stream_id, stream_name } => {
+                    self.on_play(request_id, stream_id, &stream_name).await?
+                }
+                SessionEvent::PublishStopped { stream_id } => {
+                    if let Some(stream) = self.publishing.remove(&stream_id) {
+                        self.end_publish(&stream, "publisher stopped");
+                    }
+                }
+                SessionEvent::PlayStopped { .. } => {
+                    if let Some(p) = self.playing.take() {
+                        p.stream.unsubscribe(p.sub.id);
+                    }
+                }
+                SessionEvent::PingResponse { timestamp } => {
+                    let rtt = (self.started.elapsed().as_millis() as u32).wrapping_sub(timestamp);
+                    if rtt < 60_000 {
+                        self.counters.rtt_ms.store(rtt as u64 + 1, Ordering::Relaxed);
+                    }
+                }
+                SessionEvent::UnknownCommand { name } => {
+                    self.shared.emit(ServerEvent::Warning { connection_id: self.id, message: format!("unknown command '{name}'") })
+                }
+                SessionEvent::Warning { message } => self.shared.emit(ServerEvent::Warning { connection_id: self.id, message }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ask the application and wait for its answer (bounded by the decision timeout).
+    async fn decide(&mut self, request_id: u64, rx: tokio::sync::oneshot::Receiver<Decision>) -> Result<Decision, Close> {
+        let timeout = self.shared.config.decision_timeout;
+        let mut shutdown = self.shared.shutdown.clone();
+        let result = tokio::select! {
+            d = rx => Ok(d.unwrap_or_else(|_| Decision::reject("server is shutting down"))),
+            _ = tokio::time::sleep(timeout) => Ok(Decision::reject(format!("no authorization decision within {} s", timeout.as_secs()))),
+            _ = self.kill.notified() => Err("killed by operator".to_string()),
+            _ = shutdown.changed() => Err("server shutdown".to_string()),
+        };
+        self.shared.forget_request(request_id);
+        result
+    }
+
+    fn refuse(&mut self, session_request: u32, decision: &Decision, what: &str) {
+        self.session.reject(session_request, &decision.description, decision.code.as_deref());
+        self.refusal = Some(format!("{what} refused: {}", decision.description));
+    }
+
+    async fn on_connect(&mut self, request: ConnectRequest) -> Result<(), Close> {
+        let (app, mut query) = split_query(&request.app);
+        let app = app.trim_end_matches('/').to_string();
+        if let Some(tc_url) = &request.tc_url {
+            for (k, v) in split_query(tc_url).1 {
+                if !query.iter().any(|(qk, _)| *qk == k) {
+                    query.push((k, v));
+                }
+            }
+        }
+        let handshake = match self.session.handshake_kind() {
+            Some(HandshakeKind::Digest { .. }) => "digest",
+            _ => "plain",
+        };
+        {
+            let mut details = self.counters.details.lock();
+            details.app = app.clone();
+            details.flash_ver = request.flash_ver.clone();
+        }
+        self.app = app.clone();
+        let (id, rx) = self.shared.new_request();
+        self.shared.emit(ServerEvent::Connect {
+            request_id: id,
+            connection_id: self.id,
+            remote_addr: self.counters.remote_addr,
+            app,
+            tc_url: request.tc_url,
+            query,
+            flash_ver: request.flash_ver,
+            page_url: request.page_url,
+            swf_url: request.swf_url,
+            handshake: handshake.into(),
+        });
+        let decision = self.decide(id, rx).await?;
+        if decision.accept {
+            self.session.accept(request.request_id);
+        } else {
+            self.refuse(request.request_id, &decision, "connect");
+        }
+        Ok(())
+    }
+
+    async fn on_publish(&mut self, session_request: u32, stream_id: u32, raw_name: &str, publish_type: String) -> Result<(), Close> {
+        let (name, query) = split_query(raw_name);
+        if name.is_empty() {
+            self.refuse(session_request, &Decision::reject("empty stream name"), "publish");
+            return Ok(());
+        }
+        // Claim the name first so that two publishers of one name cannot both be accepted.
+        let Some(stream) = self.shared.registry.publish(name, &self.app, self.id) else {
+            let decision = Decision::reject(format!("stream '{name}' is already being published"));
+            self.refuse(session_request, &decision, "publish");
+            return Ok(());
+        };
+        let (id, rx) = self.shared.new_request();
+        self.shared.emit(ServerEvent::Publish {
+            request_id: id,
+            connection_id: self.id,
+            stream_id,
+            stream_name: name.to_string(),
+            query,
+            publish_type,
+        });
+        let decision = match self.decide(id, rx).await {
+            Ok(d) => d,
+            Err(close) => {
+                self.shared.registry.unpublish(&stream);
+                return Err(close);
+            }
+        };
+        if decision.accept {
+            self.session.accept(session_request);
+            self.publishing.insert(stream_id, stream);
+            let mut details = self.counters.details.lock();
+            details.role = "publisher";
+            details.stream_name = Some(name.to_string());
+        } else {
+            self.shared.registry.unpublish(&stream);
+            self.refuse(session_request, &decision, "publish");
+        }
+        Ok(())
+    }
+
+    async fn on_play(&mut self, session_request: u32, stream_id: u32, raw_name: &str) -> Result<(), Close> {
+        let (name, query) = split_query(raw_name);
+        if self.playing.is_some() {
+            self.refuse(session_request, &Decision::reject("this connection is already playing a stream"), "play");
+            return Ok(());
+        }
+        if self.shared.registry.get(name).is_none() {
+            self.refuse(session_request, &Decision::reject(format!("stream '{name}' is not live")), "play");
+            return Ok(());
+        }
+        let (id, rx) = self.shared.new_request();
+        self.shared.emit(ServerEvent::Play { request_id: id, connection_id: self.id, stream_id, stream_name: name.to_string(), query });
+        let decision = self.decide(id, rx).await?;
+        if !decision.accept {
+            self.refuse(session_request, &decision, "play");
+            return Ok(());
+        }
+        let subscribed = self
+            .shared
+            .registry
+            .get(name)
+            .and_then(|stream| stream.subscribe(self.id, self.shared.config.subscriber_buffer_bytes).map(|sub| (stream, sub)));
+        match subscribed {
+            Some((stream, sub)) => {
+                self.session.accept(session_request);
+                self.playing = Some(Playing { stream_id, stream, sub });
+                let mut details = self.counters.details.lock();
+                details.role = "player";
+                details.stream_name = Some(name.to_string());
+            }
+            None => self.refuse(session_request, &Decision::reject(format!("stream '{name}' ended")), "play"),
+        }
+        Ok(())
+    }
+
+    fn on_media(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: bytes::Bytes) {
+        let Some(stream) = self.publishing.get(&stream_id).cloned() else { return };
+        let (keyframe, config) = match kind {
+            MediaKind::Video => {
+                self.counters.video_frames.fetch_add(1, Ordering::Relaxed);
+                match video::parse_video_tag(&payload) {
+                    Ok(info) => (info.keyframe && info.kind == video::VideoPacketKind::Frame, info.kind == video::VideoPacketKind::SequenceHeader),
+                    Err(_) => (false, false),
+                }
+            }
+            MediaKind::Audio => {
+                let n = self.counters.audio_frames.fetch_add(1, Ordering::Relaxed);
+                match audio::parse_audio_tag(&payload) {
+                    Ok(info) => {
+                        if n == 0 && !info.is_sequence_header && info.codec != audio::AudioCodec::Aac {
+                            // Codecs without a sequence header: report what the tag header says.
+                            let audio = AudioInfo {
+                                codec: audio_codec_name(info.codec).into(),
+                                codec_string: None,
+                                profile: None,
+                                sample_rate: info.legacy_sample_rate,
+                                channels: info.legacy_channels as u32,
+                            };
+                            self.report_codecs(&stream, None, Some(audio));
+                        }
+                        (false, info.is_sequence_header)
+                    }
+                    Err(_) => (false, false),
+                }
+            }
+            MediaKind::Data => (false, false),
+        };
+        if config {
+            match kind {
+                MediaKind::Video => self.report_codecs(&stream, Some(video_info(&payload)), None),
+                _ => self.report_codecs(&stream, None, Some(audio_info(&payload))),
+            }
+        }
+        stream.push(Frame { kind, timestamp, payload, keyframe, config });
+    }
+
+    fn report_codecs(&self, stream: &LiveStream, video: Option<VideoInfo>, audio: Option<AudioInfo>) {
+        let (old_video, old_audio) = stream.codec_info();
+        if video.is_some() && video == old_video || audio.is_some() && audio == old_audio {
+            return;
+        }
+        stream.set_codec_info(video.clone(), audio.clone());
+        let (video, audio) = stream.codec_info();
+        self.shared.emit(ServerEvent::CodecInfo { connection_id: self.id, stream_name: stream.name.clone(), video, audio });
+    }
+
+    fn on_data(&mut self, stream_id: u32, timestamp: u32, name: &str, values: &[AmfValue], payload: bytes::Bytes) {
+        let Some(stream) = self.publishing.get(&stream_id).cloned() else { return };
+        if name == "onMetaData" {
+            let json = values.get(1).map(AmfValue::to_json).unwrap_or_else(|| "{}".into());
+            stream.set_metadata(timestamp, payload, json.clone());
+            self.shared.emit(ServerEvent::Metadata { connection_id: self.id, stream_name: stream.name.clone(), json });
+        } else {
+            stream.push(Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: false });
+        }
+    }
+
+    fn end_publish(&self, stream: &Arc<LiveStream>, reason: &str) {
+        self.shared.registry.unpublish(stream);
+        self.shared.emit(ServerEvent::Unpublish { connection_id: self.id, stream_name: stream.name.clone(), reason: reason.into() });
+    }
+
+    /// Leave the media bus when the connection ends.
+    fn release(&mut self, reason: &str) {
+        for (_, stream) in std::mem::take(&mut self.publishing) {
+            self.end_publish(&stream, reason);
+        }
+        if let Some(p) = self.playing.take() {
+            p.stream.unsubscribe(p.sub.id);
+        }
+    }
+}
+
+async fn next_batch(sub: Option<&Subscriber>, out: &mut Vec<Frame>) -> bool {
+    match sub {
+        Some(sub) => sub.next_batch(out).await,
+        None => pending().await,
+    }
+}
+
+fn video_info(payload: &[u8]) -> VideoInfo {
+    let mut info = VideoInfo { codec: "unknown".into(), codec_string: None, profile: None, level: None, width: 0, height: 0, enhanced: false };
+    let Ok(tag) = video::parse_video_tag(payload) else { return info };
+    info.enhanced = tag.enhanced;
+    let record = video::sequence_header_payload(payload).unwrap_or(&[]);
+    match tag.codec {
+        video::VideoCodec::H264 => {
+            info.codec = "H264".into();
+            if let Ok(c) = avc::parse_avc_decoder_config(record) {
+                info.codec_string = Some(c.codec_string());
+                info.profile = Some(c.profile_name().into());
+                info.level = Some(c.level_idc as f64 / 10.0);
+                info.width = c.width;
+                info.height = c.height;
+            }
+        }
+        video::VideoCodec::Hevc => {
+            info.codec = "HEVC".into();
+            if let Ok(c) = hevc::parse_hevc_decoder_config(record) {
+                info.codec_string = Some(c.codec_string());
+                info.level = Some(c.general_level_idc as f64 / 30.0);
+                info.width = c.width;
+                info.height = c.height;
+            }
+        }
+        video::VideoCodec::Av1 => info.codec = "AV1".into(),
+        video::VideoCodec::Vp9 => info.codec = "VP9".into(),
+        video::VideoCodec::Other(_) => {}
+    }
+    info
+}
+
+fn audio_codec_name(codec: audio::AudioCodec) -> &'static str {
+    match codec {
+        audio::AudioCodec::Aac => "AAC",
+        audio::AudioCodec::Mp3 => "MP3",
+        audio::AudioCodec::Opus => "Opus",
+        audio::AudioCodec::Ac3 => "AC3",
+        audio::AudioCodec::Eac3 => "EAC3",
+        audio::AudioCodec::Flac => "FLAC",
+        audio::AudioCodec::Other(_) => "unknown",
+    }
+}
+
+fn audio_info(payload: &[u8]) -> AudioInfo {
+    let mut info = AudioInfo { codec: "unknown".into(), codec_string: None, profile: None, sample_rate: 0, channels: 0 };
+    let Ok(tag) = audio::parse_audio_tag(payload) else { return info };
+    info.codec = audio_codec_name(tag.codec).into();
+    info.sample_rate = tag.legacy_sample_rate;
+    info.channels = tag.legacy_channels as u32;
+    if tag.codec == audio::AudioCodec::Aac {
+        if let Some(Ok(c)) = audio::aac_sequence_header_payload(payload).map(aac::parse_audio_specific_config) {
+            info.codec_string = Some(c.codec_string());
+            info.profile = Some(c.profile_name().into());
+            info.sample_rate = c.sample_rate;
+            info.channels = c.channels as u32;
+        }
+    }
+    info
+}
+
+/// Split `name?a=1&b=2` into the name and its decoded query parameters.
+pub(crate) fn split_query(raw: &str) -> (&str, Vec<(String, String)>) {
+    match raw.split_once('?') {
+        None => (raw, Vec::new()),
+        Some((name, query)) => {
+            let params = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (percent_decode(k), percent_decode(v))
+                })
+                .collect();
+            (name, params)
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_query;
+
+    #[test]
+    fn query_parameters_are_split_and_decoded() {
+        let (name, q) = split_query("kLive/?p=102&e=0_rkij47dr&i=0&t=dj%2094kfit");
+        assert_eq!(name, "kLive/");
+        assert_eq!(
+            q,
+            vec![("p".into(), "102".into()), ("e".into(), "0_rkij47dr".into()), ("i".into(), "0".into()), ("t".into(), "dj 94kfit".into())]
+        );
+        assert_eq!(split_query("0_abc_1"), ("0_abc_1", vec![]));
+        assert_eq!(split_query("x?a&b=%zz%4").1, vec![("a".into(), "".into()), ("b".into(), "%zz%4".into())]);
+    }
+}

@@ -1,0 +1,244 @@
+//! The listener, the shared state and the application's handle on a running server.
+
+use crate::bus::Registry;
+use crate::config::ServerConfig;
+use crate::conn;
+use crate::events::{Decision, DisconnectInfo, ServerEvent};
+use crate::sink::{self, SinkTarget};
+use crate::stats::{ConnCounters, ServerStats};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch, Notify};
+use tokio_util::task::TaskTracker;
+
+/// Errors the application can get from the server handle.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Requested address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// No live stream has that name.
+    #[error("stream '{0}' is not live")]
+    StreamNotLive(String),
+    /// Creating a sink failed.
+    #[error("cannot open sink {path}: {source}")]
+    Sink {
+        /// Sink path.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+pub(crate) type EventCallback = Arc<dyn Fn(ServerEvent) + Send + Sync>;
+
+pub(crate) struct ConnHandle {
+    pub counters: Arc<ConnCounters>,
+    pub kill: Arc<Notify>,
+}
+
+pub(crate) struct SinkHandle {
+    pub stop: Arc<Notify>,
+}
+
+/// State shared by the listener, every connection and sink task, and the handle.
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    callback: EventCallback,
+    pub registry: Registry,
+    pub connections: Mutex<HashMap<u64, ConnHandle>>,
+    pub sinks: Mutex<HashMap<u64, SinkHandle>>,
+    decisions: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
+    next_id: AtomicU64,
+    pub shutdown: watch::Receiver<bool>,
+    pub tasks: TaskTracker,
+    total_connections: AtomicU64,
+    refused_connections: AtomicU64,
+}
+
+impl Shared {
+    pub fn emit(&self, event: ServerEvent) {
+        (self.callback)(event);
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Register a request and return its id and the receiver of the decision.
+    pub fn new_request(&self) -> (u64, oneshot::Receiver<Decision>) {
+        let id = self.next_id();
+        let (tx, rx) = oneshot::channel();
+        self.decisions.lock().insert(id, tx);
+        (id, rx)
+    }
+
+    pub fn forget_request(&self, id: u64) {
+        self.decisions.lock().remove(&id);
+    }
+}
+
+/// A running RTMP server.
+pub struct Server {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    shutdown_tx: watch::Sender<bool>,
+    /// The runtime the server runs on; calls from other threads (Node's) enter it.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Server {
+    /// Bind and start accepting. Must be called inside a tokio runtime. `callback` receives
+    /// every [`ServerEvent`]; it must not block (forward it to a queue or another thread).
+    pub async fn start(config: ServerConfig, callback: impl Fn(ServerEvent) + Send + Sync + 'static) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(config.bind).await.map_err(|source| ServerError::Bind { addr: config.bind, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config,
+            callback: Arc::new(callback),
+            registry: Registry::default(),
+            connections: Mutex::new(HashMap::new()),
+            sinks: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            shutdown,
+            tasks: TaskTracker::new(),
+            total_connections: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
+        });
+        tokio::spawn(accept_loop(shared.clone(), listener));
+        Ok(Server { shared, local_addr, shutdown_tx, runtime: tokio::runtime::Handle::current() })
+    }
+
+    /// The bound address (with the OS-chosen port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Answer request `request_id`. Returns false when no such request is waiting (already
+    /// decided, timed out, or its connection closed).
+    pub fn decide(&self, request_id: u64, decision: Decision) -> bool {
+        match self.shared.decisions.lock().remove(&request_id) {
+            Some(tx) => tx.send(decision).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Close connection `id`. Returns false when it does not exist.
+    pub fn kill_connection(&self, id: u64) -> bool {
+        match self.shared.connections.lock().get(&id) {
+            Some(handle) => {
+                handle.kill.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Attach an FLV sink to live stream `stream_name`. For a unix socket the listening socket
+    /// exists when this returns, so a reader (e.g. `ffmpeg -i unix:PATH`) can connect at once.
+    pub fn attach_sink(&self, stream_name: &str, target: SinkTarget) -> Result<u64, ServerError> {
+        if *self.shared.shutdown.borrow() {
+            return Err(ServerError::ShuttingDown);
+        }
+        let stream = self.shared.registry.get(stream_name).ok_or_else(|| ServerError::StreamNotLive(stream_name.to_string()))?;
+        let _runtime = self.runtime.enter();
+        let id = self.shared.next_id();
+        let opened = sink::open(&target).map_err(|source| ServerError::Sink { path: target.path().display().to_string(), source })?;
+        let stop = Arc::new(Notify::new());
+        self.shared.sinks.lock().insert(id, SinkHandle { stop: stop.clone() });
+        let shared = self.shared.clone();
+        self.shared.tasks.spawn(sink::run(shared, id, stream, opened, stop));
+        Ok(id)
+    }
+
+    /// Stop sink `id`; it flushes what it has and emits `SinkClosed`. False when unknown.
+    pub fn detach_sink(&self, id: u64) -> bool {
+        match self.shared.sinks.lock().get(&id) {
+            Some(handle) => {
+                handle.stop.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Connections and streams right now.
+    pub fn stats(&self) -> ServerStats {
+        let connections = self.shared.connections.lock().values().map(|h| h.counters.snapshot()).collect();
+        let streams = self.shared.registry.all().iter().map(|s| s.info()).collect();
+        ServerStats {
+            connections,
+            streams,
+            total_connections: self.shared.total_connections.load(Ordering::Relaxed),
+            refused_connections: self.shared.refused_connections.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Close every session cleanly (publishers get their streams ended, sinks flushed) and
+    /// stop listening. Waits up to `grace` for tasks to finish.
+    pub async fn shutdown(&self, grace: Duration) {
+        let _ = self.shutdown_tx.send(true);
+        self.shared.tasks.close();
+        let _ = tokio::time::timeout(grace, self.shared.tasks.wait()).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, remote) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        shared.emit(ServerEvent::Warning { connection_id: 0, message: format!("accept failed: {e}") });
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let id = shared.next_id();
+                shared.total_connections.fetch_add(1, Ordering::Relaxed);
+                if shared.connections.lock().len() >= shared.config.max_connections {
+                    shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+                    drop(socket);
+                    shared.emit(ServerEvent::Disconnect(DisconnectInfo {
+                        connection_id: id,
+                        reason: format!("connection limit ({}) reached", shared.config.max_connections),
+                        bytes_in: 0,
+                        bytes_out: 0,
+                        duration_ms: 0,
+                    }));
+                    continue;
+                }
+                let _ = socket.set_nodelay(true);
+                let counters = Arc::new(ConnCounters::new(id, remote));
+                let kill = Arc::new(Notify::new());
+                shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), kill: kill.clone() });
+                shared.tasks.spawn(conn::run(shared.clone(), socket, counters, kill));
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Live counters kept by each connection, and the snapshots handed to the application.
+
+use crate::bus::StreamInfo;
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Counters a connection task updates; read by [`crate::Server::stats`].
+#[derive(Debug)]
+pub(crate) struct ConnCounters {
+    pub id: u64,
+    pub remote_addr: SocketAddr,
+    pub started: Instant,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub video_frames: AtomicU64,
+    pub audio_frames: AtomicU64,
+    pub dropped_frames: AtomicU64,
+    pub rtt_ms: AtomicU64,
+    /// Rates computed by the connection at each sampling tick.
+    pub rates: Mutex<Rates>,
+    pub details: Mutex<ConnDetails>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Rates {
+    pub bitrate_in_bps: f64,
+    pub bitrate_out_bps: f64,
+    pub fps: f64,
+    last_sample: Option<(Instant, u64, u64, u64)>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ConnDetails {
+    pub app: String,
+    pub flash_ver: Option<String>,
+    /// `publisher`, `player` or `idle`.
+    pub role: &'static str,
+    pub stream_name: Option<String>,
+}
+
+impl ConnCounters {
+    pub fn new(id: u64, remote_addr: SocketAddr) -> Self {
+        ConnCounters {
+            id,
+            remote_addr,
+            started: Instant::now(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            video_frames: AtomicU64::new(0),
+            audio_frames: AtomicU64::new(0),
+            dropped_frames: AtomicU64::new(0),
+            rtt_ms: AtomicU64::new(0),
+            rates: Mutex::new(Rates::default()),
+            details: Mutex::new(ConnDetails { role: "idle", ..Default::default() }),
+        }
+    }
+
+    /// Update bitrate and fps from the counters since the previous sample.
+    pub fn sample(&self, now: Instant) {
+        let bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        let bytes_out = self.bytes_out.load(Ordering::Relaxed);
+        let frames = self.video_frames.load(Ordering::Relaxed);
+        let mut rates = self.rates.lock();
+        if let Some((at, bi, bo, fr)) = rates.last_sample {
+            let secs = now.duration_since(at).as_secs_f64();
+            if secs > 0.0 {
+                rates.bitrate_in_bps = (bytes_in - bi) as f64 * 8.0 / secs;
+                rates.bitrate_out_bps = (bytes_out - bo) as f64 * 8.0 / secs;
+                rates.fps = (frames - fr) as f64 / secs;
+            }
+        }
+        rates.last_sample = Some((now, bytes_in, bytes_out, frames));
+    }
+
+    pub fn snapshot(&self) -> ConnectionStats {
+        let rates = self.rates.lock().clone();
+        let details = self.details.lock().clone();
+        ConnectionStats {
+            id: self.id,
+            remote_addr: self.remote_addr.to_string(),
+            app: details.app,
+            flash_ver: details.flash_ver,
+            role: details.role.to_string(),
+            stream_name: details.stream_name,
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            bitrate_in_bps: rates.bitrate_in_bps,
+            bitrate_out_bps: rates.bitrate_out_bps,
+            fps: rates.fps,
+            video_frames: self.video_frames.load(Ordering::Relaxed),
+            audio_frames: self.audio_frames.load(Ordering::Relaxed),
+            dropped_frames: self.dropped_frames.load(Ordering::Relaxed),
+            rtt_ms: match self.rtt_ms.load(Ordering::Relaxed) {
+                0 => None,
+                v => Some(v - 1),
+            },
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Stats of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionStats {
+    /// Connection id.
+    pub id: u64,
+    /// Peer address.
+    pub remote_addr: String,
+    /// Application.
+    pub app: String,
+    /// Encoder identification (flashVer).
+    pub flash_ver: Option<String>,
+    /// `publisher`, `player` or `idle`.
+    pub role: String,
+    /// Stream published or played.
+    pub stream_name: Option<String>,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Receive bitrate over the last sampling interval.
+    pub bitrate_in_bps: f64,
+    /// Send bitrate over the last sampling interval.
+    pub bitrate_out_bps: f64,
+    /// Video frames per second over the last sampling interval.
+    pub fps: f64,
+    /// Video frames received (publisher) or sent (player).
+    pub video_frames: u64,
+    /// Audio frames received or sent.
+    pub audio_frames: u64,
+    /// Frames dropped because this player was slow.
+    pub dropped_frames: u64,
+    /// Last measured round-trip time.
+    pub rtt_ms: Option<u64>,
+    /// Time since the connection was accepted.
+    pub uptime_ms: u64,
+}
+
+/// Stats of one live stream.
+pub type StreamStats = StreamInfo;
+
+/// Everything at once.
+#[derive(Debug, Clone)]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: Vec<ConnectionStats>,
+    /// Live streams.
+    pub streams: Vec<StreamStats>,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+    /// Connections refused at accept (limit) since start.
+    pub refused_connections: u64,
+}

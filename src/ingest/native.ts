@@ -1,0 +1,20 @@
+/**
+ * The one place that loads the native addon. Everything else imports its types from here.
+ */
+import * as binding from '../../index';
+
+export type {
+  AudioCodecInfo,
+  ConnectionStatsSnapshot,
+  DecisionInput,
+  IngestEvent,
+  QueryParam,
+  RtmpServer,
+  RtmpServerOptions,
+  ServerStatsSnapshot,
+  SinkTargetInput,
+  StreamStatsSnapshot,
+  VideoCodecInfo,
+} from '../../index';
+
+export const { startRtmpServer, nativeVersion } = binding;
