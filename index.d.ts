@@ -88,7 +88,7 @@ export type IngestEvent =
   | { type: 'metadata'; connectionId: number; streamName: string; json: string }
   | { type: 'codecInfo'; connectionId: number; streamName: string; video?: VideoCodecInfo; audio?: AudioCodecInfo }
   | { type: 'unpublish'; connectionId: number; streamName: string; reason: string }
-  | { type: 'disconnect'; connectionId: number; reason: string; bytesIn: number; bytesOut: number; durationMs: number }
+  | { type: 'disconnect'; connectionId: number; remoteAddress: string; reason: string; bytesIn: number; bytesOut: number; durationMs: number }
   | { type: 'sinkClosed'; sinkId: number; streamName: string; reason: string; bytesWritten: number; droppedFrames: number }
   | { type: 'warning'; connectionId: number; message: string }
 
@@ -121,6 +121,8 @@ export interface RtmpServerOptions {
   readPacingMs?: number
   /** Player/sink write batching interval in ms (default 40). */
   writePacingMs?: number
+  /** A player or sink that does not read for this many ms is closed (default 10000). */
+  writeTimeoutMs?: number
   /** Queue budget of each player or sink in bytes (default 8 MiB). */
   subscriberBufferBytes?: number
   /** RTT ping and rate sampling interval in ms (default 5000). */

@@ -534,6 +534,7 @@ async function main(): Promise<number> {
       md.push('')
       md.push('One publisher sending the looped clip as fast as the socket accepts. MB = 10^6 bytes, GB = 10^9 bytes.')
       if (servers.includes('klive')) {
+        md.push('')
         md.push(
           opts.kliveReadPacingMs === undefined
             ? 'klive-server runs with its production default read pacing (after a publisher read shorter than 32 KiB the next read waits 40 ms), so one connection gets at most about one socket receive buffer per 40 ms once it drains the buffer; `--klive-read-pacing-ms 0` measures it unpaced.'

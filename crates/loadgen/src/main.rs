@@ -341,7 +341,7 @@ async fn publisher(
             return none;
         }
     };
-    match stream(idx, &args, &clip, &counters, conn, &mut stop).await {
+    match stream(&args, &clip, &counters, conn, &mut stop).await {
         Ok(lag) => PublisherResult { final_lag_ms: lag },
         Err(msg) => {
             counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -353,7 +353,6 @@ async fn publisher(
 
 /// Send the clip until stopped. Returns the lag behind schedule at the stop (real-time).
 async fn stream(
-    idx: usize,
     args: &Args,
     clip: &Clip,
     counters: &Counters,
@@ -373,7 +372,6 @@ async fn stream(
     let mut ended = false;
     let due_of = |offset_ms: u64, next: usize| start + Duration::from_millis(offset_ms + u64::from(clip.tags[next].ts));
     let mut next_due = due_of(0, 0);
-    let _ = idx;
     loop {
         if pos == pending.len() && !pending.is_empty() {
             pending.clear();

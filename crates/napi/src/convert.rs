@@ -80,7 +80,7 @@ pub enum IngestEvent {
     /// A live stream ended.
     Unpublish { connection_id: i64, stream_name: String, reason: String },
     /// A connection closed.
-    Disconnect { connection_id: i64, reason: String, bytes_in: i64, bytes_out: i64, duration_ms: i64 },
+    Disconnect { connection_id: i64, remote_address: String, reason: String, bytes_in: i64, bytes_out: i64, duration_ms: i64 },
     /// An FLV sink ended.
     SinkClosed { sink_id: i64, stream_name: String, reason: String, bytes_written: i64, dropped_frames: i64 },
     /// Something notable that closed nothing.
@@ -152,6 +152,7 @@ pub(crate) fn to_binding_event(event: ServerEvent) -> IngestEvent {
         }
         ServerEvent::Disconnect(d) => IngestEvent::Disconnect {
             connection_id: d.connection_id as i64,
+            remote_address: d.remote_addr.to_string(),
             reason: d.reason,
             bytes_in: d.bytes_in as i64,
             bytes_out: d.bytes_out as i64,

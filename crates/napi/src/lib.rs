@@ -40,6 +40,8 @@ pub struct RtmpServerOptions {
     pub read_pacing_ms: Option<u32>,
     /// Player/sink write batching interval in ms (default 40).
     pub write_pacing_ms: Option<u32>,
+    /// A player or sink that does not read for this many ms is closed (default 10000).
+    pub write_timeout_ms: Option<u32>,
     /// Queue budget of each player or sink in bytes (default 8 MiB).
     pub subscriber_buffer_bytes: Option<u32>,
     /// RTT ping and rate sampling interval in ms (default 5000).
@@ -108,6 +110,7 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
     config.read_pacing = ms(options.read_pacing_ms, config.read_pacing);
     config.write_pacing = ms(options.write_pacing_ms, config.write_pacing);
     config.ping_interval = ms(options.ping_interval_ms, config.ping_interval);
+    config.write_timeout = ms(options.write_timeout_ms, config.write_timeout);
     config.subscriber_buffer_bytes = options.subscriber_buffer_bytes.map(|v| v as usize).unwrap_or(config.subscriber_buffer_bytes);
     if let Some(v) = options.max_message_size {
         config.session.chunk_limits.max_message_size = v;

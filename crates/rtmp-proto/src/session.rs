@@ -205,13 +205,26 @@ impl ServerSession {
         } else {
             self.decoder.push(bytes);
         }
-        while let Some(message) = self.decoder.next_message()? {
-            self.handle_message(message)?;
-            if self.closing {
-                break;
+        self.process_buffered()?;
+        self.maybe_acknowledge();
+        Ok(())
+    }
+
+    /// Continue decoding input that arrived while a request waited for its decision. Call it
+    /// after [`Self::accept`] (a refusal closes the session instead).
+    pub fn resume(&mut self) -> Result<(), SessionError> {
+        self.process_buffered()
+    }
+
+    /// Decode buffered messages, stopping while a request waits for a decision: commands a
+    /// client pipelines behind `connect` or `publish` must see the outcome of that request.
+    fn process_buffered(&mut self) -> Result<(), SessionError> {
+        while !self.closing && self.pending.is_empty() {
+            match self.decoder.next_message()? {
+                Some(message) => self.handle_message(message)?,
+                None => break,
             }
         }
-        self.maybe_acknowledge();
         Ok(())
     }
 

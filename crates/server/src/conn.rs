@@ -73,6 +73,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<Co
     shared.connections.lock().remove(&conn.id);
     shared.emit(ServerEvent::Disconnect(DisconnectInfo {
         connection_id: conn.id,
+        remote_addr: counters.remote_addr,
         reason,
         bytes_in: counters.bytes_in.load(Ordering::Relaxed),
         bytes_out: counters.bytes_out.load(Ordering::Relaxed),
@@ -262,6 +263,11 @@ impl Conn {
         result
     }
 
+    /// Decode what the client sent while its request waited (pipelined commands).
+    fn resume(&mut self) -> Result<(), Close> {
+        self.session.resume().map_err(|e| format!("protocol error: {e}"))
+    }
+
     fn refuse(&mut self, session_request: u32, decision: &Decision, what: &str) {
         self.session.reject(session_request, &decision.description, decision.code.as_deref());
         self.refusal = Some(format!("{what} refused: {}", decision.description));
@@ -303,6 +309,7 @@ impl Conn {
         let decision = self.decide(id, rx).await?;
         if decision.accept {
             self.session.accept(request.request_id);
+            self.resume()?;
         } else {
             self.refuse(request.request_id, &decision, "connect");
         }
@@ -340,9 +347,12 @@ impl Conn {
         if decision.accept {
             self.session.accept(session_request);
             self.publishing.insert(stream_id, stream);
-            let mut details = self.counters.details.lock();
-            details.role = "publisher";
-            details.stream_name = Some(name.to_string());
+            {
+                let mut details = self.counters.details.lock();
+                details.role = "publisher";
+                details.stream_name = Some(name.to_string());
+            }
+            self.resume()?;
         } else {
             self.shared.registry.unpublish(&stream);
             self.refuse(session_request, &decision, "publish");
@@ -376,9 +386,12 @@ impl Conn {
             Some((stream, sub)) => {
                 self.session.accept(session_request);
                 self.playing = Some(Playing { stream_id, stream, sub });
-                let mut details = self.counters.details.lock();
-                details.role = "player";
-                details.stream_name = Some(name.to_string());
+                {
+                    let mut details = self.counters.details.lock();
+                    details.role = "player";
+                    details.stream_name = Some(name.to_string());
+                }
+                self.resume()?;
             }
             None => self.refuse(session_request, &Decision::reject(format!("stream '{name}' ended")), "play"),
         }

@@ -41,6 +41,8 @@ pub struct AudioInfo {
 pub struct DisconnectInfo {
     /// Connection id.
     pub connection_id: u64,
+    /// Peer address.
+    pub remote_addr: SocketAddr,
     /// Why it closed (e.g. `client closed`, `idle timeout`, `refused: …`).
     pub reason: String,
     /// Bytes received.

@@ -225,6 +225,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                     drop(socket);
                     shared.emit(ServerEvent::Disconnect(DisconnectInfo {
                         connection_id: id,
+                        remote_addr: remote,
                         reason: format!("connection limit ({}) reached", shared.config.max_connections),
                         bytes_in: 0,
                         bytes_out: 0,

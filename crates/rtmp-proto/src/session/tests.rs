@@ -292,11 +292,13 @@ fn unknown_command_gets_an_error_reply_and_session_continues() {
 
 #[test]
 fn command_before_connect_is_a_protocol_error() {
-    let mut pair = Pair::new(ClientMode::Publish, false);
-    // Only the handshake: drive until the connect arrives, then inject a publish on a fresh session.
-    pair.drive();
+    let mut server = ServerSession::new(SessionConfig::default(), [1u8; 1528], 0);
+    let mut client = crate::handshake::ClientHandshake::new([2u8; 1528], 0, false);
+    server.handle_input(&client.start()).unwrap();
+    let HandshakeProgress::Completed { response, .. } = client.handle_input(&server.take_output()).unwrap() else { panic!() };
+    server.handle_input(&response).unwrap();
     let body = msg::command_body("createStream", 2.0, AmfValue::Null, &[]);
-    assert!(matches!(raw(&mut pair.server, 3, msg::COMMAND_AMF0, 0, 0, &body), Err(SessionError::Protocol(_))));
+    assert!(matches!(raw(&mut server, 3, msg::COMMAND_AMF0, 0, 0, &body), Err(SessionError::Protocol(_))));
 }
 
 #[test]
@@ -361,4 +363,26 @@ proptest! {
             if server.handle_input(piece).is_err() { break; }
         }
     }
+}
+
+#[test]
+fn commands_pipelined_behind_connect_wait_for_the_decision() {
+    let mut server = ServerSession::new(SessionConfig::default(), [1u8; 1528], 0);
+    let mut client = crate::handshake::ClientHandshake::new([2u8; 1528], 0, false);
+    server.handle_input(&client.start()).unwrap();
+    let HandshakeProgress::Completed { response, .. } = client.handle_input(&server.take_output()).unwrap() else { panic!() };
+    let mut enc = ChunkEncoder::new();
+    let mut wire = response;
+    let connect = msg::command_body("connect", 1.0, msg::object([("app", AmfValue::String("kLive".into()))]), &[]);
+    enc.encode(3, 0, msg::COMMAND_AMF0, 0, &connect, &mut wire);
+    enc.encode(3, 0, msg::COMMAND_AMF0, 0, &msg::command_body("createStream", 2.0, AmfValue::Null, &[]), &mut wire);
+    server.handle_input(&wire).unwrap();
+    let Some(SessionEvent::ConnectRequested(req)) = server.poll_event() else { panic!() };
+    assert_eq!(server.poll_event(), None, "createStream waits for the connect decision");
+    server.take_output();
+    server.accept(req.request_id);
+    server.resume().unwrap();
+    let out = String::from_utf8_lossy(&server.take_output()).to_string();
+    assert!(out.contains("NetConnection.Connect.Success"));
+    assert_eq!(out.matches("_result").count(), 2, "connect and createStream both answered");
 }

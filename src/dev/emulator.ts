@@ -1,0 +1,147 @@
+/**
+ * The embedded Kaltura API emulator: a real HTTP server on Kaltura's API v3 wire format,
+ * backed by in-memory state loaded from fixtures. Used by `klive-server --dev` (no external
+ * backend needed) and by tests (including with Kaltura's official npm client).
+ */
+import { handleApiRequest } from './api-handler';
+import type { EmulatorCall } from './dispatcher';
+import type { EmulatorFixtures, FixtureEntry } from './fixtures';
+import { validateFixtures } from './fixtures';
+import { EmulatorHttpServer, type DownMode } from './http-server';
+import { EmulatorState, MEDIA_SERVER_PARTNER_ID, type BeaconRecord, type RecordingRecord, type ServerNodeRecord } from './state';
+
+export interface KalturaEmulatorOptions {
+  /** Bind address, default 127.0.0.1. */
+  host?: string;
+  /** Default 0: the OS picks a free port. */
+  port?: number;
+  fixtures: EmulatorFixtures;
+  /** Delay before each HTTP request is answered, default 0. */
+  latencyMs?: number;
+  /** X-Me header value, default 'kaltura-emulator'. */
+  serverName?: string;
+}
+
+export interface KalturaEmulator {
+  /** The serviceUrl to configure clients with, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  /** Every API call (multirequest sub-calls individually), oldest first; KS and secrets redacted. */
+  readonly calls: readonly EmulatorCall[];
+  /** Calls of one service/action (names case-insensitive). */
+  callsOf(service: string, action: string): EmulatorCall[];
+  /** beacon.add calls received. */
+  readonly beacons: readonly BeaconRecord[];
+  /** liveStream.appendRecording calls accepted. */
+  readonly recordings: readonly RecordingRecord[];
+  /** Registered server nodes (fixtures and serverNode.reportStatus). */
+  serverNodes(): ServerNodeRecord[];
+  /** The bytes received so far on an upload token, or undefined if unknown / still empty. */
+  uploadedBytes(uploadTokenId: string): Buffer | undefined;
+  /** A copy of an entry's current state. */
+  getEntry(entryId: string): FixtureEntry | undefined;
+  addEntry(entry: FixtureEntry): void;
+  /** Patches an entry (throws EmulatorError ENTRY_NOT_FOUND); returns the new state. */
+  updateEntry(entryId: string, patch: Partial<Omit<FixtureEntry, 'id'>>): FixtureEntry;
+  /** Registers an active media server node (what `--dev` does for its own host). */
+  registerServerNode(hostName: string, options?: { partnerId?: number; transcoder?: string; GPUID?: number }): ServerNodeRecord;
+  setRequireRegisteredMediaServer(required: boolean): void;
+  /**
+   * Simulates Kaltura being down: 'reset' (default) closes every connection at once,
+   * 'hang' accepts requests and never answers. `setDown(false)` restores service.
+   */
+  setDown(down: boolean, mode?: DownMode): void;
+  setLatency(ms: number): void;
+  stop(): Promise<void>;
+}
+
+export async function startKalturaEmulator(options: KalturaEmulatorOptions): Promise<KalturaEmulator> {
+  // Re-validate: fixtures built in code get the same checks as a loaded file.
+  const state = new EmulatorState(validateFixtures(options.fixtures, 'fixtures'));
+  const calls: EmulatorCall[] = [];
+  const host = options.host ?? '127.0.0.1';
+  const http = await EmulatorHttpServer.start({
+    host,
+    port: options.port ?? 0,
+    latencyMs: options.latencyMs ?? 0,
+    serverName: options.serverName ?? 'kaltura-emulator',
+    handle: (req) => handleApiRequest(state, req, (call) => calls.push(call)),
+  });
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return new Emulator(state, http, calls, `http://${urlHost}:${http.port}`);
+}
+
+class Emulator implements KalturaEmulator {
+  constructor(
+    private readonly state: EmulatorState,
+    private readonly http: EmulatorHttpServer,
+    readonly calls: EmulatorCall[],
+    readonly url: string,
+  ) {}
+
+  get port(): number {
+    return this.http.port;
+  }
+
+  get beacons(): readonly BeaconRecord[] {
+    return this.state.beacons;
+  }
+
+  get recordings(): readonly RecordingRecord[] {
+    return this.state.recordings;
+  }
+
+  callsOf(service: string, action: string): EmulatorCall[] {
+    const s = service.toLowerCase();
+    const a = action.toLowerCase();
+    return this.calls.filter((c) => c.service.toLowerCase() === s && c.action.toLowerCase() === a);
+  }
+
+  serverNodes(): ServerNodeRecord[] {
+    return [...this.state.serverNodes.values()].map((n) => ({ ...n }));
+  }
+
+  uploadedBytes(uploadTokenId: string): Buffer | undefined {
+    const data = this.state.uploadTokens.get(uploadTokenId)?.data;
+    return data ? Buffer.from(data) : undefined;
+  }
+
+  getEntry(entryId: string): FixtureEntry | undefined {
+    const e = this.state.entries.get(entryId);
+    return e ? { ...e, mediaServerNodes: e.mediaServerNodes?.map((n) => ({ ...n })) } : undefined;
+  }
+
+  addEntry(entry: FixtureEntry): void {
+    this.state.addEntry(entry);
+  }
+
+  updateEntry(entryId: string, patch: Partial<Omit<FixtureEntry, 'id'>>): FixtureEntry {
+    return this.state.updateEntry(entryId, patch);
+  }
+
+  registerServerNode(hostName: string, options: { partnerId?: number; transcoder?: string; GPUID?: number } = {}): ServerNodeRecord {
+    const partnerId = options.partnerId ?? MEDIA_SERVER_PARTNER_ID;
+    const existing = this.state.activeServerNode(hostName, partnerId);
+    if (existing) {
+      existing.status = 1;
+      return { ...existing };
+    }
+    return { ...this.state.addServerNode({ partnerId, hostName, name: hostName, status: 1, transcoder: options.transcoder, GPUID: options.GPUID }) };
+  }
+
+  setRequireRegisteredMediaServer(required: boolean): void {
+    this.state.requireRegisteredMediaServer = required;
+  }
+
+  setDown(down: boolean, mode: DownMode = 'reset'): void {
+    this.http.setDown(down, mode);
+  }
+
+  setLatency(ms: number): void {
+    this.http.setLatency(ms);
+  }
+
+  stop(): Promise<void> {
+    return this.http.close();
+  }
+}
