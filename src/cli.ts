@@ -1,95 +1,189 @@
 /**
- * klive-server command line. This stage runs the RTMP ingest core on its own: every
- * publisher is admitted (Kaltura authentication is not wired in yet) and every event is
- * logged as one JSON line.
+ * klive-server command line: argv → config → daemon. Exit codes: 0 done (or stopped by
+ * SIGINT/SIGTERM), 1 the daemon failed to start, 2 bad usage or configuration.
  */
-import { RtmpIngest } from './ingest/rtmp-ingest';
-import { nativeVersion } from './ingest/native';
 import { version } from '../package.json';
+import { CONFIG_FILE_ENV, CONFIG_KEYS, ConfigError, loadConfig, parseOverride, redactConfig, type KliveConfig } from './config';
+import { devBanner, startDaemon, startDevDaemon, type DaemonHandle } from './daemon';
+import { nativeVersion } from './ingest/native';
+import { createLogger, sanitize } from './log';
+
+const envTable = Object.entries(CONFIG_KEYS)
+  .filter(([, spec]) => spec.env !== undefined)
+  .map(([key, spec]) => `  ${(spec.env as string).padEnd(40)} ${key}`)
+  .join('\n');
 
 const HELP = `klive-server ${version} — live-video ingest server for Kaltura
 
-Usage: klive-server [--host ADDRESS] [--port PORT]
+Usage:
+  klive-server --config FILE [options]     run against Kaltura
+  klive-server --dev [options]             run with the embedded Kaltura API emulator and a demo entry
 
-  --host ADDRESS   RTMP bind address (default 0.0.0.0)
-  --port PORT      RTMP port (default 1935)
-  --version        print the version
-  --help           this text
+Options:
+  --config FILE          JSON config file (also ${CONFIG_FILE_ENV}=FILE)
+  --dev                  start the embedded Kaltura API emulator in-process and print how to publish
+  --set KEY=VALUE        set any config key, e.g. --set kaltura.timeoutMs=5000 (repeatable)
+  --host ADDRESS         RTMP bind address (rtmp.host, default 0.0.0.0)
+  --port PORT            RTMP port (rtmp.port, default 1935)
+  --service-url URL      Kaltura API root (kaltura.serviceUrl)
+  --partner-id ID        Kaltura partner of the admin secret (kaltura.partnerId, default -5)
+  --hostname NAME        media-server node name known to Kaltura (hostname, default the OS hostname)
+  --log-level LEVEL      debug, info, warn or error (log.level)
+  --log-format FORMAT    auto, json or pretty (log.format)
+  --print-config         print the effective configuration (secrets masked) and exit
+  --version              print the version
+  --help                 this text
+
+Precedence: defaults < config file < environment < command line.
+The admin secret belongs in the config file or KLIVE_ADMIN_SECRET (command lines are visible to ps).
+
+Environment variables:
+${envTable}
 `;
 
-interface CliOptions {
-  host: string;
-  port: number;
+type Command =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; dev: boolean; file?: string; printConfig: boolean; overrides: Array<{ key: string; value: string; source: string }> };
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'USAGE';
 }
 
-function parseArgs(argv: string[]): CliOptions | 'help' | 'version' {
-  const options: CliOptions = { host: '0.0.0.0', port: 1935 };
+const FLAG_KEYS: Record<string, string> = {
+  '--host': 'rtmp.host',
+  '--port': 'rtmp.port',
+  '--service-url': 'kaltura.serviceUrl',
+  '--partner-id': 'kaltura.partnerId',
+  '--hostname': 'hostname',
+  '--log-level': 'log.level',
+  '--log-format': 'log.format',
+};
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Command {
+  let dev = false;
+  let printConfig = false;
+  let file: string | undefined;
+  const overrides: Array<{ key: string; value: string; source: string }> = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
+    let arg = argv[i];
+    let inline: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0 && arg !== '--set') {
+      // --port=1935 as well as --port 1935.
+      inline = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const value = (): string => {
+      if (inline !== undefined) return inline;
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
       return v;
     };
     switch (arg) {
       case '--help':
       case '-h':
-        return 'help';
+        return { kind: 'help' };
       case '--version':
       case '-v':
-        return 'version';
-      case '--host':
-        options.host = value();
+        return { kind: 'version' };
+      case '--dev':
+        dev = true;
         break;
-      case '--port': {
-        const port = Number(value());
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535`);
-        options.port = port;
+      case '--print-config':
+        printConfig = true;
+        break;
+      case '--config':
+      case '-c':
+        file = value();
+        break;
+      case '--set': {
+        const v = value();
+        overrides.push(parseOverride(v));
         break;
       }
-      default:
-        throw new Error(`unknown argument ${arg} (see --help)`);
+      default: {
+        const key = FLAG_KEYS[arg];
+        if (key === undefined) throw new UsageError(`unknown argument ${argv[i]} (see --help)`);
+        overrides.push({ key, value: value(), source: arg });
+      }
     }
   }
-  return options;
+  file ??= env[CONFIG_FILE_ENV] === '' ? undefined : env[CONFIG_FILE_ENV];
+  return { kind: 'run', dev, file, printConfig, overrides };
 }
 
-function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
-}
-
-async function main(): Promise<void> {
-  let parsed: ReturnType<typeof parseArgs>;
+async function main(): Promise<number> {
+  let command: Command;
+  let config: KliveConfig;
   try {
-    parsed = parseArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`klive-server: ${(error as Error).message}\n`);
-    process.exit(2);
+    command = parseArgs(process.argv.slice(2));
+    if (command.kind === 'help') {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (command.kind === 'version') {
+      process.stdout.write(`klive-server ${version} (native core ${nativeVersion()})\n`);
+      return 0;
+    }
+    config = loadConfig({ file: command.file, overrides: command.overrides, dev: command.dev });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`klive-server: ${err.message.split('\n').join('\nklive-server: ')}\n`);
+      return 2;
+    }
+    throw err;
   }
-  if (parsed === 'help') {
-    process.stdout.write(HELP);
-    return;
+  if (command.printConfig) {
+    process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+    return 0;
   }
-  if (parsed === 'version') {
-    process.stdout.write(`${version} (native core ${nativeVersion()})\n`);
-    return;
+
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  let handle: DaemonHandle;
+  try {
+    if (command.dev) {
+      const dev = await startDevDaemon(config, { logger: log });
+      process.stderr.write(devBanner(dev));
+      // The banner holds the demo token; the log line does not (tokens are masked in logs).
+      log.info('dev mode ready', { kalturaEmulator: dev.emulator.url, obsStreamKey: dev.instructions.obsStreamKey });
+      handle = dev;
+    } else {
+      handle = await startDaemon(config, { logger: log });
+    }
+  } catch (err) {
+    log.error('klive-server failed to start', { error: sanitize(err) });
+    return 1;
   }
-  const ingest = await RtmpIngest.start({ host: parsed.host, port: parsed.port });
-  for (const type of ['connect', 'publish', 'play', 'codecInfo', 'unpublish', 'disconnect', 'warning'] as const) {
-    ingest.on(type, (event) => log(type === 'warning' ? 'warn' : 'info', type, { ...event }));
-  }
-  log('info', 'listening', { rtmp: ingest.address, version });
-  log('warn', 'publishers are not authenticated in this build: every connect and publish is accepted');
-  const stop = async (signal: string) => {
-    log('info', 'shutting down', { signal });
-    await ingest.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  return new Promise<number>((resolve) => {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        // A second signal: the operator wants out now.
+        log.warn('second signal, exiting at once', { signal });
+        process.exit(1);
+      }
+      signalled = true;
+      log.info('signal received', { signal });
+      handle.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error('shutdown failed', { error: err });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
 }
 
-main().catch((error: unknown) => {
-  log('error', (error as Error).message);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`klive-server: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

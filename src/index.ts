@@ -12,3 +12,26 @@ export type {
 export { IngestError } from './ingest/errors';
 export type { IngestErrorCode } from './ingest/errors';
 export type * from './ingest/native';
+
+// Daemon, configuration, logging
+export { startDaemon, startDevDaemon, devBanner } from './daemon';
+export type { DaemonHandle, DaemonKaltura, DaemonOptions, DevDaemonHandle, DevInstructions } from './daemon';
+export { loadConfig, validateConfig, redactConfig, parseOverride, ConfigError, CONFIG_KEYS, CONFIG_FILE_ENV } from './config';
+export type { ConfigErrorCode, KliveConfig, KliveConfigInput, LoadConfigOptions } from './config';
+export { createLogger, silentLogger, sanitize, maskString, LOG_LEVELS } from './log';
+export type { LogFields, LogFormat, LogLevel, LogSink, Logger, LoggerOptions } from './log';
+
+// Publisher authentication
+export { PublisherAuth, AuthError, authGates, RefusalLog, checkArgs, checkStreamName, argsFromConnect, argsFromQuery } from './kaltura/auth';
+export type {
+  AuthDecision,
+  AuthErrorCode,
+  AuthKalturaApi,
+  AuthStats,
+  AuthenticatedConnection,
+  ConnectRequest,
+  PublishArgs,
+  PublishRequest,
+  PublisherAuthOptions,
+  RefusalRecord,
+} from './kaltura/auth';

@@ -14,6 +14,22 @@ use std::time::Duration;
 
 pub use convert::*;
 
+/// The runtime every server of this process runs on. Worker threads default to 2: at
+/// real-time rates each wakeup costs more than the bytes it moves, and more workers mostly
+/// add cross-thread wakeups. `KLIVE_RTMP_THREADS` overrides it.
+#[napi_derive::module_init]
+fn init_runtime() {
+    let threads = std::env::var("KLIVE_RTMP_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(2);
+    if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("klive-rtmp")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    }
+}
+
 /// Version of the native core.
 #[napi]
 pub fn native_version() -> String {

@@ -311,6 +311,7 @@ impl Subscriber {
     }
 
     /// Bytes queued now.
+    #[cfg(test)]
     pub fn queued_bytes(&self) -> usize {
         self.queue.lock().bytes
     }

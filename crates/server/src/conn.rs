@@ -17,12 +17,19 @@ use std::future::pending;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tokio::time::sleep_until;
 
 const READ_BUFFER: usize = 64 * 1024;
+/// Most bytes taken from one socket per turn, so one fast sender cannot starve the others.
+const MAX_READ_PER_TURN: usize = 1024 * 1024;
+/// A paced publisher's socket wakes us early only once this much is waiting (a sender far
+/// faster than real time); below it we read on the pacing grid.
+const PACED_LOW_WATER: i32 = 128 * 1024;
+/// Interval of idle checks, pings and rate sampling.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// Why a connection ends.
 type Close = String;
@@ -39,16 +46,18 @@ struct Conn {
     socket: TcpStream,
     session: ServerSession,
     counters: Arc<ConnCounters>,
-    kill: Arc<Notify>,
+    cancel: CancellationToken,
     app: String,
     publishing: HashMap<u32, Arc<LiveStream>>,
     playing: Option<Playing>,
     started: Instant,
     last_input: Instant,
     refusal: Option<String>,
+    /// Reading on the pacing grid with a raised low-water mark.
+    paced: bool,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<ConnCounters>, kill: Arc<Notify>) {
+pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
     let mut random = [0u8; 1528];
     rand::thread_rng().fill_bytes(&mut random);
     let session = ServerSession::new(shared.config.session.clone(), random, 0);
@@ -59,13 +68,14 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<Co
         socket,
         session,
         counters: counters.clone(),
-        kill,
+        cancel,
         app: String::new(),
         publishing: HashMap::new(),
         playing: None,
         started: now,
         last_input: now,
         refusal: None,
+        paced: false,
     };
     let reason = conn.drive().await;
     let _ = conn.socket.shutdown().await;
@@ -84,62 +94,40 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<Co
 impl Conn {
     async fn drive(&mut self) -> Close {
         let config = self.shared.config.clone();
-        let mut shutdown = self.shared.shutdown.clone();
-        if *shutdown.borrow() {
-            return "server shutdown".into();
-        }
+        // One long-lived future: re-creating it every loop turn costs a waiter registration.
+        let cancel = self.cancel.clone();
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         let handshake_deadline = tokio::time::Instant::now() + config.handshake_timeout;
         let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
         let mut frames: Vec<Frame> = Vec::new();
-        let mut read_paused_until: Option<tokio::time::Instant> = None;
         let mut write_paused_until: Option<tokio::time::Instant> = None;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut housekeeping = paced_deadline(HOUSEKEEPING);
         let mut last_ping = Instant::now();
 
         loop {
             let sub = self.playing.as_ref().map(|p| p.sub.clone());
+            let paced = self.paced;
             tokio::select! {
                 biased;
-                _ = self.kill.notified() => return "killed by operator".into(),
-                _ = shutdown.changed() => return "server shutdown".into(),
+                _ = &mut cancelled => return self.cancel_reason(),
                 _ = sleep_until(handshake_deadline), if !self.session.handshake_done() => {
                     return format!("handshake not completed within {} s", config.handshake_timeout.as_secs());
                 }
-                read = self.socket.read_buf(&mut rbuf), if read_paused_until.is_none() => {
-                    let n = match read {
-                        Ok(0) => return "client closed".into(),
-                        Ok(n) => n,
-                        Err(e) => return format!("read error: {e}"),
-                    };
-                    self.last_input = Instant::now();
-                    self.counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    if let Err(e) = self.session.handle_input(&rbuf) {
-                        rbuf.clear();
-                        let _ = self.flush().await;
-                        return format!("protocol error: {e}");
+                // While paced, readiness fires only past the low-water mark (a fast sender)
+                // or on EOF/error; otherwise it fires as data arrives.
+                ready = self.socket.readable() => {
+                    if let Err(e) = ready {
+                        return format!("read error: {e}");
                     }
-                    rbuf.clear();
-                    if let Err(reason) = self.process_events().await {
+                    if let Err(reason) = self.read_available(&mut rbuf, false).await {
                         return reason;
-                    }
-                    if let Err(e) = self.flush().await {
-                        return format!("write error: {e}");
-                    }
-                    if let Some(reason) = self.refusal.take() {
-                        return reason;
-                    }
-                    // An encoder writes many small pieces; reading them one wakeup at a time is
-                    // what costs CPU at real-time rates. Let them pile up in the socket buffer.
-                    if !self.publishing.is_empty() && n < READ_BUFFER / 2 && !config.read_pacing.is_zero() {
-                        read_paused_until = Some(tokio::time::Instant::now() + config.read_pacing);
-                    }
-                    if rbuf.capacity() < READ_BUFFER / 2 {
-                        rbuf.reserve(READ_BUFFER);
                     }
                 }
-                _ = sleep_until(read_paused_until.unwrap_or_else(tokio::time::Instant::now)), if read_paused_until.is_some() => {
-                    read_paused_until = None;
+                _ = sleep_until(paced_deadline(config.read_pacing)), if paced => {
+                    if let Err(reason) = self.read_available(&mut rbuf, true).await {
+                        return reason;
+                    }
                 }
                 _ = sleep_until(write_paused_until.unwrap_or_else(tokio::time::Instant::now)), if write_paused_until.is_some() => {
                     write_paused_until = None;
@@ -149,10 +137,11 @@ impl Conn {
                         return format!("write error: {e}");
                     }
                     if !config.write_pacing.is_zero() {
-                        write_paused_until = Some(tokio::time::Instant::now() + config.write_pacing);
+                        write_paused_until = Some(paced_deadline(config.write_pacing));
                     }
                 }
-                _ = tick.tick() => {
+                _ = sleep_until(housekeeping) => {
+                    housekeeping = paced_deadline(HOUSEKEEPING);
                     let now = Instant::now();
                     let is_player = self.playing.is_some();
                     if !is_player && now.duration_since(self.last_input) > config.idle_timeout {
@@ -168,6 +157,62 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// Read everything the socket holds (bounded per turn), feed it to the session and act
+    /// on the events. `bypass_readiness` reads even though tokio saw no readiness: with the
+    /// low-water mark raised, data below it raises none.
+    async fn read_available(&mut self, rbuf: &mut BytesMut, bypass_readiness: bool) -> Result<(), Close> {
+        let mut total = 0usize;
+        let eof = loop {
+            if rbuf.capacity() - rbuf.len() < READ_BUFFER / 4 {
+                rbuf.reserve(READ_BUFFER);
+            }
+            let read = if bypass_readiness { recv_now(&self.socket, rbuf) } else { self.socket.try_read_buf(rbuf) };
+            match read {
+                Ok(0) => break true,
+                Ok(n) => {
+                    total += n;
+                    if total >= MAX_READ_PER_TURN {
+                        break false;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read error: {e}")),
+            }
+        };
+        if total > 0 {
+            self.last_input = Instant::now();
+            self.counters.bytes_in.fetch_add(total as u64, Ordering::Relaxed);
+            let handled = self.session.handle_input(rbuf);
+            rbuf.clear();
+            if let Err(e) = handled {
+                let _ = self.flush().await;
+                return Err(format!("protocol error: {e}"));
+            }
+            self.process_events().await?;
+            self.flush().await.map_err(|e| format!("write error: {e}"))?;
+            if let Some(reason) = self.refusal.take() {
+                return Err(reason);
+            }
+            self.update_read_mode();
+        }
+        if eof {
+            return Err("client closed".into());
+        }
+        Ok(())
+    }
+
+    /// Publishers are read on the pacing grid: an encoder writes many small pieces, and
+    /// waking once per piece is what costs CPU at real-time rates. Raising the socket's
+    /// low-water mark keeps the kernel from waking us for each of them.
+    fn update_read_mode(&mut self) {
+        let paced = !self.publishing.is_empty() && !self.shared.config.read_pacing.is_zero();
+        if paced != self.paced {
+            self.paced = paced;
+            set_receive_low_water(&self.socket, if paced { PACED_LOW_WATER } else { 1 });
         }
     }
 
@@ -252,15 +297,21 @@ impl Conn {
     /// Ask the application and wait for its answer (bounded by the decision timeout).
     async fn decide(&mut self, request_id: u64, rx: tokio::sync::oneshot::Receiver<Decision>) -> Result<Decision, Close> {
         let timeout = self.shared.config.decision_timeout;
-        let mut shutdown = self.shared.shutdown.clone();
         let result = tokio::select! {
             d = rx => Ok(d.unwrap_or_else(|_| Decision::reject("server is shutting down"))),
             _ = tokio::time::sleep(timeout) => Ok(Decision::reject(format!("no authorization decision within {} s", timeout.as_secs()))),
-            _ = self.kill.notified() => Err("killed by operator".to_string()),
-            _ = shutdown.changed() => Err("server shutdown".to_string()),
+            _ = self.cancel.cancelled() => Err(self.cancel_reason()),
         };
         self.shared.forget_request(request_id);
         result
+    }
+
+    fn cancel_reason(&self) -> Close {
+        if self.shared.shutdown.is_cancelled() {
+            "server shutdown".into()
+        } else {
+            "killed by operator".into()
+        }
     }
 
     /// Decode what the client sent while its request waited (pipelined commands).
@@ -474,6 +525,48 @@ impl Conn {
             p.stream.unsubscribe(p.sub.id);
         }
     }
+}
+
+/// Non-blocking read that ignores tokio's readiness cache (see `read_available`).
+fn recv_now(socket: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: recv writes at most `spare.len()` bytes into memory we own, and we mark exactly
+    // the bytes it reports as initialised.
+    let n = unsafe { libc::recv(socket.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
+}
+
+fn set_receive_low_water(socket: &TcpStream, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain setsockopt on a socket we own with a correctly sized int option.
+    // Failure only costs efficiency (we then wake per arrival), so it is ignored.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        );
+    }
+}
+
+/// The next multiple of `interval` on a process-wide grid. Every paced connection wakes on the
+/// same ticks, so one timer firing serves all of them in a single runtime wakeup instead of one
+/// wakeup per connection spread over the interval.
+pub(crate) fn paced_deadline(interval: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let now = tokio::time::Instant::now();
+    let step = interval.as_micros().max(1);
+    let elapsed = now.duration_since(epoch).as_micros();
+    let next = (elapsed / step + 1) * step;
+    epoch + Duration::from_micros(next as u64)
 }
 
 async fn next_batch(sub: Option<&Subscriber>, out: &mut Vec<Frame>) -> bool {

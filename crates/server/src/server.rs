@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Errors the application can get from the server handle.
@@ -47,11 +48,12 @@ pub(crate) type EventCallback = Arc<dyn Fn(ServerEvent) + Send + Sync>;
 
 pub(crate) struct ConnHandle {
     pub counters: Arc<ConnCounters>,
-    pub kill: Arc<Notify>,
+    /// Cancelled by kill_connection or, as a child of the server's token, by shutdown.
+    pub cancel: CancellationToken,
 }
 
 pub(crate) struct SinkHandle {
-    pub stop: Arc<Notify>,
+    pub cancel: CancellationToken,
 }
 
 /// State shared by the listener, every connection and sink task, and the handle.
@@ -63,7 +65,8 @@ pub(crate) struct Shared {
     pub sinks: Mutex<HashMap<u64, SinkHandle>>,
     decisions: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
     next_id: AtomicU64,
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled once, at shutdown; every connection and sink token is its child.
+    pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     total_connections: AtomicU64,
     refused_connections: AtomicU64,
@@ -95,7 +98,6 @@ impl Shared {
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    shutdown_tx: watch::Sender<bool>,
     /// The runtime the server runs on; calls from other threads (Node's) enter it.
     runtime: tokio::runtime::Handle,
 }
@@ -106,7 +108,7 @@ impl Server {
     pub async fn start(config: ServerConfig, callback: impl Fn(ServerEvent) + Send + Sync + 'static) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(config.bind).await.map_err(|source| ServerError::Bind { addr: config.bind, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
-        let (shutdown_tx, shutdown) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
             callback: Arc::new(callback),
@@ -121,7 +123,7 @@ impl Server {
             refused_connections: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(shared.clone(), listener));
-        Ok(Server { shared, local_addr, shutdown_tx, runtime: tokio::runtime::Handle::current() })
+        Ok(Server { shared, local_addr, runtime: tokio::runtime::Handle::current() })
     }
 
     /// The bound address (with the OS-chosen port when 0 was asked).
@@ -142,7 +144,7 @@ impl Server {
     pub fn kill_connection(&self, id: u64) -> bool {
         match self.shared.connections.lock().get(&id) {
             Some(handle) => {
-                handle.kill.notify_one();
+                handle.cancel.cancel();
                 true
             }
             None => false,
@@ -152,17 +154,17 @@ impl Server {
     /// Attach an FLV sink to live stream `stream_name`. For a unix socket the listening socket
     /// exists when this returns, so a reader (e.g. `ffmpeg -i unix:PATH`) can connect at once.
     pub fn attach_sink(&self, stream_name: &str, target: SinkTarget) -> Result<u64, ServerError> {
-        if *self.shared.shutdown.borrow() {
+        if self.shared.shutdown.is_cancelled() {
             return Err(ServerError::ShuttingDown);
         }
         let stream = self.shared.registry.get(stream_name).ok_or_else(|| ServerError::StreamNotLive(stream_name.to_string()))?;
         let _runtime = self.runtime.enter();
         let id = self.shared.next_id();
         let opened = sink::open(&target).map_err(|source| ServerError::Sink { path: target.path().display().to_string(), source })?;
-        let stop = Arc::new(Notify::new());
-        self.shared.sinks.lock().insert(id, SinkHandle { stop: stop.clone() });
+        let cancel = self.shared.shutdown.child_token();
+        self.shared.sinks.lock().insert(id, SinkHandle { cancel: cancel.clone() });
         let shared = self.shared.clone();
-        self.shared.tasks.spawn(sink::run(shared, id, stream, opened, stop));
+        self.shared.tasks.spawn(sink::run(shared, id, stream, opened, cancel));
         Ok(id)
     }
 
@@ -170,7 +172,7 @@ impl Server {
     pub fn detach_sink(&self, id: u64) -> bool {
         match self.shared.sinks.lock().get(&id) {
             Some(handle) => {
-                handle.stop.notify_one();
+                handle.cancel.cancel();
                 true
             }
             None => false,
@@ -192,7 +194,7 @@ impl Server {
     /// Close every session cleanly (publishers get their streams ended, sinks flushed) and
     /// stop listening. Waits up to `grace` for tasks to finish.
     pub async fn shutdown(&self, grace: Duration) {
-        let _ = self.shutdown_tx.send(true);
+        self.shared.shutdown.cancel();
         self.shared.tasks.close();
         let _ = tokio::time::timeout(grace, self.shared.tasks.wait()).await;
     }
@@ -200,12 +202,12 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.shutdown_tx.send(true);
+        self.shared.shutdown.cancel();
     }
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let mut shutdown = shared.shutdown.clone();
+    let shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -235,11 +237,11 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 }
                 let _ = socket.set_nodelay(true);
                 let counters = Arc::new(ConnCounters::new(id, remote));
-                let kill = Arc::new(Notify::new());
-                shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), kill: kill.clone() });
-                shared.tasks.spawn(conn::run(shared.clone(), socket, counters, kill));
+                let cancel = shared.shutdown.child_token();
+                shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), cancel: cancel.clone() });
+                shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel));
             }
-            _ = shutdown.changed() => break,
+            _ = shutdown.cancelled() => break,
         }
     }
 }

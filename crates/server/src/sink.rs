@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixListener;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Where a sink writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,30 +53,28 @@ pub(crate) fn open(target: &SinkTarget) -> std::io::Result<Opened> {
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, id: u64, stream: Arc<LiveStream>, opened: Opened, stop: Arc<Notify>) {
+pub(crate) async fn run(shared: Arc<Shared>, id: u64, stream: Arc<LiveStream>, opened: Opened, cancel: CancellationToken) {
     let mut written = 0u64;
     let mut dropped = 0u64;
     let reason = match opened {
         Opened::File(file) => {
             let mut file = tokio::fs::File::from_std(file);
-            let r = pump(&shared, id, &stream, &mut file, &stop, &mut written, &mut dropped).await;
+            let r = pump(&shared, id, &stream, &mut file, &cancel, &mut written, &mut dropped).await;
             let _ = file.flush().await;
             let _ = file.sync_data().await;
             r
         }
         Opened::Unix(listener, path) => {
-            let mut shutdown = shared.shutdown.clone();
             let r = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((mut socket, _)) => {
-                        let r = pump(&shared, id, &stream, &mut socket, &stop, &mut written, &mut dropped).await;
+                        let r = pump(&shared, id, &stream, &mut socket, &cancel, &mut written, &mut dropped).await;
                         let _ = socket.shutdown().await;
                         r
                     }
                     Err(e) => format!("accept failed: {e}"),
                 },
-                _ = stop.notified() => "detached".to_string(),
-                _ = shutdown.changed() => "server shutdown".to_string(),
+                _ = cancel.cancelled() => cancel_reason(&shared),
                 _ = stream.ended() => "stream ended".to_string(),
             };
             let _ = std::fs::remove_file(&path);
@@ -87,19 +85,22 @@ pub(crate) async fn run(shared: Arc<Shared>, id: u64, stream: Arc<LiveStream>, o
     shared.emit(ServerEvent::SinkClosed { sink_id: id, stream_name: stream.name.clone(), reason, bytes_written: written, dropped_frames: dropped });
 }
 
+fn cancel_reason(shared: &Shared) -> String {
+    if shared.shutdown.is_cancelled() { "server shutdown".into() } else { "detached".into() }
+}
+
 async fn pump<W: AsyncWrite + Unpin>(
     shared: &Shared,
     id: u64,
     stream: &LiveStream,
     out: &mut W,
-    stop: &Notify,
+    cancel: &CancellationToken,
     written: &mut u64,
     dropped: &mut u64,
 ) -> String {
     let Some(sub) = stream.subscribe(id, shared.config.subscriber_buffer_bytes) else {
         return "stream ended".into();
     };
-    let mut shutdown = shared.shutdown.clone();
     let mut frames: Vec<Frame> = Vec::new();
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     buf.extend_from_slice(&flv::file_header(true, true));
@@ -107,8 +108,7 @@ async fn pump<W: AsyncWrite + Unpin>(
     let reason = loop {
         let more = tokio::select! {
             more = sub.next_batch(&mut frames) => more,
-            _ = stop.notified() => break "detached".to_string(),
-            _ = shutdown.changed() => break "server shutdown".to_string(),
+            _ = cancel.cancelled() => break cancel_reason(shared),
         };
         for frame in frames.drain(..) {
             let tag = match frame.kind {
@@ -131,7 +131,7 @@ async fn pump<W: AsyncWrite + Unpin>(
             break "stream ended".to_string();
         }
         if !pacing.is_zero() {
-            tokio::time::sleep(pacing).await;
+            tokio::time::sleep_until(crate::conn::paced_deadline(pacing)).await;
         }
     };
     let _ = out.flush().await;

@@ -1,0 +1,349 @@
+/**
+ * klive-server configuration: one JSON file, then environment variables, then command-line
+ * overrides (later wins), validated by one schema.
+ *
+ * Every error names the key and where its value came from, e.g.
+ * `config.json: kaltura.serviceUrl: must be a URL` or
+ * `environment KLIVE_PARTNER_ID: kaltura.partnerId: must be an integer`.
+ *
+ * The admin secret is a credential: `redactConfig` masks it for any dump, and nothing here
+ * puts it in an error message.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname as osHostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LOG_LEVELS } from './log';
+
+/** The built-in Kaltura partner of media servers (DESIGN.md "Partner -5"). */
+export const MEDIA_SERVER_PARTNER_ID = -5;
+
+const port = z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535');
+const positiveInt = z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').positive('must be positive');
+const nonEmpty = z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty');
+
+const kalturaSchema = z
+  .object({
+    /** e.g. https://www.kaltura.com (the API root, without /api_v3). */
+    serviceUrl: z.string({ invalid_type_error: 'must be a URL' }).refine(isHttpUrl, 'must be a URL').optional(),
+    partnerId: z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').default(MEDIA_SERVER_PARTNER_ID),
+    adminSecret: nonEmpty.optional(),
+    /** Per API request. */
+    timeoutMs: positiveInt.default(10_000),
+    ksVersion: z.union([z.literal(1), z.literal(2)], { errorMap: () => ({ message: 'must be 1 or 2' }) }).default(2),
+    ksExpirySeconds: positiveInt.default(86_400),
+    /** Renew the admin KS this long before it expires (the old server renewed after 23 of 24 h). */
+    ksRenewMarginSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(3600),
+    /** serverNode.reportStatus heartbeat; 0 registers once at start only. */
+    heartbeatIntervalSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(60),
+  })
+  .strict();
+
+const schema = z
+  .object({
+    kaltura: kalturaSchema.default({}),
+    /** kaltura: the server serves every partner through partner -5; ecdn: one partner's own server. */
+    workMode: z.enum(['kaltura', 'ecdn'], { errorMap: () => ({ message: "must be 'kaltura' or 'ecdn'" }) }).default('kaltura'),
+    /** The media-server node name Kaltura knows this server by. */
+    hostname: nonEmpty.optional(),
+    applicationName: nonEmpty.default('kLive'),
+    rtmp: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.default(1935) }).strict().default({}),
+    http: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.default(8086) }).strict().default({}),
+    limitOrigin: z.object({ headerName: nonEmpty.optional(), headerValue: nonEmpty.optional() }).strict().default({}),
+    recording: z
+      .object({
+        directory: nonEmpty.optional(),
+        fileGroup: nonEmpty.default('kaltura'),
+        segmentDurationSeconds: positiveInt.default(900),
+        copyTo: nonEmpty.optional(),
+      })
+      .strict()
+      .default({}),
+    maxPtsDriftMs: positiveInt.default(10_000),
+    ffmpegPath: nonEmpty.optional(),
+    log: z
+      .object({
+        level: z.enum(LOG_LEVELS, { errorMap: () => ({ message: `must be one of ${LOG_LEVELS.join(', ')}` }) }).default('info'),
+        format: z.enum(['auto', 'json', 'pretty'], { errorMap: () => ({ message: 'must be auto, json or pretty' }) }).default('auto'),
+      })
+      .strict()
+      .default({}),
+    auth: z
+      .object({
+        /** Longest a connect/publish waits for Kaltura before it is refused; default kaltura.timeoutMs. */
+        decisionTimeoutMs: positiveInt.optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.kaltura.ksRenewMarginSeconds >= c.kaltura.ksExpirySeconds) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['kaltura', 'ksRenewMarginSeconds'], message: 'must be less than kaltura.ksExpirySeconds' });
+    }
+    if ((c.limitOrigin.headerName === undefined) !== (c.limitOrigin.headerValue === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['limitOrigin'], message: 'headerName and headerValue must be set together' });
+    }
+  });
+
+type Parsed = z.infer<typeof schema>;
+
+/** The effective configuration, every default filled in. */
+export interface KliveConfig extends Omit<Parsed, 'hostname' | 'recording' | 'auth'> {
+  hostname: string;
+  recording: Parsed['recording'] & { directory: string };
+  auth: { decisionTimeoutMs: number };
+}
+
+/** The config as a file may write it: every key optional. */
+export type KliveConfigInput = z.input<typeof schema>;
+
+export type ConfigErrorCode =
+  /** The file cannot be read. */
+  | 'CONFIG_UNREADABLE'
+  /** The file is not JSON. */
+  | 'CONFIG_NOT_JSON'
+  /** A key is unknown or its value is invalid. */
+  | 'CONFIG_INVALID'
+  /** serviceUrl / adminSecret missing outside dev mode. */
+  | 'CONFIG_MISSING'
+  /** A `--set` argument is not `key=value`. */
+  | 'CONFIG_BAD_OVERRIDE';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code: ConfigErrorCode;
+  /** Every problem found, one per line of `message`. */
+  readonly problems: readonly string[];
+
+  constructor(code: ConfigErrorCode, problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.code = code;
+    this.problems = problems;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys that environment variables and `--set` can reach
+
+type Kind = 'string' | 'int' | 'number';
+
+interface KeySpec {
+  kind: Kind;
+  env?: string;
+}
+
+/**
+ * Every scalar key, its type (for parsing text from the environment / command line) and its
+ * environment variable. README.md "Configuration" documents the same table.
+ */
+export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
+  'kaltura.serviceUrl': { kind: 'string', env: 'KLIVE_SERVICE_URL' },
+  'kaltura.partnerId': { kind: 'int', env: 'KLIVE_PARTNER_ID' },
+  'kaltura.adminSecret': { kind: 'string', env: 'KLIVE_ADMIN_SECRET' },
+  'kaltura.timeoutMs': { kind: 'int', env: 'KLIVE_API_TIMEOUT_MS' },
+  'kaltura.ksVersion': { kind: 'int', env: 'KLIVE_KS_VERSION' },
+  'kaltura.ksExpirySeconds': { kind: 'int', env: 'KLIVE_KS_EXPIRY_SECONDS' },
+  'kaltura.ksRenewMarginSeconds': { kind: 'int', env: 'KLIVE_KS_RENEW_MARGIN_SECONDS' },
+  'kaltura.heartbeatIntervalSeconds': { kind: 'int', env: 'KLIVE_HEARTBEAT_INTERVAL_SECONDS' },
+  workMode: { kind: 'string', env: 'KLIVE_WORK_MODE' },
+  hostname: { kind: 'string', env: 'KLIVE_HOSTNAME' },
+  applicationName: { kind: 'string', env: 'KLIVE_APPLICATION_NAME' },
+  'rtmp.host': { kind: 'string', env: 'KLIVE_RTMP_HOST' },
+  'rtmp.port': { kind: 'int', env: 'KLIVE_RTMP_PORT' },
+  'http.host': { kind: 'string', env: 'KLIVE_HTTP_HOST' },
+  'http.port': { kind: 'int', env: 'KLIVE_HTTP_PORT' },
+  'limitOrigin.headerName': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_NAME' },
+  'limitOrigin.headerValue': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_VALUE' },
+  'recording.directory': { kind: 'string', env: 'KLIVE_RECORDING_DIRECTORY' },
+  'recording.fileGroup': { kind: 'string', env: 'KLIVE_RECORDING_FILE_GROUP' },
+  'recording.segmentDurationSeconds': { kind: 'int', env: 'KLIVE_RECORDING_SEGMENT_DURATION_SECONDS' },
+  'recording.copyTo': { kind: 'string', env: 'KLIVE_RECORDING_COPY_TO' },
+  maxPtsDriftMs: { kind: 'int', env: 'KLIVE_MAX_PTS_DRIFT_MS' },
+  // No environment variable: DESIGN.md makes KLIVE_FFMPEG the fallback *after* this key.
+  ffmpegPath: { kind: 'string' },
+  'log.level': { kind: 'string', env: 'KLIVE_LOG_LEVEL' },
+  'log.format': { kind: 'string', env: 'KLIVE_LOG_FORMAT' },
+  'auth.decisionTimeoutMs': { kind: 'int', env: 'KLIVE_AUTH_DECISION_TIMEOUT_MS' },
+};
+
+/** The environment variable naming the config file when `--config` is not given. */
+export const CONFIG_FILE_ENV = 'KLIVE_CONFIG';
+
+export interface LoadConfigOptions {
+  /** JSON config file. */
+  file?: string;
+  /** Default process.env. Only the KLIVE_* variables of CONFIG_KEYS are read. */
+  env?: NodeJS.ProcessEnv;
+  /** Command-line overrides, applied last, in order. Values are text, parsed per key. */
+  overrides?: ReadonlyArray<{ key: string; value: string; source: string }>;
+  /**
+   * Dev mode: serviceUrl and adminSecret come from the embedded emulator, so their absence is
+   * not an error here.
+   */
+  dev?: boolean;
+}
+
+/** Read, merge and validate. Throws ConfigError. */
+export function loadConfig(options: LoadConfigOptions = {}): KliveConfig {
+  const origins = new Map<string, string>();
+  let tree: Record<string, unknown> = {};
+  const fileLabel = options.file;
+  if (options.file !== undefined) {
+    tree = readConfigFile(options.file);
+    for (const path of leafPaths(tree)) origins.set(path, fileLabel as string);
+  }
+  const env = options.env ?? process.env;
+  for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+    if (spec.env === undefined) continue;
+    const raw = env[spec.env];
+    if (raw === undefined || raw === '') continue;
+    setPath(tree, key, parseText(raw, spec.kind));
+    origins.set(key, `environment ${spec.env}`);
+  }
+  for (const o of options.overrides ?? []) {
+    const spec = CONFIG_KEYS[o.key];
+    if (!spec) throw new ConfigError('CONFIG_INVALID', [`${o.source}: ${o.key}: unknown key (known: ${Object.keys(CONFIG_KEYS).join(', ')})`]);
+    setPath(tree, o.key, parseText(o.value, spec.kind));
+    origins.set(o.key, o.source);
+  }
+  return validateConfig(tree, { origins, fileLabel, dev: options.dev === true });
+}
+
+/**
+ * Validate a config tree (as a file would hold it) and fill in defaults. `origins` maps a
+ * dotted key to where its value came from, for error messages.
+ */
+export function validateConfig(
+  tree: unknown,
+  opts: { origins?: ReadonlyMap<string, string>; fileLabel?: string; dev?: boolean } = {},
+): KliveConfig {
+  const result = schema.safeParse(tree);
+  const where = (path: string) => opts.origins?.get(path) ?? closestOrigin(path, opts.origins) ?? opts.fileLabel ?? 'config';
+  if (!result.success) {
+    const problems: string[] = [];
+    for (const issue of result.error.issues) {
+      const base = issue.path.join('.');
+      if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+        for (const key of issue.keys) {
+          const path = base === '' ? key : `${base}.${key}`;
+          problems.push(`${where(path)}: ${path}: unknown key`);
+        }
+      } else {
+        const path = base === '' ? '(root)' : base;
+        problems.push(`${where(base)}: ${path}: ${issue.message}`);
+      }
+    }
+    throw new ConfigError('CONFIG_INVALID', problems);
+  }
+  const c = result.data;
+  if (!opts.dev) {
+    const missing: string[] = [];
+    if (c.kaltura.serviceUrl === undefined) missing.push(missingMessage('kaltura.serviceUrl'));
+    if (c.kaltura.adminSecret === undefined) missing.push(missingMessage('kaltura.adminSecret'));
+    if (missing.length > 0) throw new ConfigError('CONFIG_MISSING', missing);
+  }
+  return {
+    ...c,
+    hostname: c.hostname ?? osHostname(),
+    recording: { ...c.recording, directory: c.recording.directory ?? join(tmpdir(), 'klive-server', 'recordings') },
+    auth: { decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },
+  };
+}
+
+/** The config with credentials masked: for `--print-config`, diagnostics and logs. */
+export function redactConfig(config: KliveConfig): KliveConfig {
+  return {
+    ...config,
+    kaltura: { ...config.kaltura, adminSecret: config.kaltura.adminSecret === undefined ? undefined : '***' },
+    limitOrigin: { ...config.limitOrigin, headerValue: config.limitOrigin.headerValue === undefined ? undefined : '***' },
+  };
+}
+
+/** Split a `--set` argument. */
+export function parseOverride(arg: string, source = `--set ${arg}`): { key: string; value: string; source: string } {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) throw new ConfigError('CONFIG_BAD_OVERRIDE', [`--set ${arg}: expected key=value`]);
+  const key = arg.slice(0, eq).trim();
+  return { key, value: arg.slice(eq + 1), source: source.replace(/(adminSecret=).*/, '$1***') };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** An absolute http(s) URL: the API root the client appends /api_v3/… to. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  // The path as the user gave it: that is what they will look for.
+  const label = file;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('CONFIG_UNREADABLE', [`${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('CONFIG_NOT_JSON', [`${label}: not valid JSON (${(err as Error).message})`]);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError('CONFIG_INVALID', [`${label}: (root): must be a JSON object`]);
+  }
+  return value as Record<string, unknown>;
+}
+
+function missingMessage(key: 'kaltura.serviceUrl' | 'kaltura.adminSecret'): string {
+  const env = CONFIG_KEYS[key].env as string;
+  return `${key} is required: set it in the config file (--config FILE) or with ${env}; or run with --dev to use the embedded Kaltura API emulator`;
+}
+
+/** Text from the environment or command line to the type the key holds. */
+function parseText(raw: string, kind: Kind): unknown {
+  const text = raw.trim();
+  if (kind === 'string') return raw;
+  // Leave unparsable text as a string: the schema then reports "must be a number" with the key.
+  if (kind === 'int') return /^-?\d+$/.test(text) ? Number(text) : raw;
+  return text !== '' && Number.isFinite(Number(text)) ? Number(text) : raw;
+}
+
+function setPath(tree: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]] = value;
+}
+
+function leafPaths(tree: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(tree)) {
+    const path = prefix === '' ? k : `${prefix}.${k}`;
+    out.push(path);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...leafPaths(v as Record<string, unknown>, path));
+  }
+  return out;
+}
+
+/** The origin of the nearest key above or below `path` (a whole section set by one source). */
+function closestOrigin(path: string, origins: ReadonlyMap<string, string> | undefined): string | undefined {
+  if (!origins) return undefined;
+  const parts = path.split('.');
+  for (let i = parts.length - 1; i > 0; i--) {
+    const o = origins.get(parts.slice(0, i).join('.'));
+    if (o) return o;
+  }
+  for (const [k, v] of origins) if (k.startsWith(`${path}.`)) return v;
+  return undefined;
+}

@@ -1,0 +1,335 @@
+/**
+ * The klive-server daemon: the RTMP ingest core with every publisher authenticated against
+ * Kaltura, the admin KS kept alive, and the media-server node registered with Kaltura.
+ *
+ * `startDaemon(config)` is what the CLI runs and what tests embed; `startDevDaemon(config)`
+ * first starts the embedded Kaltura API emulator with the demo fixtures and points the daemon
+ * at it (`klive-server --dev`).
+ */
+import { version } from '../package.json';
+import { ConfigError, MEDIA_SERVER_PARTNER_ID, redactConfig, type KliveConfig } from './config';
+import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
+import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
+import { nativeVersion } from './ingest/native';
+import { RtmpIngest, type ConnectEvent, type RtmpIngestOptions } from './ingest/rtmp-ingest';
+import { AdminSession } from './kaltura/admin-session';
+import { KalturaApi } from './kaltura/api';
+import { authGates } from './kaltura/auth/gates';
+import { PublisherAuth } from './kaltura/auth/policy';
+import type { RefusalRecord } from './kaltura/auth/refusal-log';
+import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
+import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
+import { createLogger, type Logger } from './log';
+
+export interface DaemonOptions {
+  /** Default: a logger on stdout per `config.log`. */
+  logger?: Logger;
+  /**
+   * Core options for tests and embedders (pacing, timeouts). Host, port, gates and the decision
+   * timeout come from the config and cannot be overridden here.
+   */
+  ingest?: Omit<RtmpIngestOptions, 'host' | 'port' | 'onConnect' | 'onPublish' | 'decisionTimeoutMs'>;
+}
+
+export interface DaemonKaltura {
+  client: KalturaClient;
+  api: KalturaApi;
+  session: AdminSession;
+}
+
+export interface DaemonHandle {
+  /** The effective configuration (use redactConfig before printing it). */
+  readonly config: KliveConfig;
+  readonly ingest: RtmpIngest;
+  readonly auth: PublisherAuth;
+  readonly kaltura: DaemonKaltura;
+  /** The bound RTMP port. */
+  readonly rtmpPort: number;
+  /** The last refusals (url with token masked, message, ip, time), oldest first. */
+  refusals(): RefusalRecord[];
+  /** Graceful shutdown: stop admitting, close sessions, mark the node offline. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface DevInstructions {
+  /** Full publish URL (server URL + stream key). */
+  publishUrl: string;
+  ffmpegCommand: string;
+  obsServer: string;
+  obsStreamKey: string;
+}
+
+export interface DevDaemonHandle extends DaemonHandle {
+  readonly emulator: KalturaEmulator;
+  readonly instructions: DevInstructions;
+}
+
+/** Head-room of the core's own decision timer over ours, so our clearer refusal wins. */
+const CORE_DECISION_MARGIN_MS = 5000;
+/** How long shutdown waits for Kaltura (markOffline, pending beacons). */
+const SHUTDOWN_KALTURA_WAIT_MS = 2000;
+
+export async function startDaemon(config: KliveConfig, options: DaemonOptions = {}): Promise<DaemonHandle> {
+  const log = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const { serviceUrl, adminSecret } = config.kaltura;
+  if (serviceUrl === undefined || adminSecret === undefined) {
+    throw new ConfigError('CONFIG_MISSING', ['kaltura.serviceUrl and kaltura.adminSecret are required to start the daemon']);
+  }
+  log.debug('configuration', { config: redactConfig(config) });
+
+  const session = new AdminSession({
+    secret: adminSecret,
+    partnerId: config.kaltura.partnerId,
+    expirySeconds: config.kaltura.ksExpirySeconds,
+    renewMarginSeconds: config.kaltura.ksRenewMarginSeconds,
+    version: config.kaltura.ksVersion,
+  });
+  const kalturaLog = log.child({ component: 'kaltura' });
+  session.on('renewed', (e) => kalturaLog.info('admin KS renewed', { reason: e.reason, expiresAt: new Date(e.expiresAt * 1000).toISOString(), renewals: e.renewals }));
+  const client = new KalturaClient({
+    serviceUrl,
+    partnerId: config.kaltura.partnerId,
+    timeoutMs: config.kaltura.timeoutMs,
+    clientTag: `klive-server:${config.hostname}`,
+    session,
+    log: (entry: KalturaLogEntry) => {
+      const { level, event, ...rest } = entry;
+      kalturaLog.log(level, `api ${event}`, rest);
+    },
+  });
+  const api = new KalturaApi(client);
+  // Partner -5 serves every partner by impersonation; an eCDN server (or one configured with a
+  // real partner's secret) acts as that partner only.
+  const impersonation = config.workMode === 'kaltura' && config.kaltura.partnerId === MEDIA_SERVER_PARTNER_ID ? 'entry-partner' : 'none';
+  const auth = new PublisherAuth({
+    api,
+    impersonation,
+    hostname: config.hostname,
+    applicationName: config.applicationName,
+    decisionTimeoutMs: config.auth.decisionTimeoutMs,
+    log: log.child({ component: 'auth' }),
+  });
+  const gates = authGates(auth, log);
+  const appName = config.applicationName;
+
+  const ingest = await RtmpIngest.start({
+    ...options.ingest,
+    host: config.rtmp.host,
+    port: config.rtmp.port,
+    decisionTimeoutMs: config.auth.decisionTimeoutMs + CORE_DECISION_MARGIN_MS,
+    onConnect: async (event: ConnectEvent) => {
+      // Like Wowza, only the configured application exists (an instance path may follow it).
+      if (event.app !== appName && !event.app.startsWith(`${appName}/`)) {
+        log.warn('connect refused', { connectionId: event.connectionId, remoteAddress: event.remoteAddress, reason: `unknown application ${event.app}` });
+        return { accept: false, description: `Application not found: ${event.app}` };
+      }
+      return gates.onConnect(event);
+    },
+    onPublish: gates.onPublish,
+  });
+  const entryFields = (connectionId: number) => ({ connectionId, entryId: auth.entryOf(connectionId) });
+  ingest.on('codecInfo', (e) =>
+    log.info('codecs', { ...entryFields(e.connectionId), streamName: e.streamName, video: e.video?.codecString ?? e.video?.codec, audio: e.audio?.codecString ?? e.audio?.codec, width: e.video?.width, height: e.video?.height }),
+  );
+  ingest.on('metadata', (e) => log.debug('metadata', { ...entryFields(e.connectionId), streamName: e.streamName, metadata: e.json }));
+  ingest.on('unpublish', (e) => log.info('unpublish', { ...entryFields(e.connectionId), streamName: e.streamName, reason: e.reason }));
+  ingest.on('warning', (e) => log.warn('connection warning', { ...entryFields(e.connectionId), message: e.message }));
+  ingest.on('disconnect', (e) => {
+    log.info('disconnect', { ...entryFields(e.connectionId), remoteAddress: e.remoteAddress, reason: e.reason, bytesIn: e.bytesIn, bytesOut: e.bytesOut, durationMs: e.durationMs });
+    auth.disconnect(e.connectionId);
+  });
+
+  const node = new NodeRegistration(api, config, kalturaLog);
+  await node.register();
+  node.startHeartbeat(config.kaltura.heartbeatIntervalSeconds);
+  const renewal = new KsRenewal(session);
+  renewal.start();
+
+  log.info('klive-server started', {
+    version,
+    nativeVersion: nativeVersion(),
+    rtmp: ingest.address,
+    hostname: config.hostname,
+    workMode: config.workMode,
+    partnerId: config.kaltura.partnerId,
+    impersonation,
+    serviceUrl,
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    ingest,
+    auth,
+    kaltura: { client, api, session },
+    rtmpPort: ingest.port,
+    refusals: () => auth.refusals(),
+    stop() {
+      stopping ??= (async () => {
+        log.info('shutting down');
+        auth.close();
+        renewal.stop();
+        node.stopHeartbeat();
+        await ingest.close(2000);
+        await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * `--dev`: the embedded Kaltura API emulator with the demo partner and entries, and the daemon
+ * as partner -5 against it. `config` should come from loadConfig({ dev: true }); its Kaltura
+ * service URL, partner and secret are replaced by the emulator's.
+ */
+export async function startDevDaemon(config: KliveConfig, options: DaemonOptions = {}): Promise<DevDaemonHandle> {
+  const emulator = await startKalturaEmulator({ fixtures: demoFixtures() });
+  const devConfig: KliveConfig = {
+    ...config,
+    workMode: 'kaltura',
+    kaltura: { ...config.kaltura, serviceUrl: emulator.url, partnerId: MEDIA_SERVER_PARTNER_ID, adminSecret: MEDIA_SERVER_ADMIN_SECRET },
+  };
+  let daemon: DaemonHandle;
+  try {
+    daemon = await startDaemon(devConfig, options);
+  } catch (err) {
+    await emulator.stop();
+    throw err;
+  }
+  const host = publicHost(devConfig.rtmp.host);
+  const obsServer = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}`;
+  const obsStreamKey = `${DEMO_ENTRY_ID}_1`;
+  const publishUrl = `${obsServer}/${obsStreamKey}`;
+  const ffmpegCommand =
+    `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
+    `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
+  const stopDaemon = daemon.stop;
+  let stopping: Promise<void> | undefined;
+  return {
+    ...daemon,
+    emulator,
+    instructions: { publishUrl, ffmpegCommand, obsServer, obsStreamKey },
+    stop() {
+      stopping ??= (async () => {
+        await stopDaemon();
+        await emulator.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The human-readable --dev banner. */
+export function devBanner(handle: DevDaemonHandle): string {
+  const i = handle.instructions;
+  return [
+    '',
+    `klive-server ${version} is running in dev mode: the embedded Kaltura API emulator answers at ${handle.emulator.url}`,
+    `(partner ${DEMO_PARTNER_ID}, entry ${DEMO_ENTRY_ID}, token ${DEMO_ENTRY_TOKEN}; public demo values).`,
+    '',
+    'Publish a test signal with ffmpeg:',
+    `  ${i.ffmpegCommand}`,
+    '',
+    'Or with OBS (Settings → Stream → Service: Custom):',
+    `  Server:     ${i.obsServer}`,
+    `  Stream Key: ${i.obsStreamKey}`,
+    '',
+    'Stop with Ctrl-C.',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * serverNode.reportStatus registers this host as a media server (Kaltura's liveStream.authenticate
+ * wants a registered, enabled node) and is its heartbeat; markOffline on shutdown. Failures are
+ * logged, never fatal: Kaltura may be briefly unreachable when the server starts.
+ */
+class NodeRegistration {
+  private nodeId?: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly api: KalturaApi,
+    private readonly config: KliveConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async register(): Promise<void> {
+    const node: KalturaMediaServerNode = {
+      objectType: 'KalturaWowzaMediaServerNode',
+      name: this.config.hostname,
+      hostName: this.config.hostname,
+      description: `klive-server ${version}`,
+      applicationName: this.config.applicationName,
+    };
+    try {
+      const registered = await this.api.serverNodeReportStatus(this.config.hostname, node, ServerNodeStatus.Active);
+      const first = this.nodeId === undefined;
+      this.nodeId = registered.id;
+      if (first) this.log.info('media server node registered', { hostname: this.config.hostname, serverNodeId: registered.id });
+      else this.log.debug('heartbeat', { serverNodeId: registered.id });
+    } catch (err) {
+      this.log.warn('media server node not registered', { hostname: this.config.hostname, error: err });
+    }
+  }
+
+  startHeartbeat(intervalSeconds: number): void {
+    if (intervalSeconds <= 0) return;
+    this.timer = setInterval(() => void this.register(), intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stopHeartbeat(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async markOffline(): Promise<void> {
+    if (this.nodeId === undefined) return;
+    try {
+      await this.api.serverNodeMarkOffline(this.nodeId);
+      this.log.info('media server node marked offline', { serverNodeId: this.nodeId });
+    } catch (err) {
+      this.log.warn('media server node not marked offline', { serverNodeId: this.nodeId, error: err });
+    }
+  }
+}
+
+/**
+ * Renews the admin KS on a timer, before it expires, even when no call needs it: AdminSession
+ * alone renews lazily on the next call, which would leave an expired KS in place through a quiet
+ * night and make diagnostics show it.
+ */
+class KsRenewal {
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly session: AdminSession) {}
+
+  start(): void {
+    const renewAt = this.session.expiresAt - this.session.renewMarginSeconds;
+    const delayMs = Math.max(1000, renewAt * 1000 - Date.now() + 50);
+    this.timer = setTimeout(() => {
+      this.session.ks();
+      this.start();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+function publicHost(bind: string): string {
+  if (bind === '0.0.0.0' || bind === '::' || bind === '') return '127.0.0.1';
+  return bind.includes(':') ? `[${bind}]` : bind;
+}
+
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.then(() => undefined, () => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  if (timer) clearTimeout(timer);
+}

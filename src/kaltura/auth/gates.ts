@@ -1,0 +1,62 @@
+/**
+ * The thin adapter between PublisherAuth and RtmpIngest: the policy's decisions become the
+ * core's verdicts (a refusal's message is the description the encoder sees), and each decision
+ * is logged with the entry and connection ids.
+ */
+import type { ConnectEvent, Gate, PublishEvent, Verdict } from '../../ingest/rtmp-ingest';
+import { silentLogger, type Logger } from '../../log';
+import type { AuthDecision, PublisherAuth } from './policy';
+
+export interface AuthGates {
+  onConnect: Gate<ConnectEvent>;
+  onPublish: Gate<PublishEvent>;
+}
+
+/** RTMP status code of a refused publish that is about the stream name. */
+const BAD_NAME = 'NetStream.Publish.BadName';
+
+export function authGates(auth: PublisherAuth, log: Logger = silentLogger): AuthGates {
+  return {
+    async onConnect(event) {
+      const decision = await auth.connect({
+        connectionId: event.connectionId,
+        remoteAddress: event.remoteAddress,
+        app: event.app,
+        tcUrl: event.tcUrl,
+        query: event.query,
+      });
+      const fields = { connectionId: event.connectionId, entryId: decisionEntry(decision) ?? auth.entryOf(event.connectionId), remoteAddress: event.remoteAddress };
+      if (decision.accept) {
+        log.info(decision.via === 'deferred' ? 'connect accepted; Kaltura arguments expected with the stream name' : 'connect accepted', {
+          ...fields,
+          via: decision.via,
+          tcUrl: event.tcUrl,
+          flashVer: event.flashVer,
+        });
+        return { accept: true };
+      }
+      log.warn('connect refused', { ...fields, reason: decision.error.message, code: decision.error.code, kalturaCode: decision.error.kalturaCode, tcUrl: event.tcUrl });
+      return { accept: false, description: decision.error.message };
+    },
+    async onPublish(event) {
+      const decision = await auth.publish({ connectionId: event.connectionId, streamName: event.streamName, query: event.query });
+      const fields = {
+        connectionId: event.connectionId,
+        entryId: decisionEntry(decision) ?? auth.entryOf(event.connectionId),
+        streamName: event.streamName,
+      };
+      if (decision.accept) {
+        log.info('publish accepted', { ...fields, via: decision.via });
+        return { accept: true };
+      }
+      log.warn('publish refused', { ...fields, reason: decision.error.message, code: decision.error.code, kalturaCode: decision.error.kalturaCode });
+      const verdict: Verdict = { accept: false, description: decision.error.message };
+      if (decision.error.code === 'INVALID_STREAM_NAME' || decision.error.code === 'INCORRECT_STREAM_NAME') verdict.code = BAD_NAME;
+      return verdict;
+    },
+  };
+}
+
+function decisionEntry(decision: AuthDecision): string | undefined {
+  return decision.accept ? decision.entryId : undefined;
+}

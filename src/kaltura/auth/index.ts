@@ -1,0 +1,32 @@
+/** Publisher authentication against Kaltura: URL rules, the policy, beacons, the ingest adapter. */
+export { PublisherAuth, MEDIA_SERVER_PARTNER, DEFAULT_BLOCK_MS, DEFAULT_REAUTH_INTERVAL_MS, ipOf } from './policy';
+export type {
+  AuthDecision,
+  AuthKalturaApi,
+  AuthStats,
+  AuthenticatedConnection,
+  ConnectRequest,
+  PublishRequest,
+  PublisherAuthOptions,
+} from './policy';
+export { AuthError } from './errors';
+export type { AuthErrorCode } from './errors';
+export { authGates } from './gates';
+export type { AuthGates } from './gates';
+export { RefusalLog } from './refusal-log';
+export type { RefusalRecord } from './refusal-log';
+export { alertCodeOf, alertJson, healthBeacon, ALERT_SEVERITY, ENTRY_BEACON } from './beacon';
+export type { AlertData } from './beacon';
+export {
+  ARGUMENT_ORDER,
+  ENTRY_ID_RE,
+  STREAM_NAME_RE,
+  argsFromConnect,
+  argsFromQuery,
+  checkArgs,
+  checkStreamName,
+  hasAnyArgument,
+  maskUrl,
+  maskedQuery,
+} from './publish-args';
+export type { ArgsCheck, ArgsProblem, ArgumentName, PublishArgs, RawPublishArgs, StreamNameCheck } from './publish-args';

@@ -1,0 +1,43 @@
+/**
+ * The most recent refusals, for diagnostics (`/diagnostics/errors` in a later issue). The old
+ * server kept the last 100 (Constants.KALTURA_REJECTED_STEAMS_SIZE) with the connection URL,
+ * message, IP and time (DiagnosticsProvider.addRejectedStream); URLs here have their token masked.
+ */
+import type { AuthErrorCode } from './errors';
+
+export interface RefusalRecord {
+  /** Epoch ms. */
+  time: number;
+  /** tcUrl (connect) or tcUrl + stream name (publish), credentials masked. */
+  url: string;
+  message: string;
+  /** Remote IP, without the port. */
+  ip: string;
+  connectionId: number;
+  stage: 'connect' | 'publish';
+  code: AuthErrorCode;
+  entryId?: string;
+  /** Kaltura's error code when Kaltura refused. */
+  kalturaCode?: string;
+}
+
+export class RefusalLog {
+  private readonly records: RefusalRecord[] = [];
+
+  constructor(readonly capacity = 100) {}
+
+  add(record: RefusalRecord): void {
+    this.records.push(record);
+    // A ring would avoid the shift, but 100 elements make it irrelevant.
+    if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
+  }
+
+  /** Oldest first; copies, so callers cannot alter the log. */
+  list(): RefusalRecord[] {
+    return this.records.map((r) => ({ ...r }));
+  }
+
+  get size(): number {
+    return this.records.length;
+  }
+}
