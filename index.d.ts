@@ -21,6 +21,14 @@ export declare class RtmpServer {
   attachSink(streamName: string, target: SinkTargetInput): number
   /** Detach a sink (it flushes and emits `sinkClosed`). False when unknown. */
   detachSink(sinkId: number): boolean
+  /**
+   * Accept FLV on a unix socket and publish it as live stream `streamName` (a transcoder's
+   * rendition: `ffmpeg … -f flv unix:PATH`). Each writer that connects publishes the stream
+   * until it disconnects; the next writer publishes it again. Returns the source id.
+   */
+  attachFlvSource(streamName: string, app: string, socketPath: string): number
+  /** Stop an FLV source; its stream is unpublished. False when unknown. */
+  detachSource(sourceId: number): boolean
   /** Close a connection by id. False when unknown. */
   killConnection(connectionId: number): boolean
   /** Live statistics of every connection and stream. */
@@ -68,6 +76,10 @@ export interface ConnectionStatsSnapshot {
   /** Round-trip time from the last ping, when measured. */
   rttMs?: number
   uptimeMs: number
+  /** Video codec of the stream published or played. */
+  video?: VideoCodecInfo
+  /** Audio codec of the stream published or played. */
+  audio?: AudioCodecInfo
 }
 
 /** The answer to a connect, publish or play request. */
@@ -90,6 +102,7 @@ export type IngestEvent =
   | { type: 'unpublish'; connectionId: number; streamName: string; reason: string }
   | { type: 'disconnect'; connectionId: number; remoteAddress: string; reason: string; bytesIn: number; bytesOut: number; durationMs: number }
   | { type: 'sinkClosed'; sinkId: number; streamName: string; reason: string; bytesWritten: number; droppedFrames: number }
+  | { type: 'sourceClosed'; sourceId: number; streamName: string; reason: string }
   | { type: 'warning'; connectionId: number; message: string }
 
 /** Version of the native core. */
@@ -117,7 +130,7 @@ export interface RtmpServerOptions {
   idleTimeoutMs?: number
   /** Time a connect/publish/play waits for `decide` (default 20000). */
   decisionTimeoutMs?: number
-  /** Publisher read batching interval in ms (default 40; 0 = read as data arrives). */
+  /** Publisher read batching interval in ms (default 100; 0 = read as data arrives). */
   readPacingMs?: number
   /** Player/sink write batching interval in ms (default 40). */
   writePacingMs?: number
@@ -125,7 +138,7 @@ export interface RtmpServerOptions {
   writeTimeoutMs?: number
   /** Queue budget of each player or sink in bytes (default 8 MiB). */
   subscriberBufferBytes?: number
-  /** RTT ping and rate sampling interval in ms (default 5000). */
+  /** RTT ping interval in ms (default 5000); bitrate and fps are sampled every second. */
   pingIntervalMs?: number
   /** Largest RTMP message accepted in bytes (default 16 MiB). */
   maxMessageSize?: number

@@ -389,3 +389,11 @@ test('refusals: the last 100 are kept with masked URL, message, ip and time', as
   t.is(list[99].url, 'rtmp://h/kLive/?p=102&i=0&t=***');
   t.false(JSON.stringify(list).includes('secret'));
 });
+
+test('only the configured application is served', async (t) => {
+  const { api, auth } = setup({ applicationName: 'kLive' });
+  const other = await auth.connect({ connectionId: 1, remoteAddress: '1.2.3.4:5', app: 'live', tcUrl: `rtmp://h/live/?${url()}`, query: q(url()) });
+  t.like(other.accept ? {} : other.error, { code: 'UNKNOWN_APPLICATION', message: 'Application not found: live' });
+  t.like(await auth.connect({ connectionId: 2, remoteAddress: '1.2.3.4:6', app: 'kLive/_definst_', tcUrl: `rtmp://h/kLive/_definst_?${url()}`, query: q(url()) }), { accept: true });
+  t.is(api.of('authenticate').length, 1);
+});

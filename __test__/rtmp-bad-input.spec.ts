@@ -143,6 +143,22 @@ test('a player that stops reading is dropped; the publisher and its sink are unt
   player.destroy();
 });
 
+test('connections over maxConnections are closed at accept with a reason', async (t) => {
+  const ingest = await RtmpIngest.start({ port: 0, maxConnections: 2 });
+  t.teardown(() => ingest.close());
+  const reasons: string[] = [];
+  ingest.on('disconnect', (e) => reasons.push(e.reason));
+  const first = await open(ingest.port);
+  const second = await open(ingest.port);
+  for (let i = 0; i < 50 && ingest.stats().connections.length < 2; i++) await sleep(20);
+  const third = await open(ingest.port);
+  await closed(third);
+  t.deepEqual(reasons, ['connection limit (2) reached']);
+  t.is(ingest.stats().refusedConnections, 1);
+  first.destroy();
+  second.destroy();
+});
+
 test('hundreds of garbage connections leave memory at its baseline and the server serving', async (t) => {
   const h = await harness(t);
   const rounds = async (n: number) => {

@@ -15,6 +15,7 @@ test('ffmpeg publishes H.264+AAC; the FLV file sink holds the same media; events
   const sinkPath = join(dir, 'sink.flv');
   const ingest = await RtmpIngest.start({
     port: 0,
+    pingIntervalMs: 1000,
     // Attach the sink before accepting: it then gets everything from the first tag.
     onPublish: (event) => {
       ingest.attachFileSink(event.streamName, sinkPath);
@@ -35,6 +36,7 @@ test('ffmpeg publishes H.264+AAC; the FLV file sink holds the same media; events
   t.is(c.tcUrl, `rtmp://127.0.0.1:${ingest.port}/kLive`);
   t.regex(c.flashVer ?? '', /FMLE|LNX|Lavf/);
   t.regex(c.remoteAddress, /^127\.0\.0\.1:\d+$/);
+  t.is(c.handshake, 'digest', 'ffmpeg uses the Flash digest handshake');
   const p: PublishEvent = await publish;
   t.is(p.streamName, 'cam1');
   t.deepEqual(p.query, [
@@ -63,6 +65,12 @@ test('ffmpeg publishes H.264+AAC; the FLV file sink holds the same media; events
   t.truthy(publisher);
   t.true((publisher?.bytesIn ?? 0) > 10_000);
   t.true((publisher?.videoFrames ?? 0) > 30);
+  t.like(publisher?.video, { codec: 'H264', width: 640, height: 360 });
+  t.like(publisher?.audio, { codec: 'AAC', sampleRate: 44100 });
+  t.regex(publisher?.flashVer ?? '', /FMLE|Lavf/);
+  t.true(publisher?.rttMs !== undefined && publisher.rttMs < 200, `RTT ${publisher?.rttMs} ms measured by ping`);
+  t.true((publisher?.bitrateInBps ?? 0) > 50_000, `bitrate ${publisher?.bitrateInBps}`);
+  t.true((publisher?.fps ?? 0) > 20, `fps ${publisher?.fps}`);
 
   const result = await encoder.done;
   t.is(result.code, 0, result.stderr);

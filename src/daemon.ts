@@ -11,7 +11,7 @@ import { ConfigError, MEDIA_SERVER_PARTNER_ID, redactConfig, type KliveConfig } 
 import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
 import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
 import { nativeVersion } from './ingest/native';
-import { RtmpIngest, type ConnectEvent, type RtmpIngestOptions } from './ingest/rtmp-ingest';
+import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
 import { AdminSession } from './kaltura/admin-session';
 import { KalturaApi } from './kaltura/api';
 import { authGates } from './kaltura/auth/gates';
@@ -110,21 +110,13 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     log: log.child({ component: 'auth' }),
   });
   const gates = authGates(auth, log);
-  const appName = config.applicationName;
 
   const ingest = await RtmpIngest.start({
     ...options.ingest,
     host: config.rtmp.host,
     port: config.rtmp.port,
     decisionTimeoutMs: config.auth.decisionTimeoutMs + CORE_DECISION_MARGIN_MS,
-    onConnect: async (event: ConnectEvent) => {
-      // Like Wowza, only the configured application exists (an instance path may follow it).
-      if (event.app !== appName && !event.app.startsWith(`${appName}/`)) {
-        log.warn('connect refused', { connectionId: event.connectionId, remoteAddress: event.remoteAddress, reason: `unknown application ${event.app}` });
-        return { accept: false, description: `Application not found: ${event.app}` };
-      }
-      return gates.onConnect(event);
-    },
+    onConnect: gates.onConnect,
     onPublish: gates.onPublish,
   });
   const entryFields = (connectionId: number) => ({ connectionId, entryId: auth.entryOf(connectionId) });

@@ -107,6 +107,22 @@ export class RtmpIngest {
     return this.attach(streamName, { kind: 'unixSocket', path });
   }
 
+  /**
+   * Publish what a local writer sends as FLV on a unix socket (a transcoder's rendition:
+   * `ffmpeg … -f flv unix:PATH`) as live stream `streamName`. Returns the source id.
+   */
+  attachFlvSource(streamName: string, socketPath: string, app = 'kLive'): number {
+    try {
+      return this.native().attachFlvSource(streamName, app, socketPath);
+    } catch (cause) {
+      throw new IngestError('SINK_FAILED', (cause as Error).message, { cause });
+    }
+  }
+
+  detachSource(sourceId: number): boolean {
+    return this.native().detachSource(sourceId);
+  }
+
   detachSink(sinkId: number): boolean {
     return this.native().detachSink(sinkId);
   }

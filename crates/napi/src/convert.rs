@@ -83,6 +83,8 @@ pub enum IngestEvent {
     Disconnect { connection_id: i64, remote_address: String, reason: String, bytes_in: i64, bytes_out: i64, duration_ms: i64 },
     /// An FLV sink ended.
     SinkClosed { sink_id: i64, stream_name: String, reason: String, bytes_written: i64, dropped_frames: i64 },
+    /// An FLV source ended (detached or shutdown).
+    SourceClosed { source_id: i64, stream_name: String, reason: String },
     /// Something notable that closed nothing.
     Warning { connection_id: i64, message: String },
 }
@@ -165,6 +167,9 @@ pub(crate) fn to_binding_event(event: ServerEvent) -> IngestEvent {
             bytes_written: bytes_written as i64,
             dropped_frames: dropped_frames as i64,
         },
+        ServerEvent::SourceClosed { source_id, stream_name, reason } => {
+            IngestEvent::SourceClosed { source_id: source_id as i64, stream_name, reason }
+        }
         ServerEvent::Warning { connection_id, message } => IngestEvent::Warning { connection_id: connection_id as i64, message },
     }
 }
@@ -195,6 +200,10 @@ pub struct ConnectionStatsSnapshot {
     /// Round-trip time from the last ping, when measured.
     pub rtt_ms: Option<f64>,
     pub uptime_ms: i64,
+    /// Video codec of the stream published or played.
+    pub video: Option<VideoCodecInfo>,
+    /// Audio codec of the stream published or played.
+    pub audio: Option<AudioCodecInfo>,
 }
 
 /// Live stats of one stream.
@@ -242,6 +251,8 @@ fn connection(c: ConnectionStats) -> ConnectionStatsSnapshot {
         dropped_frames: c.dropped_frames as i64,
         rtt_ms: c.rtt_ms.map(|v| v as f64),
         uptime_ms: c.uptime_ms as i64,
+        video: c.video.map(video),
+        audio: c.audio.map(audio),
     }
 }
 

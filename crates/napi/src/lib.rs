@@ -52,7 +52,7 @@ pub struct RtmpServerOptions {
     pub idle_timeout_ms: Option<u32>,
     /// Time a connect/publish/play waits for `decide` (default 20000).
     pub decision_timeout_ms: Option<u32>,
-    /// Publisher read batching interval in ms (default 40; 0 = read as data arrives).
+    /// Publisher read batching interval in ms (default 100; 0 = read as data arrives).
     pub read_pacing_ms: Option<u32>,
     /// Player/sink write batching interval in ms (default 40).
     pub write_pacing_ms: Option<u32>,
@@ -60,7 +60,7 @@ pub struct RtmpServerOptions {
     pub write_timeout_ms: Option<u32>,
     /// Queue budget of each player or sink in bytes (default 8 MiB).
     pub subscriber_buffer_bytes: Option<u32>,
-    /// RTT ping and rate sampling interval in ms (default 5000).
+    /// RTT ping interval in ms (default 5000); bitrate and fps are sampled every second.
     pub ping_interval_ms: Option<u32>,
     /// Largest RTMP message accepted in bytes (default 16 MiB).
     pub max_message_size: Option<u32>,
@@ -201,6 +201,23 @@ impl RtmpServer {
     #[napi(catch_unwind)]
     pub fn detach_sink(&self, sink_id: i64) -> bool {
         self.inner.detach_sink(sink_id as u64)
+    }
+
+    /// Accept FLV on a unix socket and publish it as live stream `streamName` (a transcoder's
+    /// rendition: `ffmpeg … -f flv unix:PATH`). Each writer that connects publishes the stream
+    /// until it disconnects; the next writer publishes it again. Returns the source id.
+    #[napi(catch_unwind)]
+    pub fn attach_flv_source(&self, stream_name: String, app: String, socket_path: String) -> Result<i64> {
+        self.inner
+            .attach_flv_source(&stream_name, &app, std::path::Path::new(&socket_path))
+            .map(|id| id as i64)
+            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    /// Stop an FLV source; its stream is unpublished. False when unknown.
+    #[napi(catch_unwind)]
+    pub fn detach_source(&self, source_id: i64) -> bool {
+        self.inner.detach_source(source_id as u64)
     }
 
     /// Close a connection by id. False when unknown.

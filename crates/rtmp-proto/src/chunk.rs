@@ -110,6 +110,12 @@ impl ChunkDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The receive buffer itself, for a driver that reads the socket straight into it (saves a
+    /// copy). Append only; bytes appended are decoded by the next [`Self::next_message`].
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
     /// Bytes received but not yet decoded.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -11,3 +11,4 @@ pub mod handshake;
 pub mod media;
 pub mod message;
 pub mod session;
+pub mod ts;

@@ -20,7 +20,7 @@ use crate::amf::{amf0, amf3, AmfError, AmfValue};
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkLimits, RawMessage};
 use crate::handshake::{HandshakeError, HandshakeKind, HandshakeProgress, ServerHandshake};
 use crate::message::{self as msg, status_info, UserControl};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 
 /// Session settings. [`Default`] gives values suitable for a production ingest server.
@@ -205,6 +205,25 @@ impl ServerSession {
         } else {
             self.decoder.push(bytes);
         }
+        self.process_buffered()?;
+        self.maybe_acknowledge();
+        Ok(())
+    }
+
+    /// After the handshake, the buffer a driver may read socket bytes straight into (saving a
+    /// copy); then call [`Self::handle_buffered`] with the number of bytes appended. `None`
+    /// during the handshake: use [`Self::handle_input`] then.
+    pub fn input_buffer(&mut self) -> Option<&mut BytesMut> {
+        if self.phase == Phase::Handshake {
+            None
+        } else {
+            Some(self.decoder.buffer_mut())
+        }
+    }
+
+    /// Process `count` bytes a driver appended to [`Self::input_buffer`].
+    pub fn handle_buffered(&mut self, count: usize) -> Result<(), SessionError> {
+        self.bytes_received += count as u64;
         self.process_buffered()?;
         self.maybe_acknowledge();
         Ok(())

@@ -26,7 +26,7 @@ pub struct ServerConfig {
     pub subscriber_buffer_bytes: usize,
     /// A write to a player or sink that cannot complete for this long closes it.
     pub write_timeout: Duration,
-    /// Interval of the RTT ping and the bitrate/fps sampling.
+    /// Interval of the RTT ping (bitrate and fps are sampled every second).
     pub ping_interval: Duration,
     /// Protocol settings of each session.
     pub session: SessionConfig,
@@ -40,7 +40,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             decision_timeout: Duration::from_secs(20),
-            read_pacing: Duration::from_millis(40),
+            read_pacing: Duration::from_millis(100),
             write_pacing: Duration::from_millis(40),
             subscriber_buffer_bytes: 8 * 1024 * 1024,
             write_timeout: Duration::from_secs(10),

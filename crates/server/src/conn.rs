@@ -3,14 +3,14 @@
 //! owns the timers and connects publishers and players to the media bus.
 
 use crate::bus::{Frame, LiveStream, Subscriber};
-use crate::events::{AudioInfo, Decision, DisconnectInfo, ServerEvent, VideoInfo};
+use crate::ingest::Publisher;
+use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::server::Shared;
 use crate::stats::ConnCounters;
 use bytes::BytesMut;
 use rand::RngCore;
 use rtmp_proto::amf::AmfValue;
 use rtmp_proto::handshake::HandshakeKind;
-use rtmp_proto::media::{aac, audio, avc, hevc, video};
 use rtmp_proto::session::{ConnectRequest, MediaKind, ServerSession, SessionEvent};
 use std::collections::HashMap;
 use std::future::pending;
@@ -48,7 +48,7 @@ struct Conn {
     counters: Arc<ConnCounters>,
     cancel: CancellationToken,
     app: String,
-    publishing: HashMap<u32, Arc<LiveStream>>,
+    publishing: HashMap<u32, Publisher>,
     playing: Option<Playing>,
     started: Instant,
     last_input: Instant,
@@ -147,9 +147,10 @@ impl Conn {
                     if !is_player && now.duration_since(self.last_input) > config.idle_timeout {
                         return format!("idle for {} s", config.idle_timeout.as_secs());
                     }
-                    if self.session.handshake_done() && now.duration_since(last_ping) >= config.ping_interval {
+                    self.counters.sample(now);
+                    // Housekeeping ticks on a 1 s grid; allow for its jitter.
+                    if self.session.handshake_done() && now.duration_since(last_ping) + Duration::from_millis(100) >= config.ping_interval {
                         last_ping = now;
-                        self.counters.sample(now);
                         self.session.send_ping(self.started.elapsed().as_millis() as u32);
                         if let Err(e) = self.flush().await {
                             return format!("write error: {e}");
@@ -164,12 +165,18 @@ impl Conn {
     /// on the events. `bypass_readiness` reads even though tokio saw no readiness: with the
     /// low-water mark raised, data below it raises none.
     async fn read_available(&mut self, rbuf: &mut BytesMut, bypass_readiness: bool) -> Result<(), Close> {
+        // After the handshake, bytes go straight into the session's chunk buffer.
+        let direct = self.session.handshake_done();
         let mut total = 0usize;
         let eof = loop {
-            if rbuf.capacity() - rbuf.len() < READ_BUFFER / 4 {
-                rbuf.reserve(READ_BUFFER);
+            let buf = match self.session.input_buffer() {
+                Some(buf) if direct => buf,
+                _ => &mut *rbuf,
+            };
+            if buf.capacity() - buf.len() < READ_BUFFER / 4 {
+                buf.reserve(READ_BUFFER);
             }
-            let read = if bypass_readiness { recv_now(&self.socket, rbuf) } else { self.socket.try_read_buf(rbuf) };
+            let read = if bypass_readiness { recv_now(&self.socket, buf) } else { self.socket.try_read_buf(buf) };
             match read {
                 Ok(0) => break true,
                 Ok(n) => {
@@ -186,8 +193,13 @@ impl Conn {
         if total > 0 {
             self.last_input = Instant::now();
             self.counters.bytes_in.fetch_add(total as u64, Ordering::Relaxed);
-            let handled = self.session.handle_input(rbuf);
-            rbuf.clear();
+            let handled = if direct {
+                self.session.handle_buffered(total)
+            } else {
+                let r = self.session.handle_input(rbuf);
+                rbuf.clear();
+                r
+            };
             if let Err(e) = handled {
                 let _ = self.flush().await;
                 return Err(format!("protocol error: {e}"));
@@ -270,8 +282,8 @@ impl Conn {
                     self.on_play(request_id, stream_id, &stream_name).await?
                 }
                 SessionEvent::PublishStopped { stream_id } => {
-                    if let Some(stream) = self.publishing.remove(&stream_id) {
-                        self.end_publish(&stream, "publisher stopped");
+                    if let Some(publisher) = self.publishing.remove(&stream_id) {
+                        self.end_publish(&publisher.stream, "publisher stopped");
                     }
                 }
                 SessionEvent::PlayStopped { .. } => {
@@ -397,7 +409,7 @@ impl Conn {
         };
         if decision.accept {
             self.session.accept(session_request);
-            self.publishing.insert(stream_id, stream);
+            self.publishing.insert(stream_id, Publisher::new(stream, self.id));
             {
                 let mut details = self.counters.details.lock();
                 details.role = "publisher";
@@ -450,64 +462,18 @@ impl Conn {
     }
 
     fn on_media(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: bytes::Bytes) {
-        let Some(stream) = self.publishing.get(&stream_id).cloned() else { return };
-        let (keyframe, config) = match kind {
-            MediaKind::Video => {
-                self.counters.video_frames.fetch_add(1, Ordering::Relaxed);
-                match video::parse_video_tag(&payload) {
-                    Ok(info) => (info.keyframe && info.kind == video::VideoPacketKind::Frame, info.kind == video::VideoPacketKind::SequenceHeader),
-                    Err(_) => (false, false),
-                }
-            }
-            MediaKind::Audio => {
-                let n = self.counters.audio_frames.fetch_add(1, Ordering::Relaxed);
-                match audio::parse_audio_tag(&payload) {
-                    Ok(info) => {
-                        if n == 0 && !info.is_sequence_header && info.codec != audio::AudioCodec::Aac {
-                            // Codecs without a sequence header: report what the tag header says.
-                            let audio = AudioInfo {
-                                codec: audio_codec_name(info.codec).into(),
-                                codec_string: None,
-                                profile: None,
-                                sample_rate: info.legacy_sample_rate,
-                                channels: info.legacy_channels as u32,
-                            };
-                            self.report_codecs(&stream, None, Some(audio));
-                        }
-                        (false, info.is_sequence_header)
-                    }
-                    Err(_) => (false, false),
-                }
-            }
-            MediaKind::Data => (false, false),
+        let Some(publisher) = self.publishing.get_mut(&stream_id) else { return };
+        match kind {
+            MediaKind::Video => self.counters.video_frames.fetch_add(1, Ordering::Relaxed),
+            MediaKind::Audio => self.counters.audio_frames.fetch_add(1, Ordering::Relaxed),
+            MediaKind::Data => 0,
         };
-        if config {
-            match kind {
-                MediaKind::Video => self.report_codecs(&stream, Some(video_info(&payload)), None),
-                _ => self.report_codecs(&stream, None, Some(audio_info(&payload))),
-            }
-        }
-        stream.push(Frame { kind, timestamp, payload, keyframe, config });
-    }
-
-    fn report_codecs(&self, stream: &LiveStream, video: Option<VideoInfo>, audio: Option<AudioInfo>) {
-        let (old_video, old_audio) = stream.codec_info();
-        if video.is_some() && video == old_video || audio.is_some() && audio == old_audio {
-            return;
-        }
-        stream.set_codec_info(video.clone(), audio.clone());
-        let (video, audio) = stream.codec_info();
-        self.shared.emit(ServerEvent::CodecInfo { connection_id: self.id, stream_name: stream.name.clone(), video, audio });
+        publisher.media(&self.shared, kind, timestamp, payload);
     }
 
     fn on_data(&mut self, stream_id: u32, timestamp: u32, name: &str, values: &[AmfValue], payload: bytes::Bytes) {
-        let Some(stream) = self.publishing.get(&stream_id).cloned() else { return };
-        if name == "onMetaData" {
-            let json = values.get(1).map(AmfValue::to_json).unwrap_or_else(|| "{}".into());
-            stream.set_metadata(timestamp, payload, json.clone());
-            self.shared.emit(ServerEvent::Metadata { connection_id: self.id, stream_name: stream.name.clone(), json });
-        } else {
-            stream.push(Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: false });
+        if let Some(publisher) = self.publishing.get_mut(&stream_id) {
+            publisher.data(&self.shared, timestamp, name, values, payload);
         }
     }
 
@@ -518,8 +484,8 @@ impl Conn {
 
     /// Leave the media bus when the connection ends.
     fn release(&mut self, reason: &str) {
-        for (_, stream) in std::mem::take(&mut self.publishing) {
-            self.end_publish(&stream, reason);
+        for (_, publisher) in std::mem::take(&mut self.publishing) {
+            self.end_publish(&publisher.stream, reason);
         }
         if let Some(p) = self.playing.take() {
             p.stream.unsubscribe(p.sub.id);
@@ -574,67 +540,6 @@ async fn next_batch(sub: Option<&Subscriber>, out: &mut Vec<Frame>) -> bool {
         Some(sub) => sub.next_batch(out).await,
         None => pending().await,
     }
-}
-
-fn video_info(payload: &[u8]) -> VideoInfo {
-    let mut info = VideoInfo { codec: "unknown".into(), codec_string: None, profile: None, level: None, width: 0, height: 0, enhanced: false };
-    let Ok(tag) = video::parse_video_tag(payload) else { return info };
-    info.enhanced = tag.enhanced;
-    let record = video::sequence_header_payload(payload).unwrap_or(&[]);
-    match tag.codec {
-        video::VideoCodec::H264 => {
-            info.codec = "H264".into();
-            if let Ok(c) = avc::parse_avc_decoder_config(record) {
-                info.codec_string = Some(c.codec_string());
-                info.profile = Some(c.profile_name().into());
-                info.level = Some(c.level_idc as f64 / 10.0);
-                info.width = c.width;
-                info.height = c.height;
-            }
-        }
-        video::VideoCodec::Hevc => {
-            info.codec = "HEVC".into();
-            if let Ok(c) = hevc::parse_hevc_decoder_config(record) {
-                info.codec_string = Some(c.codec_string());
-                info.level = Some(c.general_level_idc as f64 / 30.0);
-                info.width = c.width;
-                info.height = c.height;
-            }
-        }
-        video::VideoCodec::Av1 => info.codec = "AV1".into(),
-        video::VideoCodec::Vp9 => info.codec = "VP9".into(),
-        video::VideoCodec::Other(_) => {}
-    }
-    info
-}
-
-fn audio_codec_name(codec: audio::AudioCodec) -> &'static str {
-    match codec {
-        audio::AudioCodec::Aac => "AAC",
-        audio::AudioCodec::Mp3 => "MP3",
-        audio::AudioCodec::Opus => "Opus",
-        audio::AudioCodec::Ac3 => "AC3",
-        audio::AudioCodec::Eac3 => "EAC3",
-        audio::AudioCodec::Flac => "FLAC",
-        audio::AudioCodec::Other(_) => "unknown",
-    }
-}
-
-fn audio_info(payload: &[u8]) -> AudioInfo {
-    let mut info = AudioInfo { codec: "unknown".into(), codec_string: None, profile: None, sample_rate: 0, channels: 0 };
-    let Ok(tag) = audio::parse_audio_tag(payload) else { return info };
-    info.codec = audio_codec_name(tag.codec).into();
-    info.sample_rate = tag.legacy_sample_rate;
-    info.channels = tag.legacy_channels as u32;
-    if tag.codec == audio::AudioCodec::Aac {
-        if let Some(Ok(c)) = audio::aac_sequence_header_payload(payload).map(aac::parse_audio_specific_config) {
-            info.codec_string = Some(c.codec_string());
-            info.profile = Some(c.profile_name().into());
-            info.sample_rate = c.sample_rate;
-            info.channels = c.channels as u32;
-        }
-    }
-    info
 }
 
 /// Split `name?a=1&b=2` into the name and its decoded query parameters.

@@ -152,6 +152,15 @@ pub enum ServerEvent {
         /// Frames dropped because the sink was slow.
         dropped_frames: u64,
     },
+    /// An FLV source ended (detached or server shutdown).
+    SourceClosed {
+        /// Source id.
+        source_id: u64,
+        /// Stream name it fed.
+        stream_name: String,
+        /// Why.
+        reason: String,
+    },
     /// Something notable that did not close anything.
     Warning {
         /// Connection id, 0 when none.

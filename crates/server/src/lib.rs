@@ -9,8 +9,10 @@ mod bus;
 mod config;
 mod conn;
 mod events;
+mod ingest;
 mod server;
 mod sink;
+mod source;
 mod stats;
 
 pub use bus::{Frame, StreamInfo};

@@ -63,6 +63,7 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub connections: Mutex<HashMap<u64, ConnHandle>>,
     pub sinks: Mutex<HashMap<u64, SinkHandle>>,
+    pub sources: Mutex<HashMap<u64, SinkHandle>>,
     decisions: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
     next_id: AtomicU64,
     /// Cancelled once, at shutdown; every connection and sink token is its child.
@@ -115,6 +116,7 @@ impl Server {
             registry: Registry::default(),
             connections: Mutex::new(HashMap::new()),
             sinks: Mutex::new(HashMap::new()),
+            sources: Mutex::new(HashMap::new()),
             decisions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown,
@@ -179,9 +181,46 @@ impl Server {
         }
     }
 
+    /// Accept FLV on a unix socket at `path` and publish it as live stream `stream_name`
+    /// (e.g. a transcoder's rendition). The socket exists when this returns; each writer that
+    /// connects publishes the stream until it disconnects.
+    pub fn attach_flv_source(&self, stream_name: &str, app: &str, path: &std::path::Path) -> Result<u64, ServerError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(ServerError::ShuttingDown);
+        }
+        let _runtime = self.runtime.enter();
+        let sink_error = |source| ServerError::Sink { path: path.display().to_string(), source };
+        if std::fs::symlink_metadata(path).is_ok() {
+            std::fs::remove_file(path).map_err(sink_error)?;
+        }
+        let listener = tokio::net::UnixListener::bind(path).map_err(sink_error)?;
+        let id = self.shared.next_id();
+        let cancel = self.shared.shutdown.child_token();
+        self.shared.sources.lock().insert(id, SinkHandle { cancel: cancel.clone() });
+        let task = crate::source::run(self.shared.clone(), id, stream_name.to_string(), app.to_string(), listener, path.to_path_buf(), cancel);
+        self.shared.tasks.spawn(task);
+        Ok(id)
+    }
+
+    /// Stop FLV source `id` (its stream is unpublished). False when unknown.
+    pub fn detach_source(&self, id: u64) -> bool {
+        match self.shared.sources.lock().get(&id) {
+            Some(handle) => {
+                handle.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Connections and streams right now.
     pub fn stats(&self) -> ServerStats {
-        let connections = self.shared.connections.lock().values().map(|h| h.counters.snapshot()).collect();
+        let mut connections: Vec<_> = self.shared.connections.lock().values().map(|h| h.counters.snapshot()).collect();
+        for c in &mut connections {
+            if let Some(stream) = c.stream_name.as_deref().and_then(|name| self.shared.registry.get(name)) {
+                (c.video, c.audio) = stream.codec_info();
+            }
+        }
         let streams = self.shared.registry.all().iter().map(|s| s.info()).collect();
         ServerStats {
             connections,

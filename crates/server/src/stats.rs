@@ -1,6 +1,7 @@
 //! Live counters kept by each connection, and the snapshots handed to the application.
 
 use crate::bus::StreamInfo;
+use crate::events::{AudioInfo, VideoInfo};
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +98,8 @@ impl ConnCounters {
                 v => Some(v - 1),
             },
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            video: None,
+            audio: None,
         }
     }
 }
@@ -136,6 +139,10 @@ pub struct ConnectionStats {
     pub rtt_ms: Option<u64>,
     /// Time since the connection was accepted.
     pub uptime_ms: u64,
+    /// Video codec of the stream published or played.
+    pub video: Option<VideoInfo>,
+    /// Audio codec of the stream published or played.
+    pub audio: Option<AudioInfo>,
 }
 
 /// Stats of one live stream.

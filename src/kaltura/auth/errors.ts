@@ -1,6 +1,8 @@
 /** Why a publisher was refused: a stable code per cause, the message the encoder sees. */
 
 export type AuthErrorCode =
+  /** The connect names an RTMP application other than the configured one. */
+  | 'UNKNOWN_APPLICATION'
   /** A URL argument is absent (`Missing argument: …`). */
   | 'MISSING_ARGUMENT'
   /** A URL argument is malformed (`Invalid argument: …`). */

@@ -33,7 +33,11 @@
  * - Waiting is bounded: past `decisionTimeoutMs` the request is refused with
  *   `Kaltura API unavailable: timeout after N ms`; the flight goes on and its result is cached.
  *
- * Pure policy: the Kaltura API and the clock are injected; no sockets here.
+ * - Only the configured RTMP application (`kLive`, optionally `kLive/<instance>`) is served, as
+ *   Wowza served only its applications.
+ *
+ * Pure policy: the Kaltura API and the clock (for the 10 s / 30 s windows) are injected; no
+ * sockets here. Only the decision deadline runs on a real timer.
  */
 import { createHash } from 'node:crypto';
 import type { QueryParam } from '../../ingest/native';
@@ -71,6 +75,7 @@ export interface PublisherAuthOptions {
   impersonation: 'entry-partner' | 'none';
   /** This media server's node name (liveStream.authenticate `hostname`). */
   hostname: string;
+  /** The RTMP application publishers must connect to; also sent to liveStream.authenticate. Unset: any. */
   applicationName?: string;
   /** Longest a connect/publish waits for Kaltura. */
   decisionTimeoutMs: number;
@@ -202,6 +207,11 @@ export class PublisherAuth {
   async connect(req: ConnectRequest): Promise<AuthDecision> {
     const conn: ConnectionState = { ip: ipOf(req.remoteAddress), url: maskUrl(req.tcUrl ?? req.app) };
     this.connections.set(req.connectionId, conn);
+    const app = this.applicationName;
+    // Like Wowza, only the configured application exists (an instance path may follow it).
+    if (app !== undefined && req.app !== app && !req.app.startsWith(`${app}/`)) {
+      return this.refuse('connect', req.connectionId, conn, conn.url, new AuthError('UNKNOWN_APPLICATION', `Application not found: ${req.app}`));
+    }
     const raw = argsFromConnect(req.query, req.tcUrl);
     if (!hasAnyArgument(raw)) {
       // The arguments may come with the stream name; publish decides.

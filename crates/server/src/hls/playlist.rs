@@ -1,0 +1,289 @@
+//! The sliding window of finished segments of one rendition, and the text of its media
+//! playlist and of master playlists (RFC 8216). Pure: no clock, no I/O.
+//!
+//! Segments enter through [`Playlist::push`] only once complete, so a playlist never
+//! lists a segment that cannot be served whole. The rendered texts are cached as
+//! [`Bytes`] at each push, so serving a playlist is a reference-count increment.
+
+use super::segmenter::MediaInfo;
+use super::timeline::iso8601_ms;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+/// A finished MPEG-TS segment. Immutable once published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Media sequence number (also the `<index>` of the ID3 sync point id).
+    pub seq: u64,
+    /// Duration, ms.
+    pub duration_ms: u64,
+    /// Wall-clock ms (Unix epoch) of its first frame.
+    pub start_wall_ms: i64,
+    /// A discontinuity (restart, gap, codec change) precedes it.
+    pub discontinuity: bool,
+    /// Video access units in it (0 for audio-only).
+    pub video_frames: u32,
+    /// The TS bytes.
+    pub data: Bytes,
+}
+
+/// How many segments a playlist lists and keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Configured segment target, ms (the floor of `EXT-X-TARGETDURATION`).
+    pub target_duration_ms: u64,
+    /// Segments listed in the live playlist.
+    pub playlist_segments: usize,
+    /// Segments kept (servable) at least.
+    pub kept_segments: usize,
+    /// With DVR: segments are kept while inside this window, and the `?DVR` playlist
+    /// lists them all.
+    pub dvr_window_ms: Option<u64>,
+}
+
+/// Bit rates measured over the live window, bits/s, TS overhead included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bandwidth {
+    /// Highest segment bit rate.
+    pub peak: u64,
+    /// Bytes over duration of the whole window.
+    pub average: u64,
+}
+
+/// One `EXT-X-STREAM-INF` entry of a master playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// URI (relative to the master playlist).
+    pub uri: String,
+    /// Measured bit rates.
+    pub bandwidth: Bandwidth,
+    /// Width and height, video only.
+    pub resolution: Option<(u32, u32)>,
+    /// Frames per second, when known.
+    pub frame_rate: Option<f64>,
+    /// RFC 6381 codecs, comma separated.
+    pub codecs: String,
+    /// The rendition has no video.
+    pub audio_only: bool,
+}
+
+/// The segments of one rendition and its rendered media playlists.
+#[derive(Debug)]
+pub struct Playlist {
+    instance: String,
+    window: Window,
+    segments: VecDeque<Segment>,
+    /// Discontinuity tags that left the front of the kept window.
+    removed_discontinuities: u64,
+    target_duration_s: u64,
+    media: MediaInfo,
+    live_text: Bytes,
+    dvr_text: Bytes,
+}
+
+impl Playlist {
+    /// An empty playlist. `instance` goes into every segment name, so that names never
+    /// repeat across server restarts (caches keep segments for a day).
+    pub fn new(instance: String, window: Window) -> Self {
+        Playlist {
+            instance,
+            target_duration_s: rounded_seconds(window.target_duration_ms).max(1),
+            window,
+            segments: VecDeque::new(),
+            removed_discontinuities: 0,
+            media: MediaInfo::default(),
+            live_text: Bytes::new(),
+            dvr_text: Bytes::new(),
+        }
+    }
+
+    /// Change how many segments are listed and kept (applies from the next push).
+    pub fn set_window(&mut self, window: Window) {
+        self.target_duration_s = self.target_duration_s.max(rounded_seconds(window.target_duration_ms));
+        self.window = window;
+    }
+
+    /// Publish a finished segment and the stream's current codecs; expire what falls out
+    /// of the kept window.
+    pub fn push(&mut self, segment: Segment, media: &MediaInfo) {
+        if &self.media != media {
+            self.media = media.clone();
+        }
+        // RFC 8216 §4.3.3.1: every EXTINF rounded to the nearest integer must not exceed
+        // the target duration, and the target duration must not change; so it only grows.
+        self.target_duration_s = self.target_duration_s.max(rounded_seconds(segment.duration_ms));
+        self.segments.push_back(segment);
+        self.expire();
+        self.render();
+    }
+
+    fn expire(&mut self) {
+        let mut total: u64 = self.segments.iter().map(|s| s.duration_ms).sum();
+        while self.segments.len() > self.window.kept_segments.max(self.window.playlist_segments) {
+            let front = &self.segments[0];
+            if let Some(dvr) = self.window.dvr_window_ms {
+                // Keep the oldest while dropping it would leave less than the window.
+                if total - front.duration_ms < dvr {
+                    break;
+                }
+            }
+            total -= front.duration_ms;
+            let removed = self.segments.pop_front().expect("non-empty");
+            self.removed_discontinuities += u64::from(removed.discontinuity);
+        }
+    }
+
+    fn render(&mut self) {
+        let n = self.segments.len();
+        let live_from = n.saturating_sub(self.window.playlist_segments.max(1));
+        self.live_text = Bytes::from(self.render_from(live_from));
+        self.dvr_text = if self.window.dvr_window_ms.is_some() || live_from > 0 {
+            Bytes::from(self.render_from(0))
+        } else {
+            self.live_text.clone()
+        };
+    }
+
+    fn render_from(&self, first: usize) -> String {
+        let Some(head) = self.segments.get(first) else {
+            return String::new();
+        };
+        let disc_seq = self.removed_discontinuities + self.segments.range(..first).filter(|s| s.discontinuity).count() as u64;
+        let mut out = String::with_capacity(128 + (self.segments.len() - first) * 96);
+        out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target_duration_s);
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", head.seq);
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{disc_seq}");
+        for s in self.segments.range(first..) {
+            if s.discontinuity {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601_ms(s.start_wall_ms));
+            let _ = writeln!(out, "#EXTINF:{}.{:03},", s.duration_ms / 1000, s.duration_ms % 1000);
+            let _ = writeln!(out, "{}", self.segment_name(s.seq));
+        }
+        out
+    }
+
+    /// The media playlist text (the DVR window with `dvr`); `None` before the first
+    /// segment.
+    pub fn media_playlist(&self, dvr: bool) -> Option<Bytes> {
+        if self.segments.is_empty() {
+            return None;
+        }
+        Some(if dvr { self.dvr_text.clone() } else { self.live_text.clone() })
+    }
+
+    /// URI of segment `seq`, relative to the media playlist.
+    pub fn segment_name(&self, seq: u64) -> String {
+        format!("seg-{}-{seq}.ts", self.instance)
+    }
+
+    /// The bytes of the kept segment called `name`.
+    pub fn segment(&self, name: &str) -> Option<Bytes> {
+        let seq: u64 = name.strip_prefix("seg-")?.strip_prefix(self.instance.as_str())?.strip_prefix('-')?.strip_suffix(".ts")?.parse().ok()?;
+        let first = self.segments.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        let s = self.segments.get(i)?;
+        (s.seq == seq).then(|| s.data.clone())
+    }
+
+    /// Kept segments.
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = &Segment> + '_ {
+        self.segments.iter()
+    }
+
+    /// Codecs, resolution and frame rate as of the last segment.
+    pub fn media(&self) -> &MediaInfo {
+        &self.media
+    }
+
+    /// Current `EXT-X-TARGETDURATION`, seconds.
+    pub fn target_duration_s(&self) -> u64 {
+        self.target_duration_s
+    }
+
+    /// Peak and average bit rate over the live window. Segments shorter than half the
+    /// target (a stream's first, one cut short by a gap) do not count toward the peak
+    /// unless there is nothing else: a lone keyframe in 200 ms is not a bit rate.
+    pub fn bandwidth(&self) -> Option<Bandwidth> {
+        let n = self.segments.len();
+        let recent = self.segments.range(n.saturating_sub(self.window.playlist_segments.max(1))..);
+        let (mut bytes, mut ms, mut peak, mut short_peak) = (0u64, 0u64, 0u64, 0u64);
+        for s in recent {
+            bytes += s.data.len() as u64;
+            ms += s.duration_ms;
+            let rate = bits_per_second(s.data.len() as u64, s.duration_ms);
+            if s.duration_ms * 2 >= self.window.target_duration_ms {
+                peak = peak.max(rate);
+            } else {
+                short_peak = short_peak.max(rate);
+            }
+        }
+        if bytes == 0 {
+            return None;
+        }
+        let average = bits_per_second(bytes, ms);
+        let peak = if peak == 0 { short_peak } else { peak };
+        Some(Bandwidth { peak: peak.max(average), average })
+    }
+
+    /// This rendition as a master playlist entry; `None` before its first segment.
+    pub fn variant(&self, uri: String) -> Option<Variant> {
+        let bandwidth = self.bandwidth()?;
+        let m = &self.media;
+        let audio_only = m.video_codec.is_none();
+        let frame_rate = if audio_only {
+            None
+        } else {
+            m.frame_rate.or_else(|| {
+                let (frames, ms) = self.segments.iter().fold((0u64, 0u64), |(f, d), s| (f + u64::from(s.video_frames), d + s.duration_ms));
+                (frames > 0 && ms > 0).then(|| frames as f64 * 1000.0 / ms as f64)
+            })
+        };
+        let codecs: Vec<&str> = [m.video_codec.as_deref(), m.audio_codec.as_deref()].into_iter().flatten().collect();
+        Some(Variant {
+            uri,
+            bandwidth,
+            resolution: (!audio_only && m.width > 0 && m.height > 0).then_some((m.width, m.height)),
+            frame_rate,
+            codecs: codecs.join(","),
+            audio_only,
+        })
+    }
+}
+
+fn bits_per_second(bytes: u64, ms: u64) -> u64 {
+    if ms == 0 {
+        0
+    } else {
+        (bytes * 8 * 1000).div_ceil(ms)
+    }
+}
+
+/// Seconds rounded to the nearest integer, halves up.
+fn rounded_seconds(ms: u64) -> u64 {
+    (ms + 500) / 1000
+}
+
+/// A master playlist listing `variants`: video renditions by descending peak bit rate,
+/// then audio-only ones (a player starts with the first entry).
+pub fn render_master(variants: &mut [Variant]) -> String {
+    variants.sort_by(|a, b| a.audio_only.cmp(&b.audio_only).then(b.bandwidth.peak.cmp(&a.bandwidth.peak)).then_with(|| a.uri.cmp(&b.uri)));
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in variants.iter() {
+        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}", v.bandwidth.peak, v.bandwidth.average);
+        if let Some((w, h)) = v.resolution {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
+        }
+        if let Some(fps) = v.frame_rate {
+            let _ = write!(out, ",FRAME-RATE={fps:.3}");
+        }
+        if !v.codecs.is_empty() {
+            let _ = write!(out, ",CODECS=\"{}\"", v.codecs);
+        }
+        let _ = writeln!(out, "\n{}", v.uri);
+    }
+    out
+}

@@ -1,0 +1,144 @@
+//! The publishing side of a live stream, shared by RTMP publishers and FLV sources: it
+//! classifies each frame (keyframe, sequence header), reports codecs and metadata once, and
+//! pushes frames onto the stream's bus.
+
+use crate::bus::{Frame, LiveStream};
+use crate::events::{AudioInfo, ServerEvent, VideoInfo};
+use crate::server::Shared;
+use bytes::Bytes;
+use rtmp_proto::amf::AmfValue;
+use rtmp_proto::media::{aac, audio, avc, hevc, video};
+use rtmp_proto::session::MediaKind;
+use std::sync::Arc;
+
+pub(crate) struct Publisher {
+    pub stream: Arc<LiveStream>,
+    /// Connection (or source) id reported with the stream's events.
+    source_id: u64,
+    audio_seen: bool,
+}
+
+impl Publisher {
+    pub fn new(stream: Arc<LiveStream>, source_id: u64) -> Self {
+        Publisher { stream, source_id, audio_seen: false }
+    }
+
+    /// One audio or video tag body.
+    pub fn media(&mut self, shared: &Shared, kind: MediaKind, timestamp: u32, payload: Bytes) {
+        let (keyframe, config) = match kind {
+            MediaKind::Video => match video::parse_video_tag(&payload) {
+                Ok(info) => (info.keyframe && info.kind == video::VideoPacketKind::Frame, info.kind == video::VideoPacketKind::SequenceHeader),
+                Err(_) => (false, false),
+            },
+            MediaKind::Audio => match audio::parse_audio_tag(&payload) {
+                Ok(info) => {
+                    if !self.audio_seen && !info.is_sequence_header && info.codec != audio::AudioCodec::Aac {
+                        // Codecs without a sequence header: report what the tag header says.
+                        let audio = AudioInfo {
+                            codec: audio_codec_name(info.codec).into(),
+                            codec_string: None,
+                            profile: None,
+                            sample_rate: info.legacy_sample_rate,
+                            channels: info.legacy_channels as u32,
+                        };
+                        self.report_codecs(shared, None, Some(audio));
+                    }
+                    self.audio_seen = true;
+                    (false, info.is_sequence_header)
+                }
+                Err(_) => (false, false),
+            },
+            MediaKind::Data => (false, false),
+        };
+        if config {
+            match kind {
+                MediaKind::Video => self.report_codecs(shared, Some(video_info(&payload)), None),
+                _ => self.report_codecs(shared, None, Some(audio_info(&payload))),
+            }
+        }
+        self.stream.push(Frame { kind, timestamp, payload, keyframe, config });
+    }
+
+    /// One data message (AMF0 body, `@setDataFrame` already removed); `values` decoded.
+    pub fn data(&mut self, shared: &Shared, timestamp: u32, name: &str, values: &[AmfValue], payload: Bytes) {
+        if name == "onMetaData" {
+            let json = values.get(1).map(AmfValue::to_json).unwrap_or_else(|| "{}".into());
+            self.stream.set_metadata(timestamp, payload, json.clone());
+            shared.emit(ServerEvent::Metadata { connection_id: self.source_id, stream_name: self.stream.name.clone(), json });
+        } else {
+            self.stream.push(Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: false });
+        }
+    }
+
+    fn report_codecs(&self, shared: &Shared, video: Option<VideoInfo>, audio: Option<AudioInfo>) {
+        let (old_video, old_audio) = self.stream.codec_info();
+        if video.is_some() && video == old_video || audio.is_some() && audio == old_audio {
+            return;
+        }
+        self.stream.set_codec_info(video, audio);
+        let (video, audio) = self.stream.codec_info();
+        shared.emit(ServerEvent::CodecInfo { connection_id: self.source_id, stream_name: self.stream.name.clone(), video, audio });
+    }
+}
+
+fn video_info(payload: &[u8]) -> VideoInfo {
+    let mut info = VideoInfo { codec: "unknown".into(), codec_string: None, profile: None, level: None, width: 0, height: 0, enhanced: false };
+    let Ok(tag) = video::parse_video_tag(payload) else { return info };
+    info.enhanced = tag.enhanced;
+    let record = video::sequence_header_payload(payload).unwrap_or(&[]);
+    match tag.codec {
+        video::VideoCodec::H264 => {
+            info.codec = "H264".into();
+            if let Ok(c) = avc::parse_avc_decoder_config(record) {
+                info.codec_string = Some(c.codec_string());
+                info.profile = Some(c.profile_name().into());
+                info.level = Some(c.level_idc as f64 / 10.0);
+                info.width = c.width;
+                info.height = c.height;
+            }
+        }
+        video::VideoCodec::Hevc => {
+            info.codec = "HEVC".into();
+            if let Ok(c) = hevc::parse_hevc_decoder_config(record) {
+                info.codec_string = Some(c.codec_string());
+                info.level = Some(c.general_level_idc as f64 / 30.0);
+                info.width = c.width;
+                info.height = c.height;
+            }
+        }
+        video::VideoCodec::Av1 => info.codec = "AV1".into(),
+        video::VideoCodec::Vp9 => info.codec = "VP9".into(),
+        video::VideoCodec::Other(_) => {}
+    }
+    info
+}
+
+fn audio_codec_name(codec: audio::AudioCodec) -> &'static str {
+    match codec {
+        audio::AudioCodec::Aac => "AAC",
+        audio::AudioCodec::Mp3 => "MP3",
+        audio::AudioCodec::Opus => "Opus",
+        audio::AudioCodec::Ac3 => "AC3",
+        audio::AudioCodec::Eac3 => "EAC3",
+        audio::AudioCodec::Flac => "FLAC",
+        audio::AudioCodec::Other(_) => "unknown",
+    }
+}
+
+fn audio_info(payload: &[u8]) -> AudioInfo {
+    let mut info = AudioInfo { codec: "unknown".into(), codec_string: None, profile: None, sample_rate: 0, channels: 0 };
+    let Ok(tag) = audio::parse_audio_tag(payload) else { return info };
+    info.codec = audio_codec_name(tag.codec).into();
+    info.sample_rate = tag.legacy_sample_rate;
+    info.channels = tag.legacy_channels as u32;
+    if tag.codec == audio::AudioCodec::Aac {
+        if let Some(Ok(c)) = audio::aac_sequence_header_payload(payload).map(aac::parse_audio_specific_config) {
+            info.codec_string = Some(c.codec_string());
+            info.profile = Some(c.profile_name().into());
+            info.sample_rate = c.sample_rate;
+            info.channels = c.channels as u32;
+        }
+    }
+    info
+}
+
