@@ -537,7 +537,7 @@ async function main(): Promise<number> {
         md.push('')
         md.push(
           opts.kliveReadPacingMs === undefined
-            ? 'klive-server runs with its production default read pacing (after a publisher read shorter than 32 KiB the next read waits 40 ms), so one connection gets at most about one socket receive buffer per 40 ms once it drains the buffer; `--klive-read-pacing-ms 0` measures it unpaced.'
+            ? 'klive-server runs with its production default read pacing (publishers are read on a shared 100 ms grid; a socket holding more than 128 KiB, i.e. a sender far faster than real time, is read at once); `--klive-read-pacing-ms 0` measures it unpaced.'
             : `klive-server runs with readPacingMs = ${opts.kliveReadPacingMs}.`,
         )
       }

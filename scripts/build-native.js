@@ -5,7 +5,7 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { copyFileSync, existsSync } = require('node:fs');
-const { join } = require('node:path');
+const { dirname, join } = require('node:path');
 
 const root = join(__dirname, '..');
 
@@ -18,20 +18,23 @@ if (process.argv.includes('--if-missing')) {
   }
 }
 
-function hasNapiCli() {
+/** Path of the napi CLI's executable when @napi-rs/cli is installed (a development checkout). */
+function napiCli() {
   try {
-    require.resolve('@napi-rs/cli/package.json', { paths: [root] });
-    return true;
+    const manifest = require.resolve('@napi-rs/cli/package.json', { paths: [root] });
+    const bin = require(manifest).bin;
+    return join(dirname(manifest), typeof bin === 'string' ? bin : bin.napi);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
-if (hasNapiCli()) {
+const cli = napiCli();
+if (cli) {
   // Development checkout: the napi CLI also regenerates index.js / index.d.ts.
-  run(process.execPath, [require.resolve('@napi-rs/cli/dist/cli.js', { paths: [root] }), 'build', '--platform', '--release',
+  run(process.execPath, [cli, 'build', '--platform', '--release',
     '--no-const-enum', '--manifest-path', 'crates/napi/Cargo.toml', '--output-dir', '.', '--js', 'index.js', '--dts', 'index.d.ts']);
 } else {
   // Installed as a dependency without a prebuilt binary: plain cargo, loader already shipped.
