@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { version } from '../package.json';
-import { clip, publishFile, tempDir } from './helpers/media';
+import { clip, publishFile, run, tempDir } from './helpers/media';
 
 const BIN = join(__dirname, '..', 'bin', 'klive-server.js');
 const dir = tempDir('cli');
@@ -14,19 +14,7 @@ const dir = tempDir('cli');
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_')));
 
 function klive(args: string[], timeoutMs = 20_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return run(process.execPath, [BIN, ...args], timeoutMs, cleanEnv);
 }
 
 test('--version and --help', async (t) => {

@@ -30,6 +30,18 @@ pub struct ServerConfig {
     pub ping_interval: Duration,
     /// Protocol settings of each session.
     pub session: SessionConfig,
+    /// Address of a separate HTTP origin listener (playlists and segments); `None`: none.
+    pub http_bind: Option<SocketAddr>,
+    /// The RTMP port also answers HTTP: the first bytes decide (RTMP C0 is 0x03).
+    pub http_on_rtmp_port: bool,
+    /// Sent as `X-Me` on every HTTP response.
+    pub hostname: String,
+    /// Origin lock: HTTP requests without this header (name, value) get 403.
+    pub limit_origin: Option<(String, String)>,
+    /// Application name in playback URLs (`/<app>/<stream>/playlist.m3u8`).
+    pub app_name: String,
+    /// Optional path prefix before the application name (`/<prefix>/<app>/…`).
+    pub app_prefix: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +58,25 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(5),
             session: SessionConfig::default(),
+            http_bind: None,
+            http_on_rtmp_port: true,
+            hostname: system_hostname(),
+            limit_origin: None,
+            app_name: "kLive".into(),
+            app_prefix: None,
         }
+    }
+}
+
+/// The machine's host name, or `localhost` when it cannot be read.
+fn system_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on
+    // success (a truncated name may lack the NUL, which the search below tolerates).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
     }
 }

@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     /// Cancelled once, at shutdown; every connection and sink token is its child.
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// HLS packagers and their playlists, served by the origin.
+    pub hls: crate::hls::HlsRegistry,
     total_connections: AtomicU64,
     refused_connections: AtomicU64,
 }
@@ -99,6 +101,7 @@ impl Shared {
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    http_local_addr: Option<SocketAddr>,
     /// The runtime the server runs on; calls from other threads (Node's) enter it.
     runtime: tokio::runtime::Handle,
 }
@@ -109,6 +112,11 @@ impl Server {
     pub async fn start(config: ServerConfig, callback: impl Fn(ServerEvent) + Send + Sync + 'static) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(config.bind).await.map_err(|source| ServerError::Bind { addr: config.bind, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
+        let http_listener = match config.http_bind {
+            Some(addr) => Some(crate::origin::bind(addr).await?),
+            None => None,
+        };
+        let http_local_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
@@ -121,11 +129,37 @@ impl Server {
             next_id: AtomicU64::new(1),
             shutdown,
             tasks: TaskTracker::new(),
+            hls: Default::default(),
             total_connections: AtomicU64::new(0),
             refused_connections: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(shared.clone(), listener));
-        Ok(Server { shared, local_addr, runtime: tokio::runtime::Handle::current() })
+        if let Some(http_listener) = http_listener {
+            tokio::spawn(crate::origin::accept_loop(shared.clone(), http_listener));
+        }
+        Ok(Server { shared, local_addr, http_local_addr, runtime: tokio::runtime::Handle::current() })
+    }
+
+    /// The bound address of the HTTP origin, when `http_bind` is configured.
+    pub fn http_local_addr(&self) -> Option<SocketAddr> {
+        self.http_local_addr
+    }
+
+    /// Package `stream_name` as HLS, or update the options of its packager. The stream need
+    /// not be live yet; see [`crate::HlsOptions`] for the republish grace period.
+    pub fn start_hls(&self, stream_name: &str, opts: crate::HlsOptions) -> Result<(), ServerError> {
+        let _runtime = self.runtime.enter();
+        crate::hls::start(&self.shared, stream_name, opts)
+    }
+
+    /// Stop packaging `stream_name` and drop its playlist. False when it was not packaged.
+    pub fn stop_hls(&self, stream_name: &str) -> bool {
+        crate::hls::stop(&self.shared, stream_name)
+    }
+
+    /// Every packaged stream, by name.
+    pub fn hls_streams(&self) -> Vec<crate::HlsStreamInfo> {
+        crate::hls::infos(&self.shared)
     }
 
     /// The bound address (with the OS-chosen port when 0 was asked).
@@ -278,7 +312,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 let counters = Arc::new(ConnCounters::new(id, remote));
                 let cancel = shared.shutdown.child_token();
                 shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), cancel: cancel.clone() });
-                shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel));
+                if shared.config.http_on_rtmp_port {
+                    // RTMP or HTTP on one port: the origin peeks at the first bytes.
+                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), socket, counters, cancel));
+                } else {
+                    shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel));
+                }
             }
             _ = shutdown.cancelled() => break,
         }

@@ -213,8 +213,8 @@ pub fn hevc_parameter_sets(config: &HevcConfig) -> Vec<&[u8]> {
 
 /// MPEG-4 sampling frequency table (ISO/IEC 14496-3 Table 1.18), index → Hz.
 const SAMPLE_RATES: [u32; 13] = [
-    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025,
-    8_000, 7_350,
+    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
+    7_350,
 ];
 
 /// Index of the table rate closest to `rate`.
@@ -329,8 +329,14 @@ mod tests {
         for size in 1..=4 {
             let frame = avcc(&[SEI, IDR], size);
             let mut out = vec![0xAA];
-            let n = avcc_to_annexb(VideoStreamKind::H264, &frame, size, Some(&[SPS, PPS]), &mut out)
-                .unwrap();
+            let n = avcc_to_annexb(
+                VideoStreamKind::H264,
+                &frame,
+                size,
+                Some(&[SPS, PPS]),
+                &mut out,
+            )
+            .unwrap();
             let mut want = vec![0xAA, 0, 0, 0, 1, 0x09, 0xF0];
             for nal in [SPS, PPS, SEI, IDR] {
                 want.extend_from_slice(&[0, 0, 0, 1]);
@@ -345,8 +351,14 @@ mod tests {
     fn frame_with_own_sps_and_aud_keeps_its_parameter_sets() {
         let frame = avcc(&[&[0x09, 0x10], SPS, PPS, IDR, &[]], 4);
         let mut out = Vec::new();
-        avcc_to_annexb(VideoStreamKind::H264, &frame, 4, Some(&[&[0x67, 9, 9], PPS]), &mut out)
-            .unwrap();
+        avcc_to_annexb(
+            VideoStreamKind::H264,
+            &frame,
+            4,
+            Some(&[&[0x67, 9, 9], PPS]),
+            &mut out,
+        )
+        .unwrap();
         let mut want = vec![0, 0, 0, 1, 0x09, 0xF0];
         for nal in [SPS, PPS, IDR] {
             want.extend_from_slice(&[0, 0, 0, 1]);
@@ -364,7 +376,14 @@ mod tests {
         let aud: &[u8] = &[0x46, 0x01, 0x10];
         let frame = avcc(&[aud, idr], 4);
         let mut out = Vec::new();
-        avcc_to_annexb(VideoStreamKind::Hevc, &frame, 4, Some(&[vps, sps, pps]), &mut out).unwrap();
+        avcc_to_annexb(
+            VideoStreamKind::Hevc,
+            &frame,
+            4,
+            Some(&[vps, sps, pps]),
+            &mut out,
+        )
+        .unwrap();
         let mut want = vec![0, 0, 0, 1, 0x46, 0x01, 0x50];
         for nal in [vps, sps, pps, idr] {
             want.extend_from_slice(&[0, 0, 0, 1]);
@@ -374,7 +393,10 @@ mod tests {
         // Non-keyframe: no parameter sets.
         out.clear();
         avcc_to_annexb(VideoStreamKind::Hevc, &frame, 4, None, &mut out).unwrap();
-        assert_eq!(out, [0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 0, 1, 0x26, 0x01, 0xAF]);
+        assert_eq!(
+            out,
+            [0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 0, 1, 0x26, 0x01, 0xAF]
+        );
     }
 
     #[test]

@@ -31,8 +31,12 @@
 //! none when the program has neither). Its value is the DTS of the access unit it
 //! precedes minus [`PCR_OFFSET_90K`] (700 ms, the mux delay ffmpeg uses by default), so
 //! that every access unit arrives before its decode time even when the encoder's
-//! audio runs somewhat ahead of or behind its video in the interleaving. PCR never
-//! goes backwards: a candidate below the last written value is replaced by that value.
+//! audio runs somewhat ahead of or behind its video in the interleaving. PCR does not
+//! go backwards through such jitter: a candidate below the last written value is
+//! replaced by that value. A jump of more than [`PCR_DISCONTINUITY_90K`] (10 s) either
+//! way is a timeline discontinuity: the new value is written with the adaptation
+//! field's `discontinuity_indicator` set.
+//!
 //! A PCR is written in the first packet of a PCR-PID PES on every keyframe, on the
 //! first PES after `begin_segment` and whenever [`PCR_INTERVAL_90K`] (40 ms) has passed
 //! since the last one. If the PCR stream is sparse (e.g. 1 fps slides), a PES on another
@@ -75,6 +79,9 @@ pub const PCR_INTERVAL_90K: u64 = 3_600;
 /// A PES on another PID this far (75 ms) past the last PCR is preceded by a PCR-only
 /// packet on the PCR PID.
 pub const PCR_IDLE_90K: u64 = 6_750;
+/// A PCR more than this (10 s) away from the previous one, either way, is written with
+/// `discontinuity_indicator` set instead of being held back.
+pub const PCR_DISCONTINUITY_90K: u64 = 900_000;
 /// Largest elementary-stream payload of a bounded PES packet (audio, ID3) with a PTS:
 /// 65535 − 3 (flags and header length) − 5 (PTS).
 pub const MAX_BOUNDED_PES_PAYLOAD: usize = 65_535 - 3 - 5;

@@ -2,13 +2,14 @@
 
 use super::convert::{emit_annexb, plan_annexb, ADTS_HEADER_LEN, ADTS_MAX_PAYLOAD};
 use super::packet::{
-    pes_packet_count, write_pcr_only_packet, ByteSink, PesHeader, PesWriter, STREAM_ID_AUDIO,
+    pes_packet_count, write_pcr_only_packet, ByteSink, Pcr, PesHeader, PesWriter, STREAM_ID_AUDIO,
     STREAM_ID_PRIVATE_1, STREAM_ID_VIDEO,
 };
 use super::psi::{pat_packet, pmt_packet};
 use super::{
     convert::adts_header, ts33, TsConfig, TsError, AUDIO_PID, ID3_PID, MAX_BOUNDED_PES_PAYLOAD,
-    PCR_IDLE_90K, PCR_INTERVAL_90K, PCR_OFFSET_90K, TS_PACKET_SIZE, VIDEO_PID,
+    PCR_DISCONTINUITY_90K, PCR_IDLE_90K, PCR_INTERVAL_90K, PCR_OFFSET_90K, TS_PACKET_SIZE,
+    VIDEO_PID,
 };
 use crate::media::aac::AacConfig;
 
@@ -23,6 +24,11 @@ fn delta33(a: u64, b: u64) -> i64 {
     } else {
         d
     }
+}
+
+/// A PCR step `d` (from [`delta33`]) is a timeline discontinuity.
+fn jumped(d: i64) -> bool {
+    d.unsigned_abs() > PCR_DISCONTINUITY_90K
 }
 
 /// Continuity counters (next value to write) per PID.
@@ -149,7 +155,12 @@ impl TsMuxer {
         access_unit_annexb: &[u8],
     ) -> Result<(), TsError> {
         self.check(Stream::Video)?;
-        let header = PesHeader::new(STREAM_ID_VIDEO, pts_90k, Some(dts_90k), access_unit_annexb.len());
+        let header = PesHeader::new(
+            STREAM_ID_VIDEO,
+            pts_90k,
+            Some(dts_90k),
+            access_unit_annexb.len(),
+        );
         let mut w = self.start_pes(
             out,
             Stream::Video,
@@ -179,7 +190,10 @@ impl TsMuxer {
         parameter_sets: Option<&[&[u8]]>,
     ) -> Result<(), TsError> {
         self.check(Stream::Video)?;
-        let kind = self.config.video.ok_or(TsError::StreamNotConfigured("video"))?;
+        let kind = self
+            .config
+            .video
+            .ok_or(TsError::StreamNotConfigured("video"))?;
         let plan = plan_annexb(kind, frame, nal_length_size, parameter_sets)?;
         let header = PesHeader::new(STREAM_ID_VIDEO, pts_90k, Some(dts_90k), plan.len);
         let mut w = self.start_pes(
@@ -305,12 +319,13 @@ impl TsMuxer {
         if pid == self.pcr_pid {
             let due = self.pcr_due
                 || keyframe
-                || since_last.is_none_or(|d| d >= PCR_INTERVAL_90K as i64);
+                || since_last.is_none_or(|d| d >= PCR_INTERVAL_90K as i64 || jumped(d));
             if due {
                 pcr_in_pes = Some(self.next_pcr(candidate, since_last));
             }
         } else if self.pcr_pid != NO_PCR_PID {
-            let due = self.pcr_due || since_last.is_none_or(|d| d >= PCR_IDLE_90K as i64);
+            let due =
+                self.pcr_due || since_last.is_none_or(|d| d >= PCR_IDLE_90K as i64 || jumped(d));
             if due {
                 pcr_packet = Some(self.next_pcr(candidate, since_last));
             }
@@ -339,15 +354,22 @@ impl TsMuxer {
         PesWriter::new(out, pid, cc, pes_len, pcr_in_pes, random_access)
     }
 
-    /// Record a PCR; it never moves backwards.
-    fn next_pcr(&mut self, candidate: u64, since_last: Option<i64>) -> u64 {
-        let value = match (self.last_pcr, since_last) {
-            (Some(last), Some(d)) if d < 0 => last,
+    /// Record the next PCR. A candidate slightly behind the last PCR is replaced by it
+    /// (PCR never moves backwards through interleaving jitter); a jump of more than
+    /// [`PCR_DISCONTINUITY_90K`] either way is taken as a timeline discontinuity: the
+    /// candidate is used and `discontinuity_indicator` set.
+    fn next_pcr(&mut self, candidate: u64, since_last: Option<i64>) -> Pcr {
+        let jump = since_last.is_some_and(jumped);
+        let base = match (self.last_pcr, since_last) {
+            (Some(last), Some(d)) if d < 0 && !jump => last,
             _ => candidate,
         };
-        self.last_pcr = Some(value);
+        self.last_pcr = Some(base);
         self.pcr_due = false;
-        value
+        Pcr {
+            base,
+            discontinuity: jump,
+        }
     }
 }
 

@@ -61,6 +61,15 @@ pub(crate) fn pcr_field(base: u64) -> [u8; 6] {
     ]
 }
 
+/// A program clock reference to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pcr {
+    /// 33-bit base (90 kHz).
+    pub(crate) base: u64,
+    /// Set `discontinuity_indicator` in the same adaptation field.
+    pub(crate) discontinuity: bool,
+}
+
 /// A PES packet header built on the stack.
 pub(crate) struct PesHeader {
     buf: [u8; MAX_PES_HEADER_LEN],
@@ -138,7 +147,7 @@ pub(crate) struct PesWriter<'a> {
     /// Payload bytes still to be written into the current packet.
     room: usize,
     first: bool,
-    pcr: Option<u64>,
+    pcr: Option<Pcr>,
     random_access: bool,
 }
 
@@ -150,7 +159,7 @@ impl<'a> PesWriter<'a> {
         pid: u16,
         cc: &'a mut u8,
         pes_len: usize,
-        pcr: Option<u64>,
+        pcr: Option<Pcr>,
         random_access: bool,
     ) -> Self {
         Self {
@@ -195,6 +204,9 @@ impl<'a> PesWriter<'a> {
             self.out.push((af_len - 1) as u8);
             if af_len > 1 {
                 let mut flags = 0u8;
+                if pcr.is_some_and(|p| p.discontinuity) {
+                    flags |= 0x80;
+                }
                 if rai {
                     flags |= 0x40;
                 }
@@ -204,7 +216,7 @@ impl<'a> PesWriter<'a> {
                 self.out.push(flags);
                 let mut used = 2;
                 if let Some(p) = pcr {
-                    self.out.extend_from_slice(&pcr_field(p));
+                    self.out.extend_from_slice(&pcr_field(p.base));
                     used += 6;
                 }
                 let stuffing = af_len - used;
@@ -244,16 +256,16 @@ impl ByteSink for PesWriter<'_> {
 /// Write a packet on `pid` that carries only an adaptation field with a PCR. Such a
 /// packet has no payload, so its continuity counter repeats the PID's last one
 /// (`next_cc − 1`) and the PID's counter does not advance.
-pub(crate) fn write_pcr_only_packet(out: &mut Vec<u8>, pid: u16, next_cc: u8, pcr: u64) {
+pub(crate) fn write_pcr_only_packet(out: &mut Vec<u8>, pid: u16, next_cc: u8, pcr: Pcr) {
     out.extend_from_slice(&[
         SYNC_BYTE,
         (pid >> 8) as u8,
         pid as u8,
         0x20 | (next_cc.wrapping_sub(1) & 0x0F),
         (BODY_SIZE - 1) as u8,
-        0x10,
+        if pcr.discontinuity { 0x90 } else { 0x10 },
     ]);
-    out.extend_from_slice(&pcr_field(pcr));
+    out.extend_from_slice(&pcr_field(pcr.base));
     out.resize(out.len() + BODY_SIZE - AF_PCR_LEN, 0xFF);
 }
 
@@ -275,7 +287,14 @@ mod tests {
         let max = (1u64 << 33) - 1;
         assert_eq!(timestamp_field(3, max), [0x3F, 0xFF, 0xFF, 0xFF, 0xFF]);
         assert_eq!(timestamp_field(1, 1 << 33), timestamp_field(1, 0));
-        for t in [1u64, 90_000, 1 << 32, (1 << 32) + 12_345, max, 123_456_789_012] {
+        for t in [
+            1u64,
+            90_000,
+            1 << 32,
+            (1 << 32) + 12_345,
+            max,
+            123_456_789_012,
+        ] {
             let f = timestamp_field(2, t);
             assert_eq!(decode_timestamp(&f), ts33(t));
             // Marker bits.

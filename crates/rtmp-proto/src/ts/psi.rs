@@ -48,6 +48,7 @@ pub(crate) fn metadata_pointer_descriptor() -> [u8; 17] {
     d[8] = 0xFF; // metadata_format: registered
     d[9..13].copy_from_slice(&ID3_FORMAT_IDENTIFIER); // metadata_format_identifier
     d[13] = 0; // metadata_service_id
+
     // metadata_locator_record_flag 0, MPEG_carriage_flags 0 (same transport stream),
     // reserved 11111.
     d[14] = 0x1F;
@@ -65,6 +66,7 @@ pub(crate) fn metadata_descriptor() -> [u8; 15] {
     d[8] = 0xFF; // metadata_format
     d[9..13].copy_from_slice(&ID3_FORMAT_IDENTIFIER);
     d[13] = 0; // metadata_service_id
+
     // decoder_config_flags 000 (no decoder config), DSM-CC_flag 0, reserved 1111.
     d[14] = 0x0F;
     d
@@ -81,7 +83,10 @@ fn section_packet(pid: u16, section: &[u8]) -> [u8; TS_PACKET_SIZE] {
     p[3] = 0x10; // payload only
     p[4] = 0; // pointer_field
     let end = 5 + section.len();
-    assert!(end + 4 <= TS_PACKET_SIZE, "PSI section does not fit one packet");
+    assert!(
+        end + 4 <= TS_PACKET_SIZE,
+        "PSI section does not fit one packet"
+    );
     p[5..end].copy_from_slice(section);
     p[end..end + 4].copy_from_slice(&crc32_mpeg2(section).to_be_bytes());
     p

@@ -30,6 +30,7 @@ const FULL: TsConfig = TsConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Af {
+    discontinuity: bool,
     rai: bool,
     pcr: Option<u64>,
 }
@@ -45,7 +46,11 @@ struct Packet<'a> {
 
 fn decode_pcr(b: &[u8]) -> u64 {
     assert_eq!(b[4] & 0x7E, 0x7E, "PCR reserved bits");
-    assert_eq!(((u16::from(b[4] & 1)) << 8) | u16::from(b[5]), 0, "PCR extension");
+    assert_eq!(
+        ((u16::from(b[4] & 1)) << 8) | u16::from(b[5]),
+        0,
+        "PCR extension"
+    );
     (u64::from(b[0]) << 25)
         | (u64::from(b[1]) << 17)
         | (u64::from(b[2]) << 9)
@@ -88,7 +93,12 @@ fn parse_packets(ts: &[u8]) -> Vec<Packet<'_>> {
                 let mut a = Af::default();
                 if len > 0 {
                     let flags = p[5];
-                    assert_eq!(flags & !0x50, 0, "only RAI and PCR flags used");
+                    assert_eq!(flags & !0xD0, 0, "only discontinuity, RAI and PCR flags");
+                    a.discontinuity = flags & 0x80 != 0;
+                    assert!(
+                        !a.discontinuity || flags & 0x10 != 0,
+                        "discontinuity with PCR"
+                    );
                     a.rai = flags & 0x40 != 0;
                     let mut used = 1;
                     if flags & 0x10 != 0 {
@@ -126,7 +136,11 @@ fn check_continuity(packets: &[Packet<'_>], last: &mut HashMap<u16, u8>) {
         let has_payload = !p.payload.is_empty();
         if let Some(&prev) = last.get(&p.pid) {
             let want = if has_payload { (prev + 1) & 0x0F } else { prev };
-            assert_eq!(p.cc, want, "continuity counter of PID {:#x} at packet {i}", p.pid);
+            assert_eq!(
+                p.cc, want,
+                "continuity counter of PID {:#x} at packet {i}",
+                p.pid
+            );
         }
         last.insert(p.pid, p.cc);
     }
@@ -254,7 +268,9 @@ fn pcrs(packets: &[Packet<'_>]) -> Vec<(u16, u64)> {
 }
 
 fn fill(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -348,13 +364,15 @@ fn keyframe_has_rai_and_pcr_and_payload_roundtrips() {
     mux.begin_segment(&mut out);
     let au = fill(5000, 7);
     let dts = 900_000;
-    mux.write_video(&mut out, dts + 3_600, dts, true, &au).unwrap();
+    mux.write_video(&mut out, dts + 3_600, dts, true, &au)
+        .unwrap();
     let packets = parse_packets(&out);
     let first = &packets[2];
     assert!(first.pusi);
     assert_eq!(
         first.af,
         Some(Af {
+            discontinuity: false,
             rai: true,
             pcr: Some(dts - PCR_OFFSET_90K)
         })
@@ -392,7 +410,9 @@ fn every_payload_size_is_stuffed_exactly() {
     for len in 0..=600usize {
         let data = fill(len, len as u8);
         match len % 3 {
-            0 => mux.write_video(&mut out, t, t, len % 2 == 0, &data).unwrap(),
+            0 => mux
+                .write_video(&mut out, t, t, len % 2 == 0, &data)
+                .unwrap(),
             1 => mux.write_audio(&mut out, t, &data).unwrap(),
             _ => mux.write_timed_metadata(&mut out, t, &data).unwrap(),
         }
@@ -401,7 +421,10 @@ fn every_payload_size_is_stuffed_exactly() {
     }
     let packets = parse_packets(&out);
     check_continuity(&packets, &mut HashMap::new());
-    let got: Vec<_> = collect_pes(&packets).into_iter().map(|p| p.payload).collect();
+    let got: Vec<_> = collect_pes(&packets)
+        .into_iter()
+        .map(|p| p.payload)
+        .collect();
     assert_eq!(got, want);
 }
 
@@ -413,9 +436,11 @@ fn continuity_counters_run_across_segments() {
     for segment in 0..40 {
         let mut out = Vec::new();
         mux.begin_segment(&mut out);
-        mux.write_timed_metadata(&mut out, t, &id3_text_tag("x")).unwrap();
+        mux.write_timed_metadata(&mut out, t, &id3_text_tag("x"))
+            .unwrap();
         for i in 0..5 {
-            mux.write_video(&mut out, t, t, i == 0, &fill(300 + 50 * i, 3)).unwrap();
+            mux.write_video(&mut out, t, t, i == 0, &fill(300 + 50 * i, 3))
+                .unwrap();
             mux.write_audio(&mut out, t, &fill(200, 4)).unwrap();
             t += 3_600;
         }
@@ -439,6 +464,13 @@ fn pts_dts_and_pcr_large_values_and_wrap() {
     let wall = 1_700_000_000_000u64 * 90;
     mux.write_video(&mut out, wall, wall, true, &[4]).unwrap();
     let packets = parse_packets(&out);
+    // The jumps between these timelines (hours) are flagged as discontinuities.
+    let flagged: Vec<_> = packets
+        .iter()
+        .filter_map(|p| p.af.filter(|a| a.pcr.is_some()))
+        .map(|a| a.discontinuity)
+        .collect();
+    assert_eq!(flagged, [false, true, true]);
     let pes = collect_pes(&packets);
     assert_eq!(pes[0].pts, above_32 + 7_200);
     assert_eq!(pes[0].dts, Some(above_32));
@@ -460,12 +492,19 @@ fn pts_dts_and_pcr_large_values_and_wrap() {
     let start = (1u64 << 33) - 90_000;
     for i in 0..60u64 {
         let t = start + i * 3_600; // crosses 2^33 after 25 frames
-        mux.write_video(&mut out, t, t, i % 25 == 0, &[0xAB; 100]).unwrap();
+        mux.write_video(&mut out, t, t, i % 25 == 0, &[0xAB; 100])
+            .unwrap();
     }
     let pes = collect_pes(&parse_packets(&out));
     assert_eq!(pes[30].pts, (start + 30 * 3_600) % (1 << 33));
-    assert!(pes.iter().all(|p| p.pcr.is_some()), "40 ms frames all carry a PCR");
-    assert_eq!(pes[59].pcr, Some((start + 59 * 3_600 - PCR_OFFSET_90K) % (1 << 33)));
+    assert!(
+        pes.iter().all(|p| p.pcr.is_some()),
+        "40 ms frames all carry a PCR"
+    );
+    assert_eq!(
+        pes[59].pcr,
+        Some((start + 59 * 3_600 - PCR_OFFSET_90K) % (1 << 33))
+    );
 }
 
 #[test]
@@ -481,12 +520,13 @@ fn pcr_schedule() {
             mux.write_audio(&mut out, audio_t, &[0; 50]).unwrap();
             audio_t += 4_180;
         }
-        mux.write_video(&mut out, t, t, i % 30 == 0, &[0; 500]).unwrap();
+        mux.write_video(&mut out, t, t, i % 30 == 0, &[0; 500])
+            .unwrap();
     }
     let packets = parse_packets(&out);
     let p = pcrs(&packets);
     for w in p.windows(2) {
-        let gap = w[1].1.wrapping_sub(w[0].1);
+        let gap = ts33(w[1].1.wrapping_sub(w[0].1));
         assert!(gap < 9_000, "PCR gap {gap}");
     }
     for pes in collect_pes(&packets).iter().filter(|p| p.rai) {
@@ -511,7 +551,7 @@ fn pcr_schedule() {
     assert!(p.iter().all(|&(pid, _)| pid == VIDEO_PID));
     assert!(p.len() > 5 * 10);
     for w in p.windows(2) {
-        let gap = w[1].1.wrapping_sub(w[0].1);
+        let gap = ts33(w[1].1.wrapping_sub(w[0].1));
         assert!(gap < 9_000, "PCR gap {gap}");
     }
     check_continuity(&packets, &mut HashMap::new());
@@ -542,18 +582,27 @@ fn leading_id3_gets_a_pcr_first_and_pcr_never_goes_back() {
     let mut out = Vec::new();
     mux.begin_segment(&mut out);
     let t = 50_000_000u64;
-    mux.write_timed_metadata(&mut out, t, &id3_text_tag("{}")).unwrap();
+    mux.write_timed_metadata(&mut out, t, &id3_text_tag("{}"))
+        .unwrap();
     // Keyframe with B-frame delay: DTS before the ID3 PTS.
-    mux.write_video(&mut out, t, t - 6_000, true, &[1; 10]).unwrap();
+    mux.write_video(&mut out, t, t - 6_000, true, &[1; 10])
+        .unwrap();
     let packets = parse_packets(&out);
     // PAT, PMT, PCR-only packet on the video PID, then the ID3 PES.
     assert_eq!(packets[2].pid, VIDEO_PID);
     assert!(packets[2].payload.is_empty());
-    assert_eq!(packets[2].cc, 15, "repeats the (not yet used) counter before 0");
+    assert_eq!(
+        packets[2].cc, 15,
+        "repeats the (not yet used) counter before 0"
+    );
     assert_eq!(packets[2].af.unwrap().pcr, Some(t - PCR_OFFSET_90K));
     assert_eq!(packets[3].pid, ID3_PID);
     let pes = collect_pes(&packets);
-    assert_eq!(pes[1].pcr, Some(t - PCR_OFFSET_90K), "clamped, not backwards");
+    assert_eq!(
+        pes[1].pcr,
+        Some(t - PCR_OFFSET_90K),
+        "clamped, not backwards"
+    );
     check_continuity(&packets, &mut HashMap::new());
 }
 
@@ -630,7 +679,7 @@ fn single_copy_paths_match_the_two_step_paths() {
         frame.extend_from_slice(&(nal.len() as u32).to_be_bytes());
         frame.extend_from_slice(nal);
     }
-    frame[8] = 0x65; // second NAL: IDR slice header byte
+    frame[12] = 0x65; // second NAL: IDR slice header byte
     let aac = AacConfig {
         object_type: 2,
         sample_rate: 44_100,
@@ -648,7 +697,8 @@ fn single_copy_paths_match_the_two_step_paths() {
             .unwrap();
         let mut annexb = Vec::new();
         avcc_to_annexb(VideoStreamKind::H264, &frame, 4, ps, &mut annexb).unwrap();
-        b.write_video(&mut out_b, t + 7_200, t, key, &annexb).unwrap();
+        b.write_video(&mut out_b, t + 7_200, t, key, &annexb)
+            .unwrap();
 
         a.write_aac_frame(&mut out_a, t, &aac, &raw).unwrap();
         let mut adts = adts_header(&aac, raw.len()).to_vec();
@@ -665,9 +715,19 @@ fn single_copy_paths_match_the_two_step_paths() {
 #[derive(Debug, Clone)]
 enum Op {
     Segment,
-    Video { len: usize, key: bool, dt: u64, cts: u64 },
-    Audio { len: usize, dt: u64 },
-    Id3 { len: usize },
+    Video {
+        len: usize,
+        key: bool,
+        dt: u64,
+        cts: u64,
+    },
+    Audio {
+        len: usize,
+        dt: u64,
+    },
+    Id3 {
+        len: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -802,7 +862,10 @@ fn tools_available() -> bool {
 }
 
 fn run_ffmpeg(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("ffmpeg").args(args).output().expect("run ffmpeg");
+    let out = Command::new("ffmpeg")
+        .args(args)
+        .output()
+        .expect("run ffmpeg");
     assert!(
         out.status.success(),
         "ffmpeg failed: {}",
@@ -851,11 +914,9 @@ fn ffprobe_objects(json: &str, array: &str) -> Vec<HashMap<String, String>> {
         if in_array && depth == 3 {
             if let Some((k, v)) = line.split_once(": ") {
                 let v = v.trim_end_matches(',').trim_matches('"');
-                objects
-                    .last_mut()
-                    .map(|o: &mut HashMap<String, String>| {
-                        o.insert(k.trim_matches('"').to_string(), v.to_string())
-                    });
+                objects.last_mut().map(|o: &mut HashMap<String, String>| {
+                    o.insert(k.trim_matches('"').to_string(), v.to_string())
+                });
             }
         }
         if line.ends_with('{') || line.ends_with('[') {
@@ -880,7 +941,14 @@ struct Probe {
 fn probe_and_decode(name: &str, ts: &[u8]) -> Probe {
     let file = TempFile::new(name, ts);
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_packets", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_packets",
+            "-of",
+            "json",
+        ])
         .arg(file.path())
         .output()
         .expect("run ffprobe");
@@ -922,8 +990,16 @@ fn probe_and_decode(name: &str, ts: &[u8]) -> Probe {
 }
 
 enum Tag {
-    Video { dts_ms: i64, cts_ms: i64, key: bool, avcc: Vec<u8> },
-    Audio { ms: i64, raw: Vec<u8> },
+    Video {
+        dts_ms: i64,
+        cts_ms: i64,
+        key: bool,
+        avcc: Vec<u8>,
+    },
+    Audio {
+        ms: i64,
+        raw: Vec<u8>,
+    },
 }
 
 struct FlvSource {
@@ -985,9 +1061,29 @@ fn ffprobe_reads_h264_aac_id3_segment() {
         return;
     }
     let flv = run_ffmpeg(&[
-        "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi",
-        "-i", "sine", "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-c:a",
-        "aac", "-f", "flv", "-",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-f",
+        "flv",
+        "-",
     ]);
     let src = read_flv(&flv);
     let ps = avc_parameter_sets(&src.avc);
@@ -1007,7 +1103,12 @@ fn ffprobe_reads_h264_aac_id3_segment() {
     let mut first_video_pts = None;
     for tag in &src.tags {
         match tag {
-            Tag::Video { dts_ms, cts_ms, key, avcc } => {
+            Tag::Video {
+                dts_ms,
+                cts_ms,
+                key,
+                avcc,
+            } => {
                 annexb.clear();
                 let ps = key.then_some(&ps[..]);
                 avcc_to_annexb(VideoStreamKind::H264, avcc, nls, ps, &mut annexb).unwrap();
@@ -1069,7 +1170,10 @@ fn ffprobe_reads_h264_aac_id3_segment() {
     let mut codecs = probe.codecs.clone();
     codecs.sort();
     assert_eq!(codecs, ["aac", "timed_id3"]);
-    assert_eq!(probe.packets.iter().filter(|p| p.0 == "aac").count(), n_audio);
+    assert_eq!(
+        probe.packets.iter().filter(|p| p.0 == "aac").count(),
+        n_audio
+    );
 }
 
 /// Split an Annex B byte stream into NAL units (without start codes).
@@ -1101,10 +1205,23 @@ fn ffprobe_reads_hevc_segment() {
         return;
     }
     let es = run_ffmpeg(&[
-        "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v",
-        "libx265", "-pix_fmt", "yuv420p", "-x265-params",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-t",
+        "2",
+        "-c:v",
+        "libx265",
+        "-pix_fmt",
+        "yuv420p",
+        "-x265-params",
         "aud=1:bframes=0:keyint=25:min-keyint=25:scenecut=0:open-gop=0:log-level=error",
-        "-f", "hevc", "-",
+        "-f",
+        "hevc",
+        "-",
     ]);
     let kind = VideoStreamKind::Hevc;
     // Group NAL units into access units at each delimiter; keep the parameter sets
@@ -1142,7 +1259,8 @@ fn ffprobe_reads_hevc_segment() {
     for (i, (key, avcc)) in aus.iter().enumerate() {
         let t = BASE_90K + i as u64 * 3_600;
         let ps = key.then_some(&parameter_sets[..]);
-        mux.write_video_avcc(&mut seg, t, t, *key, avcc, 4, ps).unwrap();
+        mux.write_video_avcc(&mut seg, t, t, *key, avcc, 4, ps)
+            .unwrap();
     }
     let probe = probe_and_decode("hevc.ts", &seg);
     let mut codecs = probe.codecs.clone();

@@ -1,0 +1,491 @@
+//! FLV frames in, finished MPEG-TS segments out. Sans-IO: the caller feeds the bus's
+//! frames with the wall clock ([`Segmenter::handle_frame`]), reports lost frames, a new
+//! publish and the end ([`Segmenter::handle_gap`], [`Segmenter::handle_restart`],
+//! [`Segmenter::handle_end`]), and drains segments with [`Segmenter::poll_segment`].
+//!
+//! # Cutting
+//! A segment starts at a video keyframe (audio-only streams: at any audio frame) whose
+//! media time has crossed a multiple of the target duration since the segment's start
+//! (a grid on the stream's timestamps, so renditions cut from one encoder's timestamps
+//! and keyframes start their segments on the same frames even when their packagers
+//! started at different moments). A segment is never cut between keyframes: with a GOP
+//! longer than the target, segments are one GOP long.
+//!
+//! # Timestamps
+//! RTMP milliseconds are unwrapped ([`TimestampExtender`]) and become 90 kHz DTS;
+//! PTS = DTS + composition time. Wall-clock times (program date time, sync points) come
+//! from [`Timeline::wall_ms`]. A step over [`MAX_TIMESTAMP_JUMP_MS`] either way closes the
+//! segment and starts a new timeline behind a discontinuity.
+//!
+//! # Each segment
+//! PAT + PMT, an ID3 tag with `{"objectType":"KalturaSyncPoint","timestamp":<wall ms>,
+//! "id":"<stream>_<seq>"}`, then the keyframe with the parameter sets of the sequence
+//! header in-band (every keyframe gets them), then the media. AAC frames are grouped
+//! into PES packets of up to ~60 ms to save TS overhead.
+//!
+//! No allocation per frame: the segment buffer grows (starting at the previous
+//! segment's size), the audio batch buffer is reused.
+
+use super::playlist::Segment;
+use super::timeline::{ms_to_90k, TimestampExtender, Timeline, MAX_TIMESTAMP_JUMP_MS};
+use crate::bus::Frame;
+use bytes::Bytes;
+use rtmp_proto::media::aac::{parse_audio_specific_config, AacConfig};
+use rtmp_proto::media::audio::{self, AudioCodec};
+use rtmp_proto::media::avc::parse_avc_decoder_config;
+use rtmp_proto::media::hevc::parse_hevc_decoder_config;
+use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
+use rtmp_proto::session::MediaKind;
+use rtmp_proto::ts::convert::{adts_header, id3_text_tag, ADTS_HEADER_LEN, ADTS_MAX_PAYLOAD};
+use rtmp_proto::ts::{TsConfig, TsMuxer, VideoStreamKind, MAX_BOUNDED_PES_PAYLOAD};
+use std::collections::VecDeque;
+
+/// Audio frames are grouped into one PES until the group spans this long.
+const AUDIO_GROUP_MS: i64 = 60;
+/// Parameter sets written in-band on keyframes, at most.
+const MAX_PARAMETER_SETS: usize = 16;
+
+/// What the stream carries, for master playlists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaInfo {
+    /// RFC 6381 video codec (`avc1.64001f`, `hvc1.1.6.L93.B0`).
+    pub video_codec: Option<String>,
+    /// RFC 6381 audio codec (`mp4a.40.2`).
+    pub audio_codec: Option<String>,
+    /// Coded width, 0 when unknown.
+    pub width: u32,
+    /// Coded height, 0 when unknown.
+    pub height: u32,
+    /// Frame rate from the SPS timing info.
+    pub frame_rate: Option<f64>,
+}
+
+#[derive(Debug)]
+struct VideoTrack {
+    kind: VideoStreamKind,
+    codec: VideoCodec,
+    nal_length_size: u8,
+    /// VPS/SPS/PPS in that order.
+    parameter_sets: Vec<Vec<u8>>,
+    /// The configuration record as received, to recognise a repeat.
+    record: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct AudioTrack {
+    config: AacConfig,
+    asc: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    seq: u64,
+    start_ms: i64,
+    start_wall_ms: i64,
+    discontinuity: bool,
+    buf: Vec<u8>,
+    video_frames: u32,
+    audio_frames: u32,
+    /// Media time just past the last frame written.
+    end_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct AudioGroup {
+    buf: Vec<u8>,
+    start_ms: i64,
+    frames: u32,
+}
+
+/// Turns one live stream into TS segments. See the module docs.
+#[derive(Debug)]
+pub struct Segmenter {
+    stream_name: String,
+    target_ms: i64,
+    clock: TimestampExtender,
+    timeline: Timeline,
+    video: Option<VideoTrack>,
+    audio: Option<AudioTrack>,
+    media: MediaInfo,
+    muxer: Option<TsMuxer>,
+    open: Option<OpenSegment>,
+    next_seq: u64,
+    /// The next segment gets a discontinuity tag.
+    pending_discontinuity: bool,
+    /// Cut at the next opportunity whatever the grid says (codec change).
+    force_cut: bool,
+    /// Frames were lost: skip to the next keyframe.
+    wait_keyframe: bool,
+    video_step_ms: i64,
+    audio_step_ms: i64,
+    last_video_ms: Option<i64>,
+    last_audio_ms: Option<i64>,
+    audio_group: AudioGroup,
+    capacity_hint: usize,
+    ready: VecDeque<Segment>,
+    /// Frames that could not be muxed (malformed), for stats.
+    rejected: u64,
+}
+
+impl Segmenter {
+    /// A segmenter for `stream_name` (used in the sync point ids) cutting at
+    /// `target_duration_ms`, numbering segments from `first_seq`.
+    pub fn new(stream_name: &str, target_duration_ms: u64, first_seq: u64) -> Self {
+        Segmenter {
+            stream_name: stream_name.to_string(),
+            target_ms: target_duration_ms.max(1) as i64,
+            clock: TimestampExtender::default(),
+            timeline: Timeline::default(),
+            video: None,
+            audio: None,
+            media: MediaInfo::default(),
+            muxer: None,
+            open: None,
+            next_seq: first_seq,
+            pending_discontinuity: false,
+            force_cut: false,
+            wait_keyframe: false,
+            video_step_ms: 0,
+            audio_step_ms: 0,
+            last_video_ms: None,
+            last_audio_ms: None,
+            audio_group: AudioGroup::default(),
+            capacity_hint: 64 * 1024,
+            ready: VecDeque::new(),
+            rejected: 0,
+        }
+    }
+
+    /// Change the target duration (applies to the next cut).
+    pub fn set_target_duration(&mut self, target_duration_ms: u64) {
+        self.target_ms = target_duration_ms.max(1) as i64;
+    }
+
+    /// Codecs, resolution and frame rate of the stream.
+    pub fn media(&self) -> &MediaInfo {
+        &self.media
+    }
+
+    /// Frames dropped because they could not be parsed or muxed.
+    pub fn rejected_frames(&self) -> u64 {
+        self.rejected
+    }
+
+    /// Sequence number the next segment will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Feed one frame of the media bus; `now_wall_ms` is the wall clock (Unix ms) now.
+    pub fn handle_frame(&mut self, frame: &Frame, now_wall_ms: i64) {
+        match (frame.kind, frame.config) {
+            (MediaKind::Data, _) => {}
+            (MediaKind::Video, true) => self.video_config(&frame.payload),
+            (MediaKind::Audio, true) => self.audio_config(&frame.payload),
+            (MediaKind::Video, false) => {
+                let ms = self.media_time(frame.timestamp, now_wall_ms);
+                self.video_frame(ms, frame);
+            }
+            (MediaKind::Audio, false) => {
+                let ms = self.media_time(frame.timestamp, now_wall_ms);
+                self.audio_frame(ms, frame);
+            }
+        }
+    }
+
+    /// Frames were lost before the next frame fed (a slow subscriber dropped to the next
+    /// keyframe): close the open segment; the next one starts at a keyframe behind a
+    /// discontinuity.
+    pub fn handle_gap(&mut self) {
+        self.close_at_end();
+        self.mark_discontinuity();
+        self.wait_keyframe = true;
+    }
+
+    /// The stream was published again under the same name: close the open segment and
+    /// continue the numbering on a new timeline behind a discontinuity.
+    pub fn handle_restart(&mut self) {
+        self.close_at_end();
+        self.mark_discontinuity();
+        self.new_timeline();
+    }
+
+    /// The stream ended: close the open segment.
+    pub fn handle_end(&mut self) {
+        self.close_at_end();
+    }
+
+    /// The next finished segment, in order.
+    pub fn poll_segment(&mut self) -> Option<Segment> {
+        self.ready.pop_front()
+    }
+
+    fn mark_discontinuity(&mut self) {
+        // Only meaningful between two segments.
+        if self.next_seq > 0 || self.open.is_some() {
+            self.pending_discontinuity = true;
+        }
+    }
+
+    fn new_timeline(&mut self) {
+        self.clock.reset();
+        self.timeline.reset();
+        self.last_video_ms = None;
+        self.last_audio_ms = None;
+    }
+
+    /// Unwrap `ts`; a jump starts a new timeline behind a discontinuity.
+    fn media_time(&mut self, ts: u32, now_wall_ms: i64) -> i64 {
+        let (mut ms, step) = self.clock.extend(ts);
+        if step.abs() > MAX_TIMESTAMP_JUMP_MS {
+            self.close_at_end();
+            self.mark_discontinuity();
+            self.new_timeline();
+            self.wait_keyframe = self.video.is_some();
+            ms = self.clock.extend(ts).0;
+        }
+        self.timeline.anchor(ms, now_wall_ms);
+        ms
+    }
+
+    fn video_config(&mut self, payload: &[u8]) {
+        let Ok(info) = video::parse_video_tag(payload) else { return };
+        let Some(record) = video::sequence_header_payload(payload) else { return };
+        if self.video.as_ref().is_some_and(|v| v.record == record) {
+            return; // a repeat (late-joiner replay, periodic resend)
+        }
+        let parsed = match info.codec {
+            VideoCodec::H264 => parse_avc_decoder_config(record).ok().map(|c| {
+                let media = (c.codec_string(), c.width, c.height, c.frame_rate);
+                (VideoStreamKind::H264, c.nal_length_size, c.sps.into_iter().chain(c.pps).collect::<Vec<_>>(), media)
+            }),
+            VideoCodec::Hevc => parse_hevc_decoder_config(record).ok().map(|c| {
+                let media = (c.codec_string(), c.width, c.height, c.frame_rate);
+                (VideoStreamKind::Hevc, c.nal_length_size, c.vps.into_iter().chain(c.sps).chain(c.pps).collect::<Vec<_>>(), media)
+            }),
+            // AV1, VP9 and the rest have no place in these TS segments.
+            _ => None,
+        };
+        let Some((kind, nal_length_size, parameter_sets, (codec, width, height, frame_rate))) = parsed else {
+            self.rejected += 1;
+            return;
+        };
+        let had = self.video.is_some();
+        self.video = Some(VideoTrack { kind, codec: info.codec, nal_length_size, parameter_sets, record: record.to_vec() });
+        self.media.video_codec = Some(codec);
+        (self.media.width, self.media.height, self.media.frame_rate) = (width, height, frame_rate);
+        if had || self.open.is_some() {
+            self.force_cut = true;
+            self.mark_discontinuity();
+        }
+    }
+
+    fn audio_config(&mut self, payload: &[u8]) {
+        let Some(asc) = audio::aac_sequence_header_payload(payload) else { return };
+        if self.audio.as_ref().is_some_and(|a| a.asc == asc) {
+            return;
+        }
+        let Ok(config) = parse_audio_specific_config(asc) else {
+            self.rejected += 1;
+            return;
+        };
+        let had = self.audio.is_some();
+        self.audio = Some(AudioTrack { config, asc: asc.to_vec() });
+        self.media.audio_codec = Some(config.codec_string());
+        if had || self.open.is_some() {
+            self.force_cut = true;
+            self.mark_discontinuity();
+        }
+    }
+
+    fn crosses_grid(&self, ms: i64) -> bool {
+        self.open.as_ref().is_some_and(|o| ms.div_euclid(self.target_ms) > o.start_ms.div_euclid(self.target_ms))
+    }
+
+    fn video_frame(&mut self, ms: i64, frame: &Frame) {
+        let Some(track) = &self.video else { return };
+        let Ok(info) = video::parse_video_tag(&frame.payload) else {
+            self.rejected += 1;
+            return;
+        };
+        if info.kind != VideoPacketKind::Frame || info.codec != track.codec {
+            return;
+        }
+        let Some(body) = video::payload(&frame.payload) else { return };
+        if let Some(last) = self.last_video_ms {
+            if ms > last {
+                self.video_step_ms = ms - last;
+            }
+        }
+        self.last_video_ms = Some(ms);
+        let keyframe = frame.keyframe || info.keyframe;
+        if keyframe {
+            if self.open.is_none() || self.wait_keyframe || self.force_cut || self.crosses_grid(ms) {
+                self.cut(ms);
+            }
+        } else if self.open.is_none() || self.wait_keyframe {
+            return;
+        }
+        let (Some(track), Some(muxer), Some(open)) = (&self.video, &mut self.muxer, &mut self.open) else { return };
+        let mut sets: [&[u8]; MAX_PARAMETER_SETS] = [&[]; MAX_PARAMETER_SETS];
+        let n = track.parameter_sets.len().min(MAX_PARAMETER_SETS);
+        for (slot, ps) in sets.iter_mut().zip(&track.parameter_sets) {
+            *slot = ps;
+        }
+        let dts = ms_to_90k(ms);
+        let pts = ms_to_90k(ms + i64::from(info.composition_time));
+        let parameter_sets = keyframe.then_some(&sets[..n]);
+        match muxer.write_video_avcc(&mut open.buf, pts, dts, keyframe, body, track.nal_length_size, parameter_sets) {
+            Ok(()) => {
+                open.video_frames += 1;
+                open.end_ms = open.end_ms.max(ms + self.video_step_ms.max(1));
+            }
+            Err(_) => self.rejected += 1,
+        }
+    }
+
+    fn audio_frame(&mut self, ms: i64, frame: &Frame) {
+        if self.audio.is_none() {
+            return;
+        }
+        let Ok(info) = audio::parse_audio_tag(&frame.payload) else {
+            self.rejected += 1;
+            return;
+        };
+        if info.codec != AudioCodec::Aac || info.is_sequence_header {
+            return;
+        }
+        let Some(raw) = audio::payload(&frame.payload) else { return };
+        if raw.is_empty() || raw.len() > ADTS_MAX_PAYLOAD {
+            self.rejected += 1;
+            return;
+        }
+        if let Some(last) = self.last_audio_ms {
+            if ms > last {
+                self.audio_step_ms = ms - last;
+            }
+        }
+        self.last_audio_ms = Some(ms);
+        if self.video.is_some() {
+            // Video leads: audio waits for the first keyframe.
+            if self.open.is_none() || self.wait_keyframe {
+                return;
+            }
+        } else if self.open.is_none() || self.wait_keyframe || self.force_cut || self.crosses_grid(ms) {
+            self.cut(ms);
+        }
+        let group_full = self.audio_group.frames > 0
+            && (ms - self.audio_group.start_ms >= AUDIO_GROUP_MS
+                || self.audio_group.buf.len() + ADTS_HEADER_LEN + raw.len() > MAX_BOUNDED_PES_PAYLOAD);
+        if group_full {
+            self.flush_audio();
+        }
+        let Some(track) = &self.audio else { return };
+        if self.audio_group.frames == 0 {
+            self.audio_group.start_ms = ms;
+        }
+        self.audio_group.buf.extend_from_slice(&adts_header(&track.config, raw.len()));
+        self.audio_group.buf.extend_from_slice(raw);
+        self.audio_group.frames += 1;
+        if let Some(open) = &mut self.open {
+            open.audio_frames += 1;
+            open.end_ms = open.end_ms.max(ms + self.audio_step_ms.max(1));
+        }
+    }
+
+    fn flush_audio(&mut self) {
+        if self.audio_group.frames == 0 {
+            return;
+        }
+        if let (Some(muxer), Some(open)) = (&mut self.muxer, &mut self.open) {
+            if muxer.write_audio(&mut open.buf, ms_to_90k(self.audio_group.start_ms), &self.audio_group.buf).is_err() {
+                self.rejected += u64::from(self.audio_group.frames);
+            }
+        }
+        self.audio_group.buf.clear();
+        self.audio_group.frames = 0;
+    }
+
+    /// Close the open segment at `ms` and open the next one there.
+    fn cut(&mut self, ms: i64) {
+        self.close(ms);
+        self.open_segment(ms);
+    }
+
+    fn close_at_end(&mut self) {
+        if let Some(end) = self.open.as_ref().map(|o| o.end_ms) {
+            self.close(end);
+        }
+    }
+
+    fn close(&mut self, end_ms: i64) {
+        self.flush_audio();
+        let Some(open) = self.open.take() else { return };
+        if open.video_frames == 0 && open.audio_frames == 0 {
+            // Nothing but headers: reuse its number (and carry its discontinuity).
+            self.pending_discontinuity |= open.discontinuity;
+            return;
+        }
+        self.capacity_hint = open.buf.len() + open.buf.len() / 8;
+        self.ready.push_back(Segment {
+            seq: open.seq,
+            duration_ms: (end_ms - open.start_ms).max(0) as u64,
+            start_wall_ms: open.start_wall_ms,
+            discontinuity: open.discontinuity,
+            video_frames: open.video_frames,
+            data: Bytes::from(open.buf),
+        });
+        self.next_seq = open.seq + 1;
+    }
+
+    fn open_segment(&mut self, ms: i64) {
+        let layout = TsConfig { video: self.video.as_ref().map(|v| v.kind), audio: self.audio.is_some(), timed_metadata: true };
+        let mut discontinuity = std::mem::take(&mut self.pending_discontinuity);
+        match &self.muxer {
+            Some(m) if m.config() == layout => {}
+            previous => {
+                discontinuity |= previous.is_some();
+                self.muxer = Some(TsMuxer::new(layout));
+            }
+        }
+        let muxer = self.muxer.as_mut().expect("set above");
+        let seq = self.next_seq;
+        let start_wall_ms = self.timeline.wall_ms(ms);
+        let mut buf = Vec::with_capacity(self.capacity_hint);
+        muxer.begin_segment(&mut buf);
+        let sync_point = format!(
+            "{{\"objectType\":\"KalturaSyncPoint\",\"timestamp\":{start_wall_ms},\"id\":\"{}_{seq}\"}}",
+            json_escape(&self.stream_name)
+        );
+        let _ = muxer.write_timed_metadata(&mut buf, ms_to_90k(ms), &id3_text_tag(&sync_point));
+        self.open = Some(OpenSegment {
+            seq,
+            start_ms: ms,
+            start_wall_ms,
+            discontinuity,
+            buf,
+            video_frames: 0,
+            audio_frames: 0,
+            end_ms: ms,
+        });
+        self.force_cut = false;
+        self.wait_keyframe = false;
+    }
+}
+
+/// Escape a string for a JSON string literal (stream names are tame, but not trusted).
+fn json_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
