@@ -27,8 +27,24 @@ export declare class RtmpServer {
    * until it disconnects; the next writer publishes it again. Returns the source id.
    */
   attachFlvSource(streamName: string, app: string, socketPath: string): number
-  /** Stop an FLV source; its stream is unpublished. False when unknown. */
+  /**
+   * Republish live stream `source` under the name `alias` (a passthrough rendition) until
+   * the source ends or the relay is detached with `detachSource`. Returns the relay id.
+   */
+  attachRelay(source: string, alias: string): number
+  /** Stop an FLV source or relay; its stream is unpublished. False when unknown. */
   detachSource(sourceId: number): boolean
+  /**
+   * Package live stream `streamName` to HLS (served by the origin). It may be called before
+   * the stream is live: the packager waits for it for the republish grace.
+   */
+  startHls(streamName: string, options?: HlsOptionsInput | undefined | null): void
+  /** Stop packaging `streamName`; its playlist disappears. False when it was not packaged. */
+  stopHls(streamName: string): boolean
+  /** Every HLS-packaged stream. */
+  hlsStreams(): Array<HlsStreamSnapshot>
+  /** The separate HTTP origin's port, when one is configured. */
+  get httpPort(): number | null
   /** Close a connection by id. False when unknown. */
   killConnection(connectionId: number): boolean
   /** Live statistics of every connection and stream. */
@@ -92,6 +108,44 @@ export interface DecisionInput {
   code?: string
 }
 
+/** How one stream is packaged to HLS. Unset fields take the old origin's settings. */
+export interface HlsOptionsInput {
+  /** Segment target in ms (default 6000; callers pass entry.segmentDuration when within 1000..20000). */
+  targetDurationMs?: number
+  /** Segments listed in the live playlist (default 10). */
+  playlistSegments?: number
+  /** Segments kept at least (default 20). */
+  keptSegments?: number
+  /** DVR window in ms: segments inside it are kept and `?DVR` lists them. */
+  dvrWindowMs?: number
+  /** Stream-name group whose master playlist lists this stream (e.g. `<entry>_1_all`). */
+  group?: string
+  /** How long the playlist waits for a (re)publish of its stream, ms (default 60000). */
+  republishGraceMs?: number
+}
+
+/** One HLS-packaged stream. */
+export interface HlsStreamSnapshot {
+  name: string
+  /** Stream-name group whose master playlist lists it. */
+  group?: string
+  /** Its stream is live now (else waiting for a republish). */
+  live: boolean
+  segmentsWritten: number
+  segmentsKept: number
+  firstSequence?: number
+  lastSegmentMs?: number
+  targetDurationS: number
+  /** Peak bit rate over the live window (bits/s). */
+  peakBandwidth?: number
+  /** Average bit rate over the live window (bits/s). */
+  averageBandwidth?: number
+  /** RFC 6381 codecs. */
+  codecs: Array<string>
+  /** Frames that could not be remuxed. */
+  rejectedFrames: number
+}
+
 /** An event from the RTMP core. `connect`, `publish` and `play` wait for `decide(requestId, …)`. */
 export type IngestEvent =
   | { type: 'connect'; requestId: number; connectionId: number; remoteAddress: string; app: string; tcUrl?: string; query: Array<QueryParam>; flashVer?: string; pageUrl?: string; swfUrl?: string; handshake: string }
@@ -146,6 +200,22 @@ export interface RtmpServerOptions {
   maxChunkStreams?: number
   /** Outgoing chunk size (default 4096). */
   outChunkSize?: number
+  /** Address of a separate HTTP origin listener (playlists and segments); unset: none. */
+  httpHost?: string
+  /** Port of the separate HTTP origin (0 lets the OS pick); unset: none. */
+  httpPort?: number
+  /** The RTMP port also answers HTTP, sniffing the first byte (default true). */
+  httpOnRtmpPort?: boolean
+  /** Sent as `X-Me` on every HTTP response (default: the OS host name). */
+  hostname?: string
+  /** Origin lock: HTTP requests without this header get 403 (with `limitOriginHeaderValue`). */
+  limitOriginHeaderName?: string
+  /** Value the origin-lock header must carry. */
+  limitOriginHeaderValue?: string
+  /** Application name in playback URLs (default kLive). */
+  appName?: string
+  /** Optional path prefix before the application name. */
+  appPrefix?: string
 }
 
 /** Everything at once. */

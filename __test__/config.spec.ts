@@ -29,7 +29,7 @@ test('defaults fill every key', (t) => {
     hostname: hostname(),
     applicationName: 'kLive',
     rtmp: { host: '0.0.0.0', port: 1935 },
-    http: { host: '0.0.0.0', port: 8086 },
+    http: { host: '0.0.0.0' },
     maxPtsDriftMs: 10000,
     log: { level: 'info', format: 'auto' },
     recording: { fileGroup: 'kaltura', segmentDurationSeconds: 900 },

@@ -180,22 +180,28 @@ test('20 concurrent publishers, each with its own sink, all complete intact', as
   }
 });
 
-test('a unix-socket sink feeds ffmpeg reading FLV from it', async (t) => {
+test('a unix-socket sink feeds ffmpeg reading FLV from it, and the next reader after a restart', async (t) => {
   const dir = tempDir('unix');
   const socketPath = join(dir, 'live.sock');
+  const firstPath = join(dir, 'first.flv');
   const outPath = join(dir, 'from-socket.flv');
   const ingest = await RtmpIngest.start({ port: 0 });
   t.teardown(() => ingest.close());
   const codecs = ingest.waitFor('codecInfo', (e) => e.video !== undefined);
-  const encoder = publishLive(url(ingest, 'sock'), { seconds: 6 });
+  const encoder = publishLive(url(ingest, 'sock'), { seconds: 8 });
   await codecs;
   const sinkId = ingest.attachSocketSink('sock', socketPath);
   t.true(existsSync(socketPath));
+  // A transcoder that stops after 1.5 s (as if it crashed) …
+  const first = await run(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'flv', '-i', `unix:${socketPath}`, '-t', '1.5', '-c', 'copy', '-y', firstPath], 30_000);
+  t.is(first.code, 0, first.stderr);
+  // … and its restart, which reconnects to the same path and starts again at a keyframe.
   const reader = start(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'flv', '-i', `unix:${socketPath}`, '-c', 'copy', '-y', outPath], 30_000);
   const closed = await ingest.waitFor('sinkClosed', (e) => e.sinkId === sinkId);
   t.is(closed.reason, 'stream ended');
   t.is((await reader.done).code, 0);
   t.false(existsSync(socketPath), 'the socket file is removed');
+  t.true((await probe(firstPath)).videoPackets > 10);
   const got = await probe(outPath);
   t.like(got.streams.find((s) => s.codec_type === 'video'), { codec_name: 'h264' });
   t.true(got.videoSeconds > 3, `read ${got.videoSeconds}s`);

@@ -48,7 +48,9 @@ const schema = z
     hostname: nonEmpty.optional(),
     applicationName: nonEmpty.default('kLive'),
     rtmp: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.default(1935) }).strict().default({}),
-    http: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.default(8086) }).strict().default({}),
+    // HTTP is served on the RTMP port (first-byte sniffing, as Wowza did); a separate HTTP
+    // listener only when http.port is set.
+    http: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.optional() }).strict().default({}),
     limitOrigin: z.object({ headerName: nonEmpty.optional(), headerValue: nonEmpty.optional() }).strict().default({}),
     recording: z
       .object({

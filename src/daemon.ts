@@ -20,6 +20,10 @@ import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
 import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
 import { createLogger, type Logger } from './log';
+import { resolveFfmpeg } from './transcode/ffmpeg-path';
+import { TranscodeOrchestrator } from './transcode/orchestrator';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface DaemonOptions {
   /** Default: a logger on stdout per `config.log`. */
@@ -42,6 +46,8 @@ export interface DaemonHandle {
   readonly config: KliveConfig;
   readonly ingest: RtmpIngest;
   readonly auth: PublisherAuth;
+  /** Transcode pipelines of the live sources. */
+  readonly transcodes: TranscodeOrchestrator;
   readonly kaltura: DaemonKaltura;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
@@ -110,14 +116,36 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     log: log.child({ component: 'auth' }),
   });
   const gates = authGates(auth, log);
+  const ffmpeg = resolveFfmpeg(config.ffmpegPath);
+  let orchestrator: TranscodeOrchestrator | undefined;
 
   const ingest = await RtmpIngest.start({
     ...options.ingest,
     host: config.rtmp.host,
     port: config.rtmp.port,
+    httpHost: config.http.host,
+    httpPort: config.http.port,
+    hostname: config.hostname,
+    appName: config.applicationName,
+    limitOriginHeaderName: config.limitOrigin.headerName,
+    limitOriginHeaderValue: config.limitOrigin.headerValue,
     decisionTimeoutMs: config.auth.decisionTimeoutMs + CORE_DECISION_MARGIN_MS,
     onConnect: gates.onConnect,
-    onPublish: gates.onPublish,
+    async onPublish(event) {
+      const verdict = await gates.onPublish(event);
+      const admitted = verdict.accept ? auth.connection(event.connectionId) : undefined;
+      if (!admitted || !orchestrator) return verdict;
+      // The stream must also have a usable transcode plan (the old server's rule).
+      return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined });
+    },
+  });
+  orchestrator = new TranscodeOrchestrator({
+    ingest,
+    api,
+    hostname: config.hostname,
+    ffmpegPath: ffmpeg.path,
+    workDir: join(tmpdir(), 'klive-server', `run-${process.pid}`),
+    log: log.child({ component: 'transcode' }),
   });
   const entryFields = (connectionId: number) => ({ connectionId, entryId: auth.entryOf(connectionId) });
   ingest.on('codecInfo', (e) =>
@@ -141,6 +169,8 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     version,
     nativeVersion: nativeVersion(),
     rtmp: ingest.address,
+    http: ingest.httpPort === undefined ? undefined : `${config.http.host}:${ingest.httpPort}`,
+    ffmpeg: `${ffmpeg.path} (${ffmpeg.source})`,
     hostname: config.hostname,
     workMode: config.workMode,
     partnerId: config.kaltura.partnerId,
@@ -153,6 +183,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     config,
     ingest,
     auth,
+    transcodes: orchestrator,
     kaltura: { client, api, session },
     rtmpPort: ingest.port,
     refusals: () => auth.refusals(),
@@ -162,6 +193,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
         auth.close();
         renewal.stop();
         node.stopHeartbeat();
+        await orchestrator?.close();
         await ingest.close(2000);
         await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
         log.info('stopped');

@@ -7,6 +7,8 @@ export type {
   AudioCodecInfo,
   ConnectionStatsSnapshot,
   DecisionInput,
+  HlsOptionsInput,
+  HlsStreamSnapshot,
   IngestEvent,
   QueryParam,
   RtmpServer,

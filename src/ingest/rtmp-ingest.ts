@@ -10,6 +10,8 @@ import { IngestError } from './errors';
 import {
   startRtmpServer,
   type DecisionInput,
+  type HlsOptionsInput,
+  type HlsStreamSnapshot,
   type IngestEvent,
   type RtmpServer,
   type RtmpServerOptions,
@@ -119,8 +121,40 @@ export class RtmpIngest {
     }
   }
 
+  /** Republish live stream `source` as `alias` (a passthrough rendition). Returns the relay id. */
+  attachRelay(source: string, alias: string): number {
+    try {
+      return this.native().attachRelay(source, alias);
+    } catch (cause) {
+      const message = (cause as Error).message;
+      throw new IngestError(message.includes('is not live') ? 'STREAM_NOT_LIVE' : 'SINK_FAILED', message, { cause });
+    }
+  }
+
+  /** Stop an FLV source or a relay; its stream is unpublished. */
   detachSource(sourceId: number): boolean {
     return this.native().detachSource(sourceId);
+  }
+
+  /**
+   * Package live stream `streamName` to HLS, served by the core's HTTP origin. May be called
+   * before the stream is live: the packager waits for it.
+   */
+  startHls(streamName: string, options: HlsOptionsInput = {}): void {
+    this.native().startHls(streamName, options);
+  }
+
+  stopHls(streamName: string): boolean {
+    return this.native().stopHls(streamName);
+  }
+
+  hlsStreams(): HlsStreamSnapshot[] {
+    return this.native().hlsStreams();
+  }
+
+  /** Port of the separate HTTP origin listener, when configured (`httpPort`). */
+  get httpPort(): number | undefined {
+    return this.native().httpPort ?? undefined;
   }
 
   detachSink(sinkId: number): boolean {

@@ -47,6 +47,11 @@ export interface FfmpegSupervisorOptions {
 }
 
 export interface StartedEvent {
+  /**
+   * The child's pid, emitted right after spawn. Through setpriv, the same pid becomes ffmpeg
+   * itself once setpriv has set the parent-death signal and exec'd (a few ms later); if our
+   * process dies inside that window, that one ffmpeg is not covered.
+   */
   pid: number;
   /** 0 for the first start, then 1, 2 … for each restart. */
   restarts: number;

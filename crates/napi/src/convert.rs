@@ -1,6 +1,6 @@
 //! Core types → JavaScript types. One place for every conversion.
 
-use klive_server_core::{AudioInfo, ConnectionStats, ServerEvent, ServerStats, StreamStats, VideoInfo};
+use klive_server_core::{AudioInfo, ConnectionStats, HlsStreamInfo, ServerEvent, ServerStats, StreamStats, VideoInfo};
 use napi_derive::napi;
 
 /// One query-string parameter.
@@ -277,5 +277,45 @@ pub(crate) fn to_binding_stats(s: ServerStats) -> ServerStatsSnapshot {
         streams: s.streams.into_iter().map(stream).collect(),
         total_connections: s.total_connections as i64,
         refused_connections: s.refused_connections as i64,
+    }
+}
+
+/// One HLS-packaged stream.
+#[napi(object)]
+pub struct HlsStreamSnapshot {
+    pub name: String,
+    /// Stream-name group whose master playlist lists it.
+    pub group: Option<String>,
+    /// Its stream is live now (else waiting for a republish).
+    pub live: bool,
+    pub segments_written: i64,
+    pub segments_kept: u32,
+    pub first_sequence: Option<i64>,
+    pub last_segment_ms: Option<i64>,
+    pub target_duration_s: u32,
+    /// Peak bit rate over the live window (bits/s).
+    pub peak_bandwidth: Option<i64>,
+    /// Average bit rate over the live window (bits/s).
+    pub average_bandwidth: Option<i64>,
+    /// RFC 6381 codecs.
+    pub codecs: Vec<String>,
+    /// Frames that could not be remuxed.
+    pub rejected_frames: i64,
+}
+
+pub(crate) fn to_binding_hls(h: HlsStreamInfo) -> HlsStreamSnapshot {
+    HlsStreamSnapshot {
+        name: h.name,
+        group: h.group,
+        live: h.live,
+        segments_written: h.segments_written as i64,
+        segments_kept: h.segments_kept as u32,
+        first_sequence: h.first_sequence.map(|v| v as i64),
+        last_segment_ms: h.last_segment_ms.map(|v| v as i64),
+        target_duration_s: h.target_duration_s as u32,
+        peak_bandwidth: h.bandwidth.map(|b| b.0 as i64),
+        average_bandwidth: h.bandwidth.map(|b| b.1 as i64),
+        codecs: h.codecs,
+        rejected_frames: h.rejected_frames as i64,
     }
 }

@@ -4,7 +4,7 @@
 
 mod convert;
 
-use convert::{to_binding_event, to_binding_stats};
+use convert::{to_binding_event, to_binding_hls, to_binding_stats};
 use klive_server_core::{Decision, Server, SinkTarget};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -68,6 +68,40 @@ pub struct RtmpServerOptions {
     pub max_chunk_streams: Option<u32>,
     /// Outgoing chunk size (default 4096).
     pub out_chunk_size: Option<u32>,
+    /// Address of a separate HTTP origin listener (playlists and segments); unset: none.
+    pub http_host: Option<String>,
+    /// Port of the separate HTTP origin (0 lets the OS pick); unset: none.
+    pub http_port: Option<u32>,
+    /// The RTMP port also answers HTTP, sniffing the first byte (default true).
+    pub http_on_rtmp_port: Option<bool>,
+    /// Sent as `X-Me` on every HTTP response (default: the OS host name).
+    pub hostname: Option<String>,
+    /// Origin lock: HTTP requests without this header get 403 (with `limitOriginHeaderValue`).
+    pub limit_origin_header_name: Option<String>,
+    /// Value the origin-lock header must carry.
+    pub limit_origin_header_value: Option<String>,
+    /// Application name in playback URLs (default kLive).
+    pub app_name: Option<String>,
+    /// Optional path prefix before the application name.
+    pub app_prefix: Option<String>,
+}
+
+/// How one stream is packaged to HLS. Unset fields take the old origin's settings.
+#[napi(object)]
+#[derive(Default)]
+pub struct HlsOptionsInput {
+    /// Segment target in ms (default 6000; callers pass entry.segmentDuration when within 1000..20000).
+    pub target_duration_ms: Option<u32>,
+    /// Segments listed in the live playlist (default 10).
+    pub playlist_segments: Option<u32>,
+    /// Segments kept at least (default 20).
+    pub kept_segments: Option<u32>,
+    /// DVR window in ms: segments inside it are kept and `?DVR` lists them.
+    pub dvr_window_ms: Option<u32>,
+    /// Stream-name group whose master playlist lists this stream (e.g. `<entry>_1_all`).
+    pub group: Option<String>,
+    /// How long the playlist waits for a (re)publish of its stream, ms (default 60000).
+    pub republish_grace_ms: Option<u32>,
 }
 
 /// The answer to a connect, publish or play request.
@@ -134,6 +168,32 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
     if let Some(v) = options.max_chunk_streams {
         config.session.chunk_limits.max_chunk_streams = v as usize;
     }
+    if let Some(port) = options.http_port {
+        let host = options.http_host.unwrap_or_else(|| "127.0.0.1".into());
+        let ip: std::net::IpAddr =
+            host.parse().map_err(|_| Error::new(Status::InvalidArg, format!("httpHost '{host}' is not an IP address")))?;
+        if port > 65535 {
+            return Err(Error::new(Status::InvalidArg, format!("httpPort {port} is out of range")));
+        }
+        config.http_bind = Some(std::net::SocketAddr::new(ip, port as u16));
+    }
+    if let Some(v) = options.http_on_rtmp_port {
+        config.http_on_rtmp_port = v;
+    }
+    if let Some(v) = options.hostname {
+        config.hostname = v;
+    }
+    match (options.limit_origin_header_name, options.limit_origin_header_value) {
+        (Some(name), Some(value)) if !name.is_empty() => config.limit_origin = Some((name, value)),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(Error::new(Status::InvalidArg, "limitOriginHeaderName and limitOriginHeaderValue go together"))
+        }
+        _ => {}
+    }
+    if let Some(v) = options.app_name {
+        config.app_name = v;
+    }
+    config.app_prefix = options.app_prefix.filter(|p| !p.is_empty());
     if let Some(v) = options.out_chunk_size {
         if !(128..=65536).contains(&v) {
             return Err(Error::new(Status::InvalidArg, format!("outChunkSize {v} must be within 128..65536")));
@@ -214,10 +274,58 @@ impl RtmpServer {
             .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
-    /// Stop an FLV source; its stream is unpublished. False when unknown.
+    /// Republish live stream `source` under the name `alias` (a passthrough rendition) until
+    /// the source ends or the relay is detached with `detachSource`. Returns the relay id.
+    #[napi(catch_unwind)]
+    pub fn attach_relay(&self, source: String, alias: String) -> Result<i64> {
+        self.inner.attach_relay(&source, &alias).map(|id| id as i64).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    /// Stop an FLV source or relay; its stream is unpublished. False when unknown.
     #[napi(catch_unwind)]
     pub fn detach_source(&self, source_id: i64) -> bool {
         self.inner.detach_source(source_id as u64)
+    }
+
+    /// Package live stream `streamName` to HLS (served by the origin). It may be called before
+    /// the stream is live: the packager waits for it for the republish grace.
+    #[napi(catch_unwind)]
+    pub fn start_hls(&self, stream_name: String, options: Option<HlsOptionsInput>) -> Result<()> {
+        let o = options.unwrap_or_default();
+        let mut opts = klive_server_core::HlsOptions::default();
+        if let Some(v) = o.target_duration_ms {
+            opts.target_duration_ms = v as u64;
+        }
+        if let Some(v) = o.playlist_segments {
+            opts.playlist_segments = v as usize;
+        }
+        if let Some(v) = o.kept_segments {
+            opts.kept_segments = v as usize;
+        }
+        opts.dvr_window_ms = o.dvr_window_ms.map(|v| v as u64);
+        opts.group = o.group;
+        if let Some(v) = o.republish_grace_ms {
+            opts.republish_grace = Duration::from_millis(v as u64);
+        }
+        self.inner.start_hls(&stream_name, opts).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    /// Stop packaging `streamName`; its playlist disappears. False when it was not packaged.
+    #[napi(catch_unwind)]
+    pub fn stop_hls(&self, stream_name: String) -> bool {
+        self.inner.stop_hls(&stream_name)
+    }
+
+    /// Every HLS-packaged stream.
+    #[napi(catch_unwind)]
+    pub fn hls_streams(&self) -> Vec<HlsStreamSnapshot> {
+        self.inner.hls_streams().into_iter().map(to_binding_hls).collect()
+    }
+
+    /// The separate HTTP origin's port, when one is configured.
+    #[napi(getter)]
+    pub fn http_port(&self) -> Option<u32> {
+        self.inner.http_local_addr().map(|a| a.port() as u32)
     }
 
     /// Close a connection by id. False when unknown.

@@ -195,6 +195,11 @@ impl LiveStream {
         self.ended.notify_waiters();
     }
 
+    /// True once the publisher has left.
+    pub fn is_ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
     /// Resolves once the stream has ended.
     pub async fn ended(&self) {
         loop {

@@ -14,6 +14,7 @@ mod ingest;
 mod origin;
 mod server;
 mod sink;
+mod relay;
 mod source;
 mod stats;
 

@@ -236,7 +236,22 @@ impl Server {
         Ok(id)
     }
 
-    /// Stop FLV source `id` (its stream is unpublished). False when unknown.
+    /// Republish live stream `source` under the name `alias` (a passthrough rendition) until
+    /// the source ends or the relay is detached with [`Self::detach_source`].
+    pub fn attach_relay(&self, source: &str, alias: &str) -> Result<u64, ServerError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(ServerError::ShuttingDown);
+        }
+        let stream = self.shared.registry.get(source).ok_or_else(|| ServerError::StreamNotLive(source.to_string()))?;
+        let _runtime = self.runtime.enter();
+        let id = self.shared.next_id();
+        let cancel = self.shared.shutdown.child_token();
+        self.shared.sources.lock().insert(id, SinkHandle { cancel: cancel.clone() });
+        self.shared.tasks.spawn(crate::relay::run(self.shared.clone(), id, stream, alias.to_string(), cancel));
+        Ok(id)
+    }
+
+    /// Stop FLV source or relay `id` (its stream is unpublished). False when unknown.
     pub fn detach_source(&self, id: u64) -> bool {
         match self.shared.sources.lock().get(&id) {
             Some(handle) => {

@@ -65,17 +65,23 @@ pub(crate) async fn run(shared: Arc<Shared>, id: u64, stream: Arc<LiveStream>, o
             r
         }
         Opened::Unix(listener, path) => {
-            let r = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((mut socket, _)) => {
-                        let r = pump(&shared, id, &stream, &mut socket, &cancel, &mut written, &mut dropped).await;
-                        let _ = socket.shutdown().await;
-                        r
-                    }
-                    Err(e) => format!("accept failed: {e}"),
-                },
-                _ = cancel.cancelled() => cancel_reason(&shared),
-                _ = stream.ended() => "stream ended".to_string(),
+            // Keep serving readers until detached or the stream ends: a transcoder that
+            // restarts reconnects to the same path and starts again at a keyframe.
+            let r = loop {
+                let mut socket = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((socket, _)) => socket,
+                        Err(e) => break format!("accept failed: {e}"),
+                    },
+                    _ = cancel.cancelled() => break cancel_reason(&shared),
+                    _ = stream.ended() => break "stream ended".to_string(),
+                };
+                let r = pump(&shared, id, &stream, &mut socket, &cancel, &mut written, &mut dropped).await;
+                let _ = socket.shutdown().await;
+                if cancel.is_cancelled() || stream.is_ended() {
+                    break r;
+                }
+                shared.emit(ServerEvent::Warning { connection_id: 0, message: format!("sink {id} of '{}': reader left ({r}); waiting for the next", stream.name) });
             };
             let _ = std::fs::remove_file(&path);
             r
@@ -136,6 +142,6 @@ async fn pump<W: AsyncWrite + Unpin>(
     };
     let _ = out.flush().await;
     stream.unsubscribe(id);
-    *dropped = sub.dropped();
+    *dropped += sub.dropped();
     reason
 }

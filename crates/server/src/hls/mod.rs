@@ -28,8 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// How often a packager whose stream is gone looks for a republish.
-const REPUBLISH_POLL: Duration = Duration::from_millis(100);
+/// How often a packager whose stream is not live looks for it (a short interval: the bus
+/// does not replay the current GOP, so a late subscription starts at the next keyframe).
+const REPUBLISH_POLL: Duration = Duration::from_millis(20);
 /// Queue budget floor of a packager: several segments even at 20 Mbit/s.
 const MIN_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 
@@ -112,6 +113,8 @@ pub struct HlsStreamInfo {
     pub bandwidth: Option<(u64, u64)>,
     /// RFC 6381 codecs.
     pub codecs: Vec<String>,
+    /// Frames that could not be remuxed (malformed, or a codec TS cannot carry).
+    pub rejected_frames: u64,
 }
 
 /// One packaged stream: its playlist (read by the origin) and its packager's controls.
@@ -126,6 +129,7 @@ pub(crate) struct HlsStream {
     /// start_hls was called again while the packager waits: restart its grace period.
     renewed: AtomicBool,
     segments_written: AtomicU64,
+    rejected_frames: AtomicU64,
     cancel: CancellationToken,
 }
 
@@ -150,6 +154,7 @@ impl HlsStream {
             p.push(s, seg.media());
             self.segments_written.fetch_add(1, Ordering::Relaxed);
         }
+        self.rejected_frames.store(seg.rejected_frames(), Ordering::Relaxed);
     }
 
     /// This stream as a master playlist entry.
@@ -171,6 +176,7 @@ impl HlsStream {
             target_duration_s: p.target_duration_s(),
             bandwidth: p.bandwidth().map(|b| (b.peak, b.average)),
             codecs: [media.video_codec.clone(), media.audio_codec.clone()].into_iter().flatten().collect(),
+            rejected_frames: self.rejected_frames.load(Ordering::Relaxed),
         };
         info
     }
@@ -276,6 +282,7 @@ pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: HlsOptions) -> Resul
         grace: Mutex::new(opts.republish_grace),
         renewed: AtomicBool::new(false),
         segments_written: AtomicU64::new(0),
+        rejected_frames: AtomicU64::new(0),
         cancel: shared.shutdown.child_token(),
     });
     streams.insert(name.to_string(), hls.clone());

@@ -172,6 +172,7 @@ impl Segmenter {
     }
 
     /// Sequence number the next segment will get.
+    #[cfg(test)]
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }

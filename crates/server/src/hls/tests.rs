@@ -97,7 +97,8 @@ fn cuts_at_the_first_keyframe_on_each_target_boundary() {
     assert!(segments.iter().all(|s| !s.discontinuity && s.video_frames == 50));
     s.handle_end();
     let last = drain(&mut s);
-    assert_eq!(durations(&last), vec![2000]);
+    // The last one ends where its last frame does: audio at 9982 ms lasts 23 ms.
+    assert_eq!(durations(&last), vec![2005]);
     for (i, seg) in segments.iter().chain(&last).enumerate() {
         assert_eq!(seg.data.len() % 188, 0);
         assert_eq!(seg.start_wall_ms, T0 + 2000 * i as i64);
@@ -155,7 +156,8 @@ fn a_gap_closes_the_segment_and_the_next_keyframe_starts_a_discontinuity() {
     segments.extend(drain(&mut s));
     // Frames after the gap before a keyframe are skipped; 5 s is a keyframe.
     segments.extend(feed(&mut s, &av_frames(4900, 8000, 25), T0));
-    assert_eq!(durations(&segments), vec![2000, 1000, 1000]);
+    // The cut-short segment ends with its last audio frame (2990 + 23 ms).
+    assert_eq!(durations(&segments), vec![2000, 1013, 1000]);
     assert_eq!(segments.iter().map(|s| (s.seq, s.discontinuity)).collect::<Vec<_>>(), vec![(0, false), (1, false), (2, true)]);
     assert_eq!(segments[2].start_wall_ms, T0 + 5000);
 }
@@ -212,7 +214,7 @@ fn audio_only_streams_cut_on_audio_frames() {
     let frames: Vec<Frame> = (0..300).map(|i| audio(i * 23)).collect();
     let segments = feed(&mut s, &frames, T0);
     // Audio frames at 23 ms steps: the first at or after 2000 is 2001 (87 × 23).
-    assert_eq!(durations(&segments), vec![2001, 2001, 1978]);
+    assert_eq!(durations(&segments), vec![2001, 2001, 2001]);
     assert!(segments.iter().all(|s| s.video_frames == 0));
     assert_eq!(&pids(&segments[0])[..2], &[0, 0x1000]);
     assert!(s.media().video_codec.is_none());

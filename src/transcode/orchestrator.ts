@@ -1,0 +1,162 @@
+/**
+ * TranscodeOrchestrator: from an admitted publish to a running StreamPipeline.
+ *
+ * - At publish (after authentication) the entry's conversion profile is fetched
+ *   (wowza_liveConversionProfile.serve) and parsed: invalid XML, an API error or a profile
+ *   without encodes refuses the stream with the reason (the old server's rule).
+ * - When the source's onMetaData arrives (or shortly after publish, for encoders that send
+ *   none) the profile is fetched again with the metadata as `extraParams`, so Kaltura can drop
+ *   renditions larger than the source, and the pipeline starts.
+ * - Unpublish stops the pipeline.
+ */
+import { join } from 'node:path';
+import type { PublishEvent, RtmpIngest, Verdict } from '../ingest/rtmp-ingest';
+import type { KalturaApi } from '../kaltura/api';
+import type { KalturaLiveStreamEntry } from '../kaltura/types';
+import { silentLogger, type Logger } from '../log';
+import { TranscodePlanError } from './errors';
+import type { SourceMedia } from './ffmpeg-args';
+import { StreamPipeline, type PipelineStats } from './pipeline';
+import { parseTranscodePlan, type TranscodePlan } from './plan';
+
+/** What the orchestrator needs to know about the publisher of a stream. */
+export interface PublisherContext {
+  entry: KalturaLiveStreamEntry;
+  /** Partner to impersonate for Kaltura calls (undefined: none). */
+  impersonate?: number;
+}
+
+export interface OrchestratorOptions {
+  ingest: RtmpIngest;
+  api: KalturaApi;
+  /** This media server's node name (serve's `hostname`). */
+  hostname: string;
+  ffmpegPath: string;
+  /** Parent directory of the per-stream socket directories. */
+  workDir: string;
+  /** Start without onMetaData after this long (encoders that send none). */
+  metadataWaitMs?: number;
+  log?: Logger;
+}
+
+interface Pending {
+  plan: TranscodePlan;
+  context: PublisherContext;
+  timer: NodeJS.Timeout;
+  codecs?: { width: number; height: number };
+}
+
+/** The old origin's segment rule: entry.segmentDuration (ms) when within 1000..20000, else 6000. */
+export function targetSegmentMs(segmentDuration: number | undefined): number {
+  return segmentDuration !== undefined && segmentDuration >= 1000 && segmentDuration <= 20_000 ? segmentDuration : 6000;
+}
+
+const DEFAULT_METADATA_WAIT_MS = 3000;
+
+export class TranscodeOrchestrator {
+  private readonly log: Logger;
+  private readonly pending = new Map<string, Pending>();
+  private readonly pipelines = new Map<string, StreamPipeline>();
+  private closed = false;
+
+  constructor(private readonly opts: OrchestratorOptions) {
+    this.log = opts.log ?? silentLogger;
+    opts.ingest.on('metadata', (e) => void this.onSourceReady(e.streamName, JSON.parse(e.json) as Record<string, unknown>));
+    opts.ingest.on('codecInfo', (e) => {
+      const p = this.pending.get(e.streamName);
+      if (p && e.video) p.codecs = { width: e.video.width, height: e.video.height };
+    });
+    opts.ingest.on('unpublish', (e) => void this.onUnpublish(e.streamName));
+  }
+
+  /**
+   * Publish gate step: fetch and check the plan. A refusal verdict carries the reason; an
+   * accepted stream starts its pipeline once its metadata arrives.
+   */
+  async admit(event: PublishEvent, context: PublisherContext): Promise<Verdict> {
+    let plan: TranscodePlan;
+    try {
+      plan = await this.fetchPlan(event.streamName, context);
+    } catch (error) {
+      const reason = error instanceof TranscodePlanError ? error.message : `conversion profile unavailable: ${(error as Error).message}`;
+      this.log.warn('stream refused: no usable transcode plan', { streamName: event.streamName, entryId: context.entry.id, reason });
+      return { accept: false, description: reason };
+    }
+    const timer = setTimeout(() => void this.onSourceReady(event.streamName, undefined), this.opts.metadataWaitMs ?? DEFAULT_METADATA_WAIT_MS);
+    this.pending.set(event.streamName, { plan, context, timer });
+    return { accept: true };
+  }
+
+  stats(): PipelineStats[] {
+    return [...this.pipelines.values()].map((p) => p.stats());
+  }
+
+  pipeline(streamName: string): StreamPipeline | undefined {
+    return this.pipelines.get(streamName);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+    await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
+    this.pipelines.clear();
+  }
+
+  private async fetchPlan(streamName: string, context: PublisherContext, metadata?: Record<string, unknown>): Promise<TranscodePlan> {
+    const xml = await this.opts.api.conversionProfileServe(streamName, this.opts.hostname, metadata, context.impersonate);
+    return parseTranscodePlan(xml, { streamName });
+  }
+
+  private async onSourceReady(streamName: string, metadata: Record<string, unknown> | undefined): Promise<void> {
+    const pending = this.pending.get(streamName);
+    if (!pending || this.closed) return;
+    this.pending.delete(streamName);
+    clearTimeout(pending.timer);
+    let plan = pending.plan;
+    if (metadata) {
+      try {
+        plan = await this.fetchPlan(streamName, pending.context, metadata);
+      } catch (error) {
+        this.log.warn('conversion profile with source metadata failed; using the one fetched at publish', { streamName, reason: (error as Error).message });
+      }
+    }
+    const entry = pending.context.entry;
+    const num = (key: string) => (typeof metadata?.[key] === 'number' ? (metadata[key] as number) : 0);
+    const source: SourceMedia = {
+      width: num('width') || pending.codecs?.width || 0,
+      height: num('height') || pending.codecs?.height || 0,
+      frameRate: num('framerate'),
+      videoBitrate: num('videodatarate') * 1000 || undefined,
+      audioBitrate: num('audiodatarate') * 1000 || undefined,
+    };
+    try {
+      const pipeline = StreamPipeline.start({
+        ingest: this.opts.ingest,
+        plan,
+        source,
+        workDir: join(this.opts.workDir, streamName),
+        ffmpegPath: this.opts.ffmpegPath,
+        targetDurationMs: targetSegmentMs(entry.segmentDuration),
+        dvrWindowMs: entry.dvrStatus === 1 && entry.dvrWindow ? entry.dvrWindow * 60_000 : undefined,
+        log: this.log.child({ entryId: entry.id }),
+      });
+      this.pipelines.set(streamName, pipeline);
+    } catch (error) {
+      this.log.error('pipeline failed to start', { streamName, entryId: entry.id, reason: (error as Error).message });
+    }
+  }
+
+  private async onUnpublish(streamName: string): Promise<void> {
+    const pending = this.pending.get(streamName);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.pending.delete(streamName);
+    }
+    const pipeline = this.pipelines.get(streamName);
+    if (pipeline) {
+      this.pipelines.delete(streamName);
+      await pipeline.stop();
+    }
+  }
+}
