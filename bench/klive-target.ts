@@ -1,38 +1,72 @@
 // Benchmark target: the klive-server native RTMP core with a control plane that accepts
 // every request. Prints {"port":…,"pid":…} on stdout once listening; SIGTERM/SIGINT shut it
-// down cleanly. Run as `node --import tsx bench/klive-target.ts [host] [readPacingMs]` so
-// that the pid measured by the harness is the process that hosts the server. Every other
-// option keeps its production default.
+// down cleanly. Run as `node --import tsx bench/klive-target.ts [host] [readPacingMs]
+// [--hls-target-ms MS]` so that the pid measured by the harness is the process that hosts
+// the server. Every other option keeps its production default.
+//
+// With --hls-target-ms, every accepted publish is also packaged to HLS
+// (`server.startHls(name, { targetDurationMs })`, called right after `decide(accept)`);
+// playlists and segments are served on the RTMP port under /kLive/<stream>/. In that mode
+// a line `hls` on stdin answers one JSON line `{"reply":"hls","streams":[…hlsStreams()]}`.
 import { startRtmpServer, nativeVersion, type IngestEvent, type RtmpServer, type RtmpServerOptions } from '../index'
 
+function parseArgv(argv: string[]): { positional: string[]; hlsTargetMs?: number } {
+  const positional: string[] = []
+  let hlsTargetMs: number | undefined
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--hls-target-ms') {
+      hlsTargetMs = Number(argv[++i])
+      if (!Number.isInteger(hlsTargetMs) || hlsTargetMs < 1000) throw new Error(`bad --hls-target-ms '${argv[i]}'`)
+    } else {
+      positional.push(argv[i])
+    }
+  }
+  return { positional, hlsTargetMs }
+}
+
 async function main(): Promise<void> {
-  const host = process.argv[2] ?? '127.0.0.1'
+  const { positional, hlsTargetMs } = parseArgv(process.argv.slice(2))
+  const host = positional[0] ?? '127.0.0.1'
   const options: RtmpServerOptions = { host, port: 0 }
-  if (process.argv[3] !== undefined) {
-    const pacing = Number(process.argv[3])
-    if (!Number.isInteger(pacing) || pacing < 0) throw new Error(`bad readPacingMs '${process.argv[3]}'`)
+  if (hlsTargetMs !== undefined) options.hostname = 'bench'
+  if (positional[1] !== undefined) {
+    const pacing = Number(positional[1])
+    if (!Number.isInteger(pacing) || pacing < 0) throw new Error(`bad readPacingMs '${positional[1]}'`)
     options.readPacingMs = pacing
   }
   let server: RtmpServer | undefined
   let published = 0
-  const pending: number[] = []
+  let hlsErrors = 0
+  const pending: Array<{ requestId: number; streamName?: string }> = []
+  const accept = (s: RtmpServer, requestId: number, streamName?: string): void => {
+    s.decide(requestId, { accept: true })
+    if (streamName !== undefined && hlsTargetMs !== undefined) {
+      try {
+        s.startHls(streamName, { targetDurationMs: hlsTargetMs })
+      } catch (err) {
+        if (hlsErrors++ < 5) process.stderr.write(`klive-target: startHls(${streamName}) failed: ${String(err)}\n`)
+      }
+    }
+  }
   const onEvent = (event: IngestEvent): void => {
     switch (event.type) {
       case 'connect':
       case 'publish':
-      case 'play':
+      case 'play': {
+        const streamName = event.type === 'publish' ? event.streamName : undefined
         if (event.type === 'publish') published++
-        if (server) server.decide(event.requestId, { accept: true })
-        else pending.push(event.requestId) // an event raced the promise resolution
+        if (server) accept(server, event.requestId, streamName)
+        else pending.push({ requestId: event.requestId, streamName }) // an event raced the promise resolution
         break
+      }
       default:
         break
     }
   }
   server = await startRtmpServer(options, onEvent)
-  for (const id of pending.splice(0)) server.decide(id, { accept: true })
+  for (const p of pending.splice(0)) accept(server, p.requestId, p.streamName)
   const running = server
-  process.stdout.write(JSON.stringify({ port: running.port, pid: process.pid, version: nativeVersion() }) + '\n')
+  process.stdout.write(JSON.stringify({ port: running.port, pid: process.pid, version: nativeVersion(), hls: hlsTargetMs !== undefined }) + '\n')
 
   let stopping = false
   const stop = (): void => {
@@ -56,7 +90,18 @@ async function main(): Promise<void> {
   // If the harness goes away (stdin closes), exit too.
   process.stdin.on('end', stop)
   process.stdin.on('error', stop)
-  process.stdin.resume()
+  let buffered = ''
+  process.stdin.setEncoding('utf8')
+  process.stdin.on('data', (chunk: string) => {
+    buffered += chunk
+    let nl = buffered.indexOf('\n')
+    while (nl >= 0) {
+      const line = buffered.slice(0, nl).trim()
+      buffered = buffered.slice(nl + 1)
+      if (line === 'hls') process.stdout.write(JSON.stringify({ reply: 'hls', streams: running.hlsStreams() }) + '\n')
+      nl = buffered.indexOf('\n')
+    }
+  })
 }
 
 main().catch((err: unknown) => {

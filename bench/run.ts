@@ -1,16 +1,21 @@
-// RTMP ingest benchmark: klive-server vs nginx-rtmp vs node-media-server under the same
-// load (crates/loadgen replaying one FLV clip as N publishers).
+// Benchmarks of klive-server vs nginx-rtmp vs node-media-server under the same load
+// (crates/loadgen replaying one FLV clip as N publishers): RTMP ingest, and HLS packaging
+// (bench/hls.ts). `npm run bench` runs both suites; `--suite rtmp|hls` (or `--hls`) selects.
 //
-//   npm run bench -- [--servers klive,nginx,nms] [--streams 1,10,100] [--seconds 20]
-//                    [--warmup 2] [--quick] [--max] [--max-cap 1600] [--no-fast]
-//                    [--loadgen PATH] [--ramp-ms 20] [--klive-read-pacing-ms MS]
+//   npm run bench -- [--suite rtmp,hls | --hls] [--servers klive,nginx,nms] [--quick]
+//                    [--warmup 2] [--ramp-ms 20] [--loadgen PATH] [--klive-read-pacing-ms MS]
+//     RTMP:  [--streams 1,10,100] [--seconds 20] [--max] [--max-cap 1600] [--no-fast]
+//     HLS:   [--hls-streams 1,10,100,200|none] [--hls-seconds 18] [--hls-latency-runs 3]
+//            [--hls-target-ms 6000] [--hls-dir /dev/shm/klive-bench-hls-] [--hls-max] [--hls-max-cap 400]
 //
-// Prints a markdown report and writes it to bench/out/latest.md.
+// Prints markdown reports and writes them to bench/out/latest.md (RTMP) and
+// bench/out/hls-latest.md (HLS).
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseArgs } from 'node:util'
+import { cleanupHls, hlsBudgetS, runHlsBench, type HlsBenchOptions } from './hls'
 import { buildLoadgen, startLoadgen, type LoadgenSummary } from './lib/loadgen'
 import { cpuMs, killAllChildren, memory, sleep, withTimeout, type Memory } from './lib/proc'
 import { SERVER_LABELS, SERVER_NAMES, startServer, unavailable, type ServerHandle, type ServerName, type ServerTuning } from './lib/servers'
@@ -31,6 +36,8 @@ const FIXTURE_ARGS = [
 const CPU_LIMIT_PCT = 90
 
 interface Options {
+  rtmp: boolean
+  hls?: Omit<HlsBenchOptions, 'kliveReadPacingMs'>
   servers: ServerName[]
   streams: number[]
   seconds: number
@@ -58,15 +65,27 @@ function parseOptions(argv: string[]): Options {
       'no-fast': { type: 'boolean' },
       loadgen: { type: 'string' },
       'klive-read-pacing-ms': { type: 'string' },
+      suite: { type: 'string' },
+      hls: { type: 'boolean' },
+      'hls-streams': { type: 'string' },
+      'hls-seconds': { type: 'string' },
+      'hls-latency-runs': { type: 'string' },
+      'hls-target-ms': { type: 'string' },
+      'hls-dir': { type: 'string' },
+      'hls-max': { type: 'boolean' },
+      'hls-max-cap': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   })
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--servers klive,nginx,nms] [--streams 1,10,100] [--seconds 20] [--warmup 2]\n' +
-        '                        [--quick] [--max] [--max-cap 1600] [--no-fast] [--loadgen PATH] [--ramp-ms 20]\n' +
-        '                        [--klive-read-pacing-ms MS]\n',
+      'usage: npm run bench -- [--suite rtmp,hls | --hls] [--servers klive,nginx,nms] [--quick] [--warmup 2]\n' +
+        '                        [--ramp-ms 20] [--loadgen PATH] [--klive-read-pacing-ms MS]\n' +
+        '  RTMP ingest:  [--streams 1,10,100] [--seconds 20] [--max] [--max-cap 1600] [--no-fast]\n' +
+        '  HLS packaging: [--hls-streams 1,10,100,200|none] [--hls-seconds 18] [--hls-latency-runs 3] [--hls-target-ms 6000]\n' +
+        '                 [--hls-dir /dev/shm/klive-bench-hls-] [--hls-max] [--hls-max-cap 400]\n' +
+        'Both suites run by default; --suite selects (--hls = --suite hls).\n',
     )
     process.exit(0)
   }
@@ -84,17 +103,43 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(v) || v <= 0 || v > max) throw new Error(`--${name} must be a number in (0, ${max}]`)
     return v
   }
-  const streams = (values.streams ?? (quick ? '1,10' : '1,10,100')).split(',').map((s) => {
-    const n = Number(s.trim())
-    if (!Number.isInteger(n) || n < 1 || n > 5000) throw new Error(`--streams: '${s}' is not an integer in 1..5000`)
-    return n
-  })
+  const counts = (flag: string, text: string): number[] =>
+    text === 'none' ? [] : text.split(',').map((s) => {
+      const n = Number(s.trim())
+      if (!Number.isInteger(n) || n < 1 || n > 5000) throw new Error(`--${flag}: '${s}' is not an integer in 1..5000`)
+      return n
+    })
+  const streams = counts('streams', values.streams ?? (quick ? '1,10' : '1,10,100'))
+  const suites = values.hls === true ? ['hls'] : (values.suite ?? 'rtmp,hls').split(',').map((s) => s.trim())
+  for (const s of suites) if (s !== 'rtmp' && s !== 'hls') throw new Error(`--suite: unknown suite '${s}' (rtmp, hls)`)
+  const warmup = positive('warmup', values.warmup, quick ? 1 : 2, 60)
+  const rampMs = positive('ramp-ms', values['ramp-ms'], 20, 1000)
+  const hls: Options['hls'] = suites.includes('hls')
+    ? {
+        servers: servers as ServerName[],
+        streams: counts('hls-streams', values['hls-streams'] ?? (quick ? '1,10' : '1,10,100,200')),
+        seconds: positive('hls-seconds', values['hls-seconds'], quick ? 14 : 18, 600),
+        warmup,
+        rampMs,
+        latencyRuns: (() => {
+          const v = Number(values['hls-latency-runs'] ?? (quick ? 1 : 3))
+          if (!Number.isInteger(v) || v < 0 || v > 20) throw new Error('--hls-latency-runs must be an integer in 0..20')
+          return v
+        })(),
+        targetMs: positive('hls-target-ms', values['hls-target-ms'], 6000, 20_000),
+        fileRoot: values['hls-dir'] ?? '/dev/shm/klive-bench-hls-',
+        max: values['hls-max'] === true,
+        maxCap: positive('hls-max-cap', values['hls-max-cap'], 400, 5000),
+      }
+    : undefined
   return {
+    rtmp: suites.includes('rtmp'),
+    hls,
     servers: servers as ServerName[],
     streams,
     seconds: positive('seconds', values.seconds, quick ? 8 : 20, 600),
-    warmup: positive('warmup', values.warmup, quick ? 1 : 2, 60),
-    rampMs: positive('ramp-ms', values['ramp-ms'], 20, 1000),
+    warmup,
+    rampMs,
     fast: values['no-fast'] !== true,
     max: values.max === true,
     maxCap: positive('max-cap', values['max-cap'], 1600, 5000),
@@ -380,6 +425,25 @@ function clipDescription(): string {
   return `\`bench/out/clip.flv\`: ${duration.toFixed(1)} s of 1280×720p30 H.264 (x264 veryfast, 3000k, GOP 60) + AAC 128k, ${(bytes / 1e6).toFixed(1)} MB = ${mbit.toFixed(2)} Mbit/s`
 }
 
+/** Which native addon was measured: its build time and the checkout it sits in (read-only git). */
+function addonDescription(): string {
+  const addon = path.join(ROOT, 'klive-server.linux-x64-gnu.node')
+  let text = 'native addon'
+  try {
+    text = `native addon \`${path.basename(addon)}\` built ${statSync(addon).mtime.toISOString()}`
+  } catch {
+    return 'native addon missing'
+  }
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'crates', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    text += `, checkout at ${head}${dirty ? ' with uncommitted changes under crates/ or src/' : ''}`
+  } catch {
+    // not a git checkout
+  }
+  return text
+}
+
 function cpuModel(): string {
   const cpus = os.cpus()
   return `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`
@@ -433,12 +497,16 @@ async function main(): Promise<number> {
   // Whole-run watchdog: generous bound derived from the plan.
   const perScenarioS = (n: number): number => 8 + (n * opts.rampMs) / 1000 + opts.warmup + opts.seconds + 20
   let budgetS = 15 * 60 + 300 // build + fixture
-  for (const n of opts.streams) budgetS += opts.servers.length * perScenarioS(n)
-  if (opts.fast) budgetS += opts.servers.length * perScenarioS(1)
-  if (opts.max) budgetS += opts.servers.length * 7 * (8 + 5 + opts.warmup + Math.max(8, opts.seconds / 2) + 20)
+  if (opts.rtmp) {
+    for (const n of opts.streams) budgetS += opts.servers.length * perScenarioS(n)
+    if (opts.fast) budgetS += opts.servers.length * perScenarioS(1)
+    if (opts.max) budgetS += opts.servers.length * 7 * (8 + 5 + opts.warmup + Math.max(8, opts.seconds / 2) + 20)
+  }
+  if (opts.hls) budgetS += hlsBudgetS(opts.hls)
   const watchdog = setTimeout(() => {
     log(`bench: overall time bound of ${Math.round(budgetS)} s exceeded; killing everything`)
     killAllChildren()
+    cleanupHls()
     process.exit(3)
   }, budgetS * 1000)
   watchdog.unref()
@@ -458,114 +526,151 @@ async function main(): Promise<number> {
     ensureFixture(log)
     const loadgenBin = opts.loadgen ?? (log('building klive-loadgen (cargo build --release -p klive-loadgen)…'), await buildLoadgen(ROOT))
 
-    const realtime: RealtimeResult[] = []
-    for (const n of opts.streams) {
-      for (const s of servers) {
-        log(`real-time N=${n} ${SERVER_LABELS[s]} (${opts.seconds} s window)…`)
-        const r = await runRealtime(s, loadgenBin, n, opts.seconds, opts.warmup, opts.rampMs)
-        realtime.push(r)
-        log(
-          r.error
-            ? `  error: ${r.error}`
-            : `  CPU ${fmt(r.serverCpuPct, 1)} % (${fmt(r.cpuMsPerStreamS, 2)} ms/stream-s), peak RSS ${mib(r.end.hwmKiB)} MiB, kept up: ${r.keptUp}`,
-        )
-      }
-    }
-
-    const fast: FastResult[] = []
-    if (opts.fast) {
-      for (const s of servers) {
-        log(`single-stream --fast ${SERVER_LABELS[s]} (${opts.seconds} s window)…`)
-        const r = await runFast(s, loadgenBin, opts.seconds)
-        fast.push(r)
-        log(r.error ? `  error: ${r.error}` : `  ${fmt(r.mbps, 1)} MB/s, CPU ${fmt(r.serverCpuPct, 1)} %, ${fmt(r.cpuSPerGB, 2)} CPU-s/GB`)
-      }
-    }
-
-    const maxResults: MaxResult[] = []
-    if (opts.max) {
-      for (const s of servers) {
-        const held = realtime.filter((r) => r.server === s && r.held).map((r) => r.streams)
-        const start = held.length > 0 ? Math.max(...held) : 0
-        if (start === 0) {
-          maxResults.push({ server: s, held: 0, trials: ['no standard scenario held; search skipped'] })
-          continue
+    let failures = 0
+    if (opts.rtmp) {
+      const realtime: RealtimeResult[] = []
+      for (const n of opts.streams) {
+        for (const s of servers) {
+          log(`real-time N=${n} ${SERVER_LABELS[s]} (${opts.seconds} s window)…`)
+          const r = await runRealtime(s, loadgenBin, n, opts.seconds, opts.warmup, opts.rampMs)
+          realtime.push(r)
+          log(
+            r.error
+              ? `  error: ${r.error}`
+              : `  CPU ${fmt(r.serverCpuPct, 1)} % (${fmt(r.cpuMsPerStreamS, 2)} ms/stream-s), peak RSS ${mib(r.end.hwmKiB)} MiB, kept up: ${r.keptUp}`,
+          )
         }
-        log(`max search ${SERVER_LABELS[s]} from N=${start}…`)
-        maxResults.push(await searchMax(s, loadgenBin, start, opts.maxCap, Math.max(8, Math.round(opts.seconds / 2)), opts.warmup, log))
       }
+
+      const fast: FastResult[] = []
+      if (opts.fast) {
+        for (const s of servers) {
+          log(`single-stream --fast ${SERVER_LABELS[s]} (${opts.seconds} s window)…`)
+          const r = await runFast(s, loadgenBin, opts.seconds)
+          fast.push(r)
+          log(r.error ? `  error: ${r.error}` : `  ${fmt(r.mbps, 1)} MB/s, CPU ${fmt(r.serverCpuPct, 1)} %, ${fmt(r.cpuSPerGB, 2)} CPU-s/GB`)
+        }
+      }
+
+      const maxResults: MaxResult[] = []
+      if (opts.max) {
+        for (const s of servers) {
+          const held = realtime.filter((r) => r.server === s && r.held).map((r) => r.streams)
+          const start = held.length > 0 ? Math.max(...held) : 0
+          if (start === 0) {
+            maxResults.push({ server: s, held: 0, trials: ['no standard scenario held; search skipped'] })
+            continue
+          }
+          log(`max search ${SERVER_LABELS[s]} from N=${start}…`)
+          maxResults.push(await searchMax(s, loadgenBin, start, opts.maxCap, Math.max(8, Math.round(opts.seconds / 2)), opts.warmup, log))
+        }
+      }
+
+      const md: string[] = []
+      md.push('# RTMP ingest benchmark')
+      md.push('')
+      md.push('```')
+      md.push(commandLine)
+      md.push('```')
+      md.push('')
+      md.push(`- Date: ${new Date().toISOString()}`)
+      md.push(`- Host: ${cpuModel()}, ${os.type()} ${os.release()}, Node ${process.version}; load generator and servers share the host`)
+      md.push(
+        `- Servers: ${servers.map((s) => versions.get(s) ?? SERVER_LABELS[s]).join('; ')}` +
+          (opts.kliveReadPacingMs === undefined ? '' : ` (klive readPacingMs = ${opts.kliveReadPacingMs})`),
+      )
+      if (skipped.length > 0) md.push(`- Skipped: ${skipped.join('; ')}`)
+      md.push(`- Clip: ${clipDescription()}`)
+      md.push(
+        `- Load: \`klive-loadgen\` replays the clip in a loop as N publishers (no re-encoding), real time, one socket write per FLV tag, starts ${opts.rampMs} ms apart; ` +
+          `measured over a ${opts.seconds} s window after all publishers started + ${opts.warmup} s warm-up. Fresh server process per row.`,
+      )
+      md.push(
+        '- CPU = utime+stime of the server process (/proc/PID/stat) over the window; RSS from /proc/PID/status (idle = VmRSS before load, peak = VmHWM at the end of the window); idle CPU is measured over 2 s before the load; ' +
+          '"peak RSS Δ per stream" = (peak − idle) / N. "Kept up" = every publisher published, none errored, none more than 1 s behind schedule at the end.',
+      )
+      md.push('')
+      md.push('## Real-time publishers')
+      md.push('')
+      md.push(...realtimeTable(realtime))
+      const notes = realtime.filter((r) => r.notes.length > 0)
+      if (notes.length > 0) {
+        md.push('')
+        for (const r of notes) md.push(`- N=${r.streams} ${SERVER_LABELS[r.server]}: ${r.notes.join('; ')}`)
+      }
+      if (fast.length > 0) {
+        md.push('')
+        md.push(`## Single-stream ingest (\`--fast\`, ${opts.seconds} s window)`)
+        md.push('')
+        md.push('One publisher sending the looped clip as fast as the socket accepts. MB = 10^6 bytes, GB = 10^9 bytes.')
+        if (servers.includes('klive')) {
+          md.push('')
+          md.push(
+            opts.kliveReadPacingMs === undefined
+              ? 'klive-server runs with its production default read pacing (publishers are read on a shared 100 ms grid; a socket holding more than 128 KiB, i.e. a sender far faster than real time, is read at once); `--klive-read-pacing-ms 0` measures it unpaced.'
+              : `klive-server runs with readPacingMs = ${opts.kliveReadPacingMs}.`,
+          )
+        }
+        md.push('')
+        md.push(...fastTable(fast))
+      }
+      if (maxResults.length > 0) {
+        md.push('')
+        md.push(`## Largest N held (every publisher kept up and server CPU < ${CPU_LIMIT_PCT} % of one core; at most 7 trials, cap ${opts.maxCap})`)
+        md.push('')
+        md.push('| server | largest N held | first N that failed | trials |')
+        md.push('|---|---:|---:|---|')
+        for (const m of maxResults) {
+          md.push(`| ${SERVER_LABELS[m.server]} | ${m.held} | ${m.failedAt ?? '–'} | ${m.trials.join('<br>').replace(/\|/g, '/')} |`)
+        }
+        md.push('')
+        md.push('Note: on a small host the load generator itself may be the limit; see its CPU in the trials.')
+      }
+      md.push('')
+      const report = md.join('\n')
+      process.stdout.write(report)
+      mkdirSync(OUT_DIR, { recursive: true })
+      writeFileSync(path.join(OUT_DIR, 'latest.md'), report)
+      log(`wrote ${path.relative(ROOT, path.join(OUT_DIR, 'latest.md'))}`)
+      failures += realtime.filter((r) => r.error).length + fast.filter((r) => r.error).length
     }
 
-    const md: string[] = []
-    md.push('# RTMP ingest benchmark')
-    md.push('')
-    md.push('```')
-    md.push(commandLine)
-    md.push('```')
-    md.push('')
-    md.push(`- Date: ${new Date().toISOString()}`)
-    md.push(`- Host: ${cpuModel()}, ${os.type()} ${os.release()}, Node ${process.version}; load generator and servers share the host`)
-    md.push(
-      `- Servers: ${servers.map((s) => versions.get(s) ?? SERVER_LABELS[s]).join('; ')}` +
-        (opts.kliveReadPacingMs === undefined ? '' : ` (klive readPacingMs = ${opts.kliveReadPacingMs})`),
-    )
-    if (skipped.length > 0) md.push(`- Skipped: ${skipped.join('; ')}`)
-    md.push(`- Clip: ${clipDescription()}`)
-    md.push(
-      `- Load: \`klive-loadgen\` replays the clip in a loop as N publishers (no re-encoding), real time, one socket write per FLV tag, starts ${opts.rampMs} ms apart; ` +
-        `measured over a ${opts.seconds} s window after all publishers started + ${opts.warmup} s warm-up. Fresh server process per row.`,
-    )
-    md.push(
-      '- CPU = utime+stime of the server process (/proc/PID/stat) over the window; RSS from /proc/PID/status (idle = VmRSS before load, peak = VmHWM at the end of the window); idle CPU is measured over 2 s before the load; ' +
-        '"peak RSS Δ per stream" = (peak − idle) / N. "Kept up" = every publisher published, none errored, none more than 1 s behind schedule at the end.',
-    )
-    md.push('')
-    md.push('## Real-time publishers')
-    md.push('')
-    md.push(...realtimeTable(realtime))
-    const notes = realtime.filter((r) => r.notes.length > 0)
-    if (notes.length > 0) {
+    if (opts.hls) {
+      const hls = await runHlsBench(
+        { root: ROOT, clip: CLIP, loadgenBin, workDir, log },
+        { ...opts.hls, servers, kliveReadPacingMs: opts.kliveReadPacingMs },
+      )
+      const md: string[] = []
+      md.push('# HLS packaging benchmark')
       md.push('')
-      for (const r of notes) md.push(`- N=${r.streams} ${SERVER_LABELS[r.server]}: ${r.notes.join('; ')}`)
+      md.push('```')
+      md.push(commandLine)
+      md.push('```')
+      md.push('')
+      md.push(`- Date: ${new Date().toISOString()}`)
+      md.push(`- Host: ${cpuModel()}, ${os.type()} ${os.release()}, Node ${process.version}; load generator and servers share the host`)
+      if (skipped.length > 0) md.push(`- Skipped: ${skipped.join('; ')}`)
+      if (servers.includes('klive')) md.push(`- klive-server: ${addonDescription()}`)
+      md.push(`- Clip: ${clipDescription()}`)
+      md.push(
+        `- Load: \`klive-loadgen\` replays the clip in a loop as N publishers (no re-encoding), real time, one socket write per FLV tag, starts ${opts.hls.rampMs} ms apart (as in the RTMP benchmark). Fresh server process per row.`,
+      )
+      md.push(
+        '- CPU = utime+stime over the window from /proc/PID/stat of the server process and its descendants; memory from /proc/PID/status (VmRSS, VmHWM) and /proc/PID/smaps_rollup (Pss).',
+      )
+      md.push('')
+      md.push(hls.report)
+      const report = md.join('\n')
+      process.stdout.write(report)
+      mkdirSync(OUT_DIR, { recursive: true })
+      writeFileSync(path.join(OUT_DIR, 'hls-latest.md'), report)
+      log(`wrote ${path.relative(ROOT, path.join(OUT_DIR, 'hls-latest.md'))}`)
+      failures += hls.failures
     }
-    if (fast.length > 0) {
-      md.push('')
-      md.push(`## Single-stream ingest (\`--fast\`, ${opts.seconds} s window)`)
-      md.push('')
-      md.push('One publisher sending the looped clip as fast as the socket accepts. MB = 10^6 bytes, GB = 10^9 bytes.')
-      if (servers.includes('klive')) {
-        md.push('')
-        md.push(
-          opts.kliveReadPacingMs === undefined
-            ? 'klive-server runs with its production default read pacing (publishers are read on a shared 100 ms grid; a socket holding more than 128 KiB, i.e. a sender far faster than real time, is read at once); `--klive-read-pacing-ms 0` measures it unpaced.'
-            : `klive-server runs with readPacingMs = ${opts.kliveReadPacingMs}.`,
-        )
-      }
-      md.push('')
-      md.push(...fastTable(fast))
-    }
-    if (maxResults.length > 0) {
-      md.push('')
-      md.push(`## Largest N held (every publisher kept up and server CPU < ${CPU_LIMIT_PCT} % of one core; at most 7 trials, cap ${opts.maxCap})`)
-      md.push('')
-      md.push('| server | largest N held | first N that failed | trials |')
-      md.push('|---|---:|---:|---|')
-      for (const m of maxResults) {
-        md.push(`| ${SERVER_LABELS[m.server]} | ${m.held} | ${m.failedAt ?? '–'} | ${m.trials.join('<br>').replace(/\|/g, '/')} |`)
-      }
-      md.push('')
-      md.push('Note: on a small host the load generator itself may be the limit; see its CPU in the trials.')
-    }
-    md.push('')
-    const report = md.join('\n')
-    process.stdout.write(report)
-    mkdirSync(OUT_DIR, { recursive: true })
-    writeFileSync(path.join(OUT_DIR, 'latest.md'), report)
-    log(`wrote ${path.relative(ROOT, path.join(OUT_DIR, 'latest.md'))}`)
-    const failures = realtime.filter((r) => r.error).length + fast.filter((r) => r.error).length
     return failures > 0 ? 1 : 0
   } finally {
     killAllChildren()
+    cleanupHls()
     rmSync(workDir, { recursive: true, force: true })
   }
 }
@@ -574,6 +679,7 @@ process.on('exit', killAllChildren)
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     killAllChildren()
+    cleanupHls()
     if (workDir) rmSync(workDir, { recursive: true, force: true })
     process.exit(130)
   })

@@ -73,6 +73,15 @@ export interface LoadgenSummary {
   maxLagMs: number
 }
 
+/** Wall-clock times (ms since the epoch) of one of the first 16 publishers. */
+export interface PublisherTimes {
+  index: number
+  /** Just before its first byte (the RTMP handshake) was written. */
+  firstByteUnixMs: number
+  /** When the server confirmed the publish (NetStream.Publish.Start). */
+  publishUnixMs: number
+}
+
 export interface LoadgenRun {
   child: ChildProcess
   pid: number
@@ -82,6 +91,8 @@ export interface LoadgenRun {
   summary: Promise<LoadgenSummary | undefined>
   /** Log lines from stderr (errors, refusals). */
   logs: string[]
+  /** Start times of the first 16 publishers, by index, as they are reported. */
+  publishers: Map<number, PublisherTimes>
   /** SIGINT, then wait for the summary (bounded). */
   stop(): Promise<LoadgenSummary | undefined>
 }
@@ -100,6 +111,7 @@ export function startLoadgen(bin: string, o: LoadgenOptions): LoadgenRun {
   const child = spawnTracked(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   if (child.pid === undefined) throw new Error('klive-loadgen did not start')
   const logs: string[] = []
+  const publishers = new Map<number, PublisherTimes>()
   let resolveRamp: (r: RampInfo | undefined) => void = () => undefined
   const ramped = new Promise<RampInfo | undefined>((resolve) => (resolveRamp = resolve))
   onLines(child.stderr, (line) => {
@@ -112,6 +124,9 @@ export function startLoadgen(bin: string, o: LoadgenOptions): LoadgenRun {
         errors: num(obj, 'errors'),
         bytesSent: num(obj, 'bytes_sent'),
       })
+    } else if (obj && str(obj, 'event') === 'published') {
+      const index = num(obj, 'index')
+      publishers.set(index, { index, firstByteUnixMs: num(obj, 'first_byte_unix_ms'), publishUnixMs: num(obj, 'publish_unix_ms') })
     } else if (logs.length < 50) {
       logs.push(obj ? str(obj, 'message') ?? line : line)
     }
@@ -151,6 +166,7 @@ export function startLoadgen(bin: string, o: LoadgenOptions): LoadgenRun {
     ramped,
     summary,
     logs,
+    publishers,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
       try {

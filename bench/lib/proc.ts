@@ -1,6 +1,6 @@
 // Child-process bookkeeping and /proc sampling for the benchmark harness.
 import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import * as net from 'node:net'
 
 /** Every child the harness started that may still be running. */
@@ -185,5 +185,66 @@ export async function waitForPort(host: string, port: number, ms: number): Promi
     if (ok) return
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${ms} ms`)
     await sleep(100)
+  }
+}
+
+/** Parent pid, command name and state (R, S, Z, …) of a process, or undefined when it is gone. */
+export function procInfo(pid: number): { ppid: number; comm: string; state: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const open = stat.indexOf('(')
+    const close = stat.lastIndexOf(')')
+    const fields = stat.slice(close + 2).split(' ')
+    return { ppid: Number(fields[1]), comm: stat.slice(open + 1, close), state: fields[0] }
+  } catch {
+    return undefined
+  }
+}
+
+/** Every live descendant of `pid` (children, grandchildren, …), from /proc. */
+export function descendants(pid: number): number[] {
+  const parentOf = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const info = procInfo(Number(entry))
+    if (info) parentOf.set(Number(entry), info.ppid)
+  }
+  const out: number[] = []
+  const wanted = new Set([pid])
+  let grew = true
+  while (grew) {
+    grew = false
+    for (const [p, pp] of parentOf) {
+      if (wanted.has(pp) && !wanted.has(p)) {
+        wanted.add(p)
+        out.push(p)
+        grew = true
+      }
+    }
+  }
+  return out
+}
+
+/** CPU-ms of `pid` and each live descendant, by pid (processes that vanish are skipped). */
+export function treeCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      out.set(p, cpuMs(p))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out
+}
+
+/** Proportional set size (shared pages split between their users), KiB; NaN when unknown. */
+export function pssKiB(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+    const m = /^Pss:\s+(\d+)\s+kB/m.exec(text)
+    return m ? Number(m[1]) : NaN
+  } catch {
+    return NaN
   }
 }

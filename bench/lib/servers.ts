@@ -26,6 +26,10 @@ export interface ServerHandle {
   url: string
   version: string
   child: ChildProcess
+  /** HLS mode only: where playlists are served and (file-writing servers) written. */
+  hls?: HlsEndpoint
+  /** klive HLS mode: send a command line on stdin, resolve with its JSON reply. */
+  query?(command: string, ms: number): Promise<Record<string, unknown>>
   /** Last lines the server wrote to stderr (for error reports). */
   stderrTail(): string
   alive(): boolean
@@ -108,9 +112,49 @@ function readyLine(child: ChildProcess, name: string, ms: number): Promise<Recor
   return withTimeout(ready, ms, `${name} to start`)
 }
 
+export interface HlsEndpoint {
+  /** URL of the media playlist of `stream` (published as rtmp://…/live/<stream>). */
+  playlistUrl(stream: string): string
+  /** Directory the server writes segments into (nginx, nms+ffmpeg); undefined: in memory. */
+  dir?: string
+  /** How the server packages HLS, for the report. */
+  how: string
+}
+
+export interface HlsTuning {
+  /** Segment target duration, ms. */
+  targetDurationMs: number
+  /** Fresh directory (tmpfs) for servers that write segment files. */
+  dir: string
+}
+
+/** Line-command channel to klive-target: write `command` on stdin, await `{"reply":command,…}`. */
+function replyChannel(child: ChildProcess): (command: string, ms: number) => Promise<Record<string, unknown>> {
+  const waiting = new Map<string, Array<(obj: Record<string, unknown>) => void>>()
+  onLines(child.stdout, (line) => {
+    const obj = parseJsonObject(line)
+    const reply = obj && str(obj, 'reply')
+    if (!obj || !reply) return
+    const queue = waiting.get(reply)
+    const next = queue?.shift()
+    if (next) next(obj)
+  })
+  return (command, ms) => {
+    const answer = new Promise<Record<string, unknown>>((resolve) => {
+      const queue = waiting.get(command) ?? []
+      queue.push(resolve)
+      waiting.set(command, queue)
+    })
+    child.stdin?.write(command + '\n')
+    return withTimeout(answer, ms, `klive-target reply to '${command}'`)
+  }
+}
+
 export interface ServerTuning {
   /** klive: RtmpServerOptions.readPacingMs (unset = the production default). */
   kliveReadPacingMs?: number
+  /** Package every published stream to HLS. */
+  hls?: HlsTuning
 }
 
 export async function startServer(name: ServerName, root: string, workDir: string, tuning: ServerTuning = {}): Promise<ServerHandle> {
@@ -123,6 +167,7 @@ export async function startServer(name: ServerName, root: string, workDir: strin
         path.join('bench', 'klive-target.ts'),
         HOST,
         ...(tuning.kliveReadPacingMs === undefined ? [] : [String(tuning.kliveReadPacingMs)]),
+        ...(tuning.hls === undefined ? [] : ['--hls-target-ms', String(tuning.hls.targetDurationMs)]),
       ], {
         cwd: root,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -130,7 +175,16 @@ export async function startServer(name: ServerName, root: string, workDir: strin
       onLines(child.stderr, stderr.push)
       try {
         const info = await readyLine(child, 'klive-target', 30_000)
-        return handle(name, child, num(info, 'port'), `klive-server ${str(info, 'version') ?? '?'} (native core)`, stderr, 'SIGTERM')
+        const port = num(info, 'port')
+        const h = handle(name, child, port, `klive-server ${str(info, 'version') ?? '?'} (native core)`, stderr, 'SIGTERM')
+        if (tuning.hls) {
+          h.hls = {
+            playlistUrl: (stream) => `http://${HOST}:${port}/kLive/${encodeURIComponent(stream)}/playlist.m3u8`,
+            how: `\`server.startHls(name, { targetDurationMs: ${tuning.hls.targetDurationMs} })\` on each accepted publish; segments in memory, served by the origin on the RTMP port`,
+          }
+          h.query = replyChannel(child)
+        }
+        return h
       } catch (err) {
         await stopChild(child, 'SIGKILL', 1000)
         throw new Error(`${(err as Error).message}\n${stderr.text()}`)
@@ -141,6 +195,41 @@ export async function startServer(name: ServerName, root: string, workDir: strin
       const dir = path.join(workDir, `nginx-${port}`)
       mkdirSync(dir, { recursive: true })
       const conf = path.join(dir, 'nginx.conf')
+      const hls = tuning.hls
+      const httpPort = hls ? await freePort(HOST) : 0
+      if (hls) mkdirSync(hls.dir, { recursive: true })
+      const application = hls
+        ? [
+            '    application live {',
+            '      live on;',
+            '      hls on;',
+            `      hls_path ${hls.dir};`,
+            `      hls_fragment ${Math.round(hls.targetDurationMs / 1000)}s;`,
+            '      hls_playlist_length 60s;',
+            '    }',
+          ]
+        : ['    application live { live on; }']
+      // HLS mode: the same nginx serves the hls_path over HTTP (what a player would fetch).
+      const http = hls
+        ? [
+            'http {',
+            '  access_log off;',
+            `  client_body_temp_path ${path.join(dir, 'body')};`,
+            `  proxy_temp_path ${path.join(dir, 'proxy')};`,
+            `  fastcgi_temp_path ${path.join(dir, 'fastcgi')};`,
+            `  uwsgi_temp_path ${path.join(dir, 'uwsgi')};`,
+            `  scgi_temp_path ${path.join(dir, 'scgi')};`,
+            '  server {',
+            `    listen ${HOST}:${httpPort};`,
+            '    location /hls/ {',
+            `      alias ${hls.dir}/;`,
+            '      types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }',
+            "      add_header Cache-Control 'no-cache';",
+            '    }',
+            '  }',
+            '}',
+          ]
+        : []
       writeFileSync(
         conf,
         [
@@ -155,9 +244,10 @@ export async function startServer(name: ServerName, root: string, workDir: strin
           'rtmp {',
           '  server {',
           `    listen ${HOST}:${port};`,
-          '    application live { live on; }',
+          ...application,
           '  }',
           '}',
+          ...http,
           '',
         ].join('\n'),
       )
@@ -173,25 +263,46 @@ export async function startServer(name: ServerName, root: string, workDir: strin
       })
       try {
         await Promise.race([waitForPort(HOST, port, 10_000), exited])
+        if (hls) await Promise.race([waitForPort(HOST, httpPort, 10_000), exited])
       } catch (err) {
         await stopChild(child, 'SIGKILL', 1000)
         throw err
       }
       exited.catch(() => undefined)
-      return handle(name, child, port, `${nginxVersion()} + libnginx-mod-rtmp`, stderr, 'SIGTERM')
+      const h = handle(name, child, port, `${nginxVersion()} + libnginx-mod-rtmp`, stderr, 'SIGTERM')
+      if (hls) {
+        h.hls = {
+          playlistUrl: (stream) => `http://${HOST}:${httpPort}/hls/${encodeURIComponent(stream)}.m3u8`,
+          dir: hls.dir,
+          how: `\`hls on; hls_path ${path.dirname(hls.dir)}/…; hls_fragment ${Math.round(hls.targetDurationMs / 1000)}s; hls_playlist_length 60s;\` (segment files on tmpfs), served by the same nginx's http module`,
+        }
+      }
+      return h
     }
     case 'nms': {
       const port = await freePort(HOST)
       const dir = path.join(workDir, `nms-${port}`)
       mkdirSync(dir, { recursive: true })
-      const child = spawnTracked(process.execPath, [path.join(root, 'bench', 'nms-target.js'), String(port), dir, HOST], {
+      const hls = tuning.hls
+      const httpPort = hls ? await freePort(HOST) : 0
+      const hlsArgs = hls ? ['--hls', hls.dir, '--http-port', String(httpPort), '--hls-time', String(Math.round(hls.targetDurationMs / 1000))] : []
+      const child = spawnTracked(process.execPath, [path.join(root, 'bench', 'nms-target.js'), String(port), dir, HOST, ...hlsArgs], {
         cwd: dir,
         stdio: ['pipe', 'pipe', 'pipe'],
       })
       onLines(child.stderr, stderr.push)
       try {
         const info = await readyLine(child, 'nms-target', 20_000)
-        return handle(name, child, port, `node-media-server ${str(info, 'version') ?? '?'}`, stderr, 'SIGTERM')
+        if (hls) await waitForPort(HOST, httpPort, 10_000)
+        const h = handle(name, child, port, `node-media-server ${str(info, 'version') ?? '?'}`, stderr, 'SIGTERM')
+        if (hls) {
+          h.hls = {
+            playlistUrl: (stream) => `http://${HOST}:${httpPort}/hls/live/${encodeURIComponent(stream)}/index.m3u8`,
+            dir: hls.dir,
+            how: `no HLS of its own: per published stream, an \`ffmpeg -i rtmp://…/live/<name> -c:v copy -c:a copy -f hls -hls_time ${Math.round(hls.targetDurationMs / 1000)} -hls_list_size 10 -hls_flags delete_segments\` child of the node-media-server process (what 2.x's trans task ran), files on tmpfs, served by its HTTP static router`,
+          }
+        }
+        return h
       } catch (err) {
         await stopChild(child, 'SIGKILL', 1000)
         throw new Error(`${(err as Error).message}\n${stderr.text()}`)

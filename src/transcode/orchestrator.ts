@@ -43,7 +43,27 @@ interface Pending {
   plan: TranscodePlan;
   context: PublisherContext;
   timer: NodeJS.Timeout;
-  codecs?: { width: number; height: number };
+  codecs?: { width: number; height: number; video?: string; audio?: string };
+}
+
+/** FLV codec ids and FourCCs → the names Kaltura's template service compares against. */
+const VIDEO_CODEC_NAMES: Record<string, string> = { '7': 'H264', avc1: 'H264', '12': 'H265', hvc1: 'H265' };
+const AUDIO_CODEC_NAMES: Record<string, string> = { '10': 'AAC', mp4a: 'AAC', '2': 'MP3', '.mp3': 'MP3' };
+
+/**
+ * onMetaData as `extraParams` for wowza_liveConversionProfile.serve. Most encoders send only
+ * numeric codec ids; Kaltura decides PassThru vs re-encode on `videocodecidstring` /
+ * `audiocodecidstring` ("H264", "AAC"), which the old media server derived from those ids
+ * (kaltura/media-server TemplateControlModule) — so do we, falling back to the codecs the
+ * core parsed from the sequence headers.
+ */
+export function conversionExtraParams(metadata: Record<string, unknown>, codecs?: { video?: string; audio?: string }): Record<string, unknown> {
+  const out = { ...metadata };
+  const name = (table: Record<string, string>, id: unknown) => (id === undefined ? undefined : table[String(id)]);
+  out.videocodecidstring ??= name(VIDEO_CODEC_NAMES, metadata.videocodecid) ?? (codecs?.video === 'H264' ? 'H264' : codecs?.video === 'HEVC' ? 'H265' : undefined);
+  out.audiocodecidstring ??= name(AUDIO_CODEC_NAMES, metadata.audiocodecid) ?? (codecs?.audio === 'AAC' || codecs?.audio === 'MP3' ? codecs.audio : undefined);
+  for (const key of ['videocodecidstring', 'audiocodecidstring']) if (out[key] === undefined) delete out[key];
+  return out;
 }
 
 /** The old origin's segment rule: entry.segmentDuration (ms) when within 1000..20000, else 6000. */
@@ -64,7 +84,7 @@ export class TranscodeOrchestrator {
     opts.ingest.on('metadata', (e) => void this.onSourceReady(e.streamName, JSON.parse(e.json) as Record<string, unknown>));
     opts.ingest.on('codecInfo', (e) => {
       const p = this.pending.get(e.streamName);
-      if (p && e.video) p.codecs = { width: e.video.width, height: e.video.height };
+      if (p) p.codecs = { width: e.video?.width ?? p.codecs?.width ?? 0, height: e.video?.height ?? p.codecs?.height ?? 0, video: e.video?.codec ?? p.codecs?.video, audio: e.audio?.codec ?? p.codecs?.audio };
     });
     opts.ingest.on('unpublish', (e) => void this.onUnpublish(e.streamName));
   }
@@ -116,7 +136,7 @@ export class TranscodeOrchestrator {
     let plan = pending.plan;
     if (metadata) {
       try {
-        plan = await this.fetchPlan(streamName, pending.context, metadata);
+        plan = await this.fetchPlan(streamName, pending.context, conversionExtraParams(metadata, pending.codecs));
       } catch (error) {
         this.log.warn('conversion profile with source metadata failed; using the one fetched at publish', { streamName, reason: (error as Error).message });
       }

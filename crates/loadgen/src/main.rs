@@ -6,7 +6,9 @@
 //! throughput). `--loop` replays the clip with rebased, still increasing timestamps.
 //!
 //! Progress goes to stderr as JSON lines (`{"event":"ramped",…}` once every publisher has
-//! either started publishing or failed); the final summary is one JSON line on stdout.
+//! either started publishing or failed; `{"event":"published","index":…,
+//! "first_byte_unix_ms":…,"publish_unix_ms":…}` when one of the first 16 publishers starts
+//! publishing); the final summary is one JSON line on stdout.
 //! The run stops after `--duration` seconds, or earlier on SIGINT/SIGTERM.
 
 use bytes::Bytes;
@@ -244,6 +246,15 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// Publishers (by index) whose first-byte and publish-start wall-clock times are reported
+/// as `{"event":"published",…}` lines on stderr.
+const TIMED_PUBLISHERS: usize = 16;
+
+/// Milliseconds since the Unix epoch (same clock as the harness's `Date.now()`).
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
 enum SetupError {
     Stopped,
     Refused,
@@ -266,6 +277,8 @@ async fn setup(idx: usize, args: &Args, counters: &Counters) -> Result<Connectio
     let mut session = ClientSession::new(ClientMode::Publish, &args.app, &args.tc_url, &name, random, args.digest);
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = session.take_output();
+    // Wall-clock time of the publisher's first byte (the handshake), for latency probes.
+    let first_byte_unix_ms = unix_ms();
     loop {
         if !out.is_empty() {
             wr.write_all(&out).await.map_err(|e| SetupError::Failed(format!("write: {e}")))?;
@@ -277,6 +290,12 @@ async fn setup(idx: usize, args: &Args, counters: &Counters) -> Result<Connectio
                 }
                 ClientEvent::PublishStarted => {
                     counters.published.fetch_add(1, Ordering::Relaxed);
+                    if idx < TIMED_PUBLISHERS {
+                        eprintln!(
+                            "{{\"event\":\"published\",\"index\":{idx},\"first_byte_unix_ms\":{first_byte_unix_ms:.3},\"publish_unix_ms\":{:.3}}}",
+                            unix_ms()
+                        );
+                    }
                     return Ok(Connection { session, rd, wr });
                 }
                 ClientEvent::Refused { code, description } => {

@@ -44,6 +44,8 @@ struct BusState {
     video_config: Option<Frame>,
     audio_config: Option<Frame>,
     last_timestamp: u32,
+    /// A video frame or sequence header was seen: restarts wait for a video keyframe.
+    has_video: bool,
     subscribers: Vec<Arc<Subscriber>>,
     ended: bool,
     video_info: Option<VideoInfo>,
@@ -119,8 +121,10 @@ impl LiveStream {
                 MediaKind::Data => {}
             }
         }
+        state.has_video |= frame.kind == MediaKind::Video;
+        let has_video = state.has_video;
         for sub in &state.subscribers {
-            sub.offer(&frame);
+            sub.offer(&frame, has_video);
         }
     }
 
@@ -255,7 +259,9 @@ impl Subscriber {
         Subscriber { id, budget, dropped: AtomicU64::new(0), queue: Mutex::new(SubQueue::default()), notify: Notify::new() }
     }
 
-    fn offer(&self, frame: &Frame) {
+    /// `has_video`: the stream has a video track, so a subscriber that lost frames resumes at
+    /// a video keyframe; without one any audio frame is a clean restart point.
+    fn offer(&self, frame: &Frame, has_video: bool) {
         let mut q = self.queue.lock();
         if q.closed {
             return;
@@ -264,7 +270,8 @@ impl Subscriber {
         if frame.config {
             // Codec changes must reach the reader whatever the budget: they are small.
         } else if q.waiting_keyframe {
-            if !(frame.kind == MediaKind::Video && frame.keyframe) {
+            let restart_point = if has_video { frame.kind == MediaKind::Video && frame.keyframe } else { frame.kind == MediaKind::Audio };
+            if !restart_point {
                 return;
             }
             if q.bytes + frame.cost() > self.budget {
@@ -424,6 +431,24 @@ mod tests {
         sub.next_batch(&mut out).await;
         assert_eq!(out.iter().map(|f| f.timestamp).collect::<Vec<_>>(), vec![2033, 2066]);
         assert!(n >= 2);
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_of_an_audio_only_stream_resumes_at_the_next_audio_frame() {
+        let reg = Registry::default();
+        let s = reg.publish("d", "kLive", 1).unwrap();
+        s.push(Frame { kind: MediaKind::Audio, timestamp: 0, payload: Bytes::from_static(b"acfg"), keyframe: false, config: true });
+        let sub = s.subscribe(1, 1000).unwrap();
+        for i in 0..20 {
+            s.push(frame(MediaKind::Audio, i * 23, 300, false));
+        }
+        assert!(sub.dropped() > 0);
+        let mut out = Vec::new();
+        sub.next_batch(&mut out).await;
+        out.clear();
+        s.push(frame(MediaKind::Audio, 1000, 300, false));
+        sub.next_batch(&mut out).await;
+        assert_eq!(out.iter().map(|f| f.timestamp).collect::<Vec<_>>(), vec![1000]);
     }
 
     #[test]

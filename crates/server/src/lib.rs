@@ -4,6 +4,10 @@
 //! The application (the napi binding, or a Rust test) starts a [`Server`] with a callback
 //! that receives [`ServerEvent`]s and answers each request with [`Server::decide`].
 //! No media ever reaches the callback: it sees connections, publishes, codecs and metadata.
+//!
+//! [`Server::start_hls`] packages a live stream as HLS (MPEG-TS segments in memory, see
+//! `hls/`), served by the HTTP origin (`origin.rs`) on `http_bind` and, by default, on the
+//! RTMP port too (the first bytes of a connection tell RTMP from HTTP).
 
 mod bus;
 mod config;

@@ -81,6 +81,8 @@ struct AudioTrack {
 struct OpenSegment {
     seq: u64,
     start_ms: i64,
+    /// Time on the cutting grid: the opening keyframe's presentation time.
+    grid_ms: i64,
     start_wall_ms: i64,
     discontinuity: bool,
     buf: Vec<u8>,
@@ -300,7 +302,7 @@ impl Segmenter {
     }
 
     fn crosses_grid(&self, ms: i64) -> bool {
-        self.open.as_ref().is_some_and(|o| ms.div_euclid(self.target_ms) > o.start_ms.div_euclid(self.target_ms))
+        self.open.as_ref().is_some_and(|o| ms.div_euclid(self.target_ms) > o.grid_ms.div_euclid(self.target_ms))
     }
 
     fn video_frame(&mut self, ms: i64, frame: &Frame) {
@@ -321,8 +323,12 @@ impl Segmenter {
         self.last_video_ms = Some(ms);
         let keyframe = frame.keyframe || info.keyframe;
         if keyframe {
-            if self.open.is_none() || self.wait_keyframe || self.force_cut || self.crosses_grid(ms) {
-                self.cut(ms);
+            // Decide on presentation time: renditions of one source share their keyframes' PTS,
+            // while their DTS differ by each encoder's B-frame delay, so a DTS decision can put
+            // one rendition's cut a GOP later than the others'.
+            let pts_ms = ms + i64::from(info.composition_time);
+            if self.open.is_none() || self.wait_keyframe || self.force_cut || self.crosses_grid(pts_ms) {
+                self.cut_at(ms, pts_ms);
             }
         } else if self.open.is_none() || self.wait_keyframe {
             return;
@@ -409,8 +415,14 @@ impl Segmenter {
 
     /// Close the open segment at `ms` and open the next one there.
     fn cut(&mut self, ms: i64) {
+        self.cut_at(ms, ms);
+    }
+
+    /// Close the open segment at `ms` (decode time) and open the next; `grid_ms` places it on
+    /// the cutting grid.
+    fn cut_at(&mut self, ms: i64, grid_ms: i64) {
         self.close(ms);
-        self.open_segment(ms);
+        self.open_segment(ms, grid_ms);
     }
 
     fn close_at_end(&mut self) {
@@ -439,7 +451,7 @@ impl Segmenter {
         self.next_seq = open.seq + 1;
     }
 
-    fn open_segment(&mut self, ms: i64) {
+    fn open_segment(&mut self, ms: i64, grid_ms: i64) {
         let layout = TsConfig { video: self.video.as_ref().map(|v| v.kind), audio: self.audio.is_some(), timed_metadata: true };
         let mut discontinuity = std::mem::take(&mut self.pending_discontinuity);
         match &self.muxer {
@@ -462,6 +474,7 @@ impl Segmenter {
         self.open = Some(OpenSegment {
             seq,
             start_ms: ms,
+            grid_ms,
             start_wall_ms,
             discontinuity,
             buf,

@@ -405,3 +405,35 @@ fn options_and_names() {
     assert_eq!(split_entry_flavors("0_abcd1234"), None);
     assert_eq!(split_entry_flavors("mygroup_1_2"), None);
 }
+
+#[test]
+fn hevc_over_enhanced_rtmp_is_packaged() {
+    const HVCC_360: &[u8] = include_bytes!("../../../rtmp-proto/src/media/testdata/hevc_360.hvcC");
+    let enhanced = |frame_type: u8, packet_type: u8, body: &[u8]| {
+        let mut tag = vec![0x80 | frame_type << 4 | packet_type];
+        tag.extend_from_slice(b"hvc1");
+        tag.extend_from_slice(body);
+        Bytes::from(tag)
+    };
+    let mut s = Segmenter::new("hevc", 2000, 0);
+    s.handle_frame(&Frame { kind: MediaKind::Video, timestamp: 0, payload: enhanced(1, 0, HVCC_360), keyframe: false, config: true }, T0);
+    for i in 0..125u32 {
+        let key = i % 25 == 0;
+        // CodedFrames with a zero composition time: an IDR_W_RADL or a TRAIL_R slice.
+        let nal: &[u8] = if key { &[0x26, 0x01, 0xAF] } else { &[0x02, 0x01, 0xD0] };
+        let mut body = vec![0, 0, 0];
+        body.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        body.extend_from_slice(nal);
+        let frame = Frame { kind: MediaKind::Video, timestamp: i * 40, payload: enhanced(if key { 1 } else { 2 }, 1, &body), keyframe: key, config: false };
+        s.handle_frame(&frame, T0);
+    }
+    let segments = drain(&mut s);
+    assert_eq!(durations(&segments), vec![2000, 2000]);
+    assert!(s.media().video_codec.as_deref().unwrap().starts_with("hvc1.1."));
+    assert_eq!((s.media().width, s.media().height), (640, 360));
+    // The keyframe carries VPS, SPS and PPS in-band after the access unit delimiter.
+    let data = &segments[1].data[..];
+    let aud = data.windows(7).position(|w| w == [0, 0, 0, 1, 0x46, 0x01, 0x50]).expect("an HEVC AUD");
+    assert_eq!(&data[aud + 7..aud + 12], &[0, 0, 0, 1, 0x40], "a VPS follows");
+    assert_eq!(s.rejected_frames(), 0);
+}
