@@ -42,7 +42,7 @@
 import { createHash } from 'node:crypto';
 import type { QueryParam } from '../../ingest/native';
 import { maskToken, silentLogger, type Logger } from '../../log';
-import type { MediaServerIndex } from '../api';
+import type { KalturaApi, MediaServerIndex } from '../api';
 import { KalturaApiError } from '../errors';
 import type { KalturaBeacon, KalturaLiveStreamEntry } from '../types';
 import { healthBeacon } from './beacon';
@@ -55,19 +55,8 @@ export const MEDIA_SERVER_PARTNER = -5;
 export const DEFAULT_REAUTH_INTERVAL_MS = 10_000;
 export const DEFAULT_BLOCK_MS = 30_000;
 
-/** The Kaltura calls the policy makes; KalturaApi implements it. */
-export interface AuthKalturaApi {
-  liveStreamGet(entryId: string, impersonate?: number): Promise<KalturaLiveStreamEntry>;
-  liveStreamAuthenticate(
-    entryId: string,
-    token: string,
-    hostname: string,
-    mediaServerIndex: MediaServerIndex,
-    impersonate?: number,
-    applicationName?: string,
-  ): Promise<KalturaLiveStreamEntry>;
-  beaconAdd(beacon: KalturaBeacon, impersonate?: number): Promise<boolean>;
-}
+/** The Kaltura calls the policy makes (tests may pass another implementation). */
+export type AuthKalturaApi = Pick<KalturaApi, 'liveStreamGet' | 'liveStreamAuthenticate' | 'beaconAdd'>;
 
 export interface PublisherAuthOptions {
   api: AuthKalturaApi;
