@@ -44,7 +44,7 @@ import type { QueryParam } from '../../ingest/native';
 import { maskToken, silentLogger, type Logger } from '../../log';
 import type { KalturaApi, MediaServerIndex } from '../api';
 import { KalturaApiError } from '../errors';
-import type { KalturaBeacon, KalturaLiveStreamEntry } from '../types';
+import type { KalturaLiveStreamEntry } from '../types';
 import { healthBeacon } from './beacon';
 import { AuthError } from './errors';
 import { argsFromConnect, argsFromQuery, checkArgs, checkStreamName, hasAnyArgument, maskedQuery, maskUrl, type PublishArgs } from './publish-args';
