@@ -56,6 +56,8 @@ const HOST_LABELS: Record<ServerName, string> = {
 /** Packaged media may trail the publisher by one open segment plus this, s. */
 const LAG_SLACK_S = 4
 const POLL_MS = 100
+/** Upper bound of the end-of-window validation (HTTP checks) of one scenario, ms. */
+const VALIDATION_BUDGET_MS = 60_000
 
 // ---------------------------------------------------------------------------------------
 // HTTP + playlists
@@ -268,6 +270,8 @@ interface RealtimeHlsResult {
   maxLagS: number
   segmentsChecked: number
   segmentsOk: number
+  /** Playlist GET times during validation, ms (median, max). */
+  playlistGetMs: [number, number]
   contentTypes: string[]
   probe: string
   klive?: { packaged: number; live: number; segmentsWritten: number; rejectedFrames: number }
@@ -400,6 +404,7 @@ class HlsBench {
       maxLagS: NaN,
       segmentsChecked: 0,
       segmentsOk: 0,
+      playlistGetMs: [NaN, NaN],
       contentTypes: [],
       probe: '',
       loadgenCpuPct: NaN,
@@ -457,6 +462,7 @@ class HlsBench {
         if (name === 'nms') r.notes.push(`${r.end.processes - 1} ffmpeg processes at the end of the window`)
 
         // Validation, with the load still running (not part of the CPU window).
+        this.ctx.log(`  window done (CPU ${fmt(r.serverCpuPct, 1)} %); validating ${streams} playlists…`)
         await this.validate(server, dir, streams, rampMs, lg.publishers.get(0)?.firstByteUnixMs ?? spawnedAt, r)
       } finally {
         summary = await lg.stop()
@@ -491,19 +497,27 @@ class HlsBench {
   private async validate(server: ServerHandle, dir: string, streams: number, rampMs: number, firstByteUnixMs: number, r: RealtimeHlsResult): Promise<void> {
     const hls = server.hls!
     const names = Array.from({ length: streams }, (_, i) => `s${i}`)
+    // The whole validation is bounded: requests not started by then are counted as failed.
+    const deadline = Date.now() + VALIDATION_BUDGET_MS
     const lists = await mapLimit(names, 16, async (name, i) => {
       const url = hls.playlistUrl(name)
+      if (Date.now() > deadline) return { url, status: 0, pl: undefined, lagS: NaN, ms: NaN, error: 'validation time budget exhausted' }
+      const started = performance.now()
       try {
         const { status, text } = await fetchText(url)
         const at = Date.now()
         const pl = status === 200 ? parsePlaylist(text) : undefined
         const packagedS = pl ? pl.segments.reduce((a, s) => a + s.duration, 0) : 0
         const publishedS = (at - (firstByteUnixMs + i * rampMs)) / 1000
-        return { url, status, pl, lagS: publishedS - packagedS }
+        return { url, status, pl, lagS: publishedS - packagedS, ms: performance.now() - started, error: undefined as string | undefined }
       } catch (err) {
-        return { url, status: 0, pl: undefined, lagS: NaN, error: (err as Error).message }
+        return { url, status: 0, pl: undefined, lagS: NaN, ms: performance.now() - started, error: (err as Error).message }
       }
     })
+    const times = lists.map((l) => l.ms).filter(Number.isFinite)
+    r.playlistGetMs = [median(times), times.length > 0 ? Math.max(...times) : NaN]
+    const failedGets = lists.filter((l) => l.error !== undefined)
+    if (failedGets.length > 0) r.notes.push(`${failedGets.length} playlist GETs failed (first: ${failedGets[0].error})`)
     const counts = lists.map((l) => l.pl?.segments.length ?? 0)
     r.playlistsOk = counts.filter((c) => c >= 2).length
     r.minSegments = Math.min(...counts)
@@ -516,6 +530,7 @@ class HlsBench {
     const sample = [...withSegments].sort(() => Math.random() - 0.5).slice(0, 20)
     const checks = await mapLimit(sample, 8, async (l) => {
       const segs = l.pl!.segments
+      if (Date.now() > deadline) return { url: l.url, status: 0, contentType: '', bytes: 0, mpegts: false } as SegmentCheck
       const seg = segs[Math.floor(Math.random() * segs.length)]
       try {
         return await fetchSegment(new URL(seg.uri, l.url).toString())
@@ -544,6 +559,7 @@ class HlsBench {
         withSegments.flatMap((l) => l.pl!.segments.map((s) => new URL(s.uri, l.url).toString())),
         16,
         async (url) => {
+          if (Date.now() > deadline) return NaN
           try {
             const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5000) })
             return Number(res.headers.get('content-length') ?? NaN)
@@ -624,7 +640,7 @@ class HlsBench {
       cpuMsPerStreamS: NaN, childCpuMsPerStreamS: NaN, idle: { rssKiB: NaN, hwmKiB: NaN, pssKiB: NaN, processes: 0 },
       end: { rssKiB: NaN, hwmKiB: NaN, pssKiB: NaN, processes: 0 }, peakDeltaPerStreamKiB: NaN, pssDeltaPerStreamKiB: NaN,
       hlsBytes: NaN, hlsBytesOnTmpfs: false, playlistsOk: 0, minSegments: NaN, maxLagS: NaN, segmentsChecked: 0, segmentsOk: 0,
-      contentTypes: [], probe: '', loadgenCpuPct: NaN, notes: [],
+      playlistGetMs: [NaN, NaN], contentTypes: [], probe: '', loadgenCpuPct: NaN, notes: [],
     }
   }
 
@@ -640,7 +656,8 @@ class HlsBench {
       const r = await this.realtime(s, n, windowS, rampMs)
       const verdict = r.error
         ? `error: ${r.error.split('\n')[0]}`
-        : `${r.held ? 'held' : 'failed'} (CPU ${fmt(r.serverCpuPct, 0)} %, ${fmt(r.cpuMsPerStreamS, 2)} ms/stream-s, playlists ok ${r.playlistsOk}/${n}, max lag ${fmt(r.maxLagS, 1)} s, behind ${r.behind}, loadgen CPU ${fmt(r.loadgenCpuPct, 0)} %)`
+        : `${r.held ? 'held' : 'failed'} (CPU ${fmt(r.serverCpuPct, 0)} %, ${fmt(r.cpuMsPerStreamS, 2)} ms/stream-s, playlists ok ${r.playlistsOk}/${n}, max lag ${fmt(r.maxLagS, 1)} s, behind ${r.behind}, loadgen CPU ${fmt(r.loadgenCpuPct, 0)} %)` +
+          (r.held || r.notes.length === 0 ? '' : `: ${r.notes.join('; ')}`)
       res.trials.push(`N=${n}: ${verdict}`)
       this.ctx.log(`  max ${HOST_LABELS[s]} N=${n}: ${verdict}`)
       if (r.held) {
@@ -713,15 +730,15 @@ class HlsBench {
       `"Playlists ≥ 2 seg." = media playlists fetched over HTTP that list at least 2 segments. "Max lag" = the largest (time the stream has been published − Σ EXTINF of its playlist) over all streams; a stream keeps up when it is ≤ target + ${LAG_SLACK_S} s (one open segment plus slack). Segments: one random listed segment of up to 20 random streams, must be 200 with MPEG-TS bytes (and \`video/mp2t\` for klive). "held" = every publisher on schedule, every playlist ≥ 2 segments, every stream keeps up, every sampled segment fine.`,
     )
     md.push('')
-    md.push('| N | server | publishers ok | playlists ≥ 2 seg. | min segments | max lag (s) | segments fetched ok | status / content type | ffprobe of one | klive hlsStreams() |')
-    md.push('|---:|---|---:|---:|---:|---:|---:|---|---|---|')
+    md.push('| N | server | publishers ok | playlists ≥ 2 seg. | min segments | max lag (s) | playlist GET median / max (ms) | segments fetched ok | status / content type | ffprobe of one | klive hlsStreams() |')
+    md.push('|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|')
     for (const r of realtime) {
       if (r.error) continue
       const k = r.klive
         ? `${r.klive.packaged} packaged, ${r.klive.live} live, ${r.klive.segmentsWritten} segments written, ${r.klive.rejectedFrames} rejected frames`
         : '–'
       md.push(
-        `| ${r.streams} | ${HOST_LABELS[r.server]} | ${r.published}/${r.streams}${r.behind > 0 ? ` (${r.behind} behind)` : ''} | ${r.playlistsOk}/${r.streams} | ${fmt(r.minSegments, 0)} | ${fmt(r.maxLagS, 1)} | ${r.segmentsOk}/${r.segmentsChecked} | ${r.contentTypes.join(', ')} | ${r.probe} | ${k} |`,
+        `| ${r.streams} | ${HOST_LABELS[r.server]} | ${r.published}/${r.streams}${r.behind > 0 ? ` (${r.behind} behind)` : ''} | ${r.playlistsOk}/${r.streams} | ${fmt(r.minSegments, 0)} | ${fmt(r.maxLagS, 1)} | ${fmt(r.playlistGetMs[0], 1)} / ${fmt(r.playlistGetMs[1], 0)} | ${r.segmentsOk}/${r.segmentsChecked} | ${r.contentTypes.join(', ')} | ${r.probe} | ${k} |`,
       )
     }
     const notes = realtime.filter((r) => r.notes.length > 0 && !r.error)
@@ -754,8 +771,8 @@ function fmt(v: number, digits: number): string {
 /** Upper bound of the suite's wall time, s (for the harness watchdog). */
 export function hlsBudgetS(o: HlsBenchOptions): number {
   let s = o.servers.length * o.latencyRuns * 50
-  for (const n of o.streams) s += o.servers.length * (10 + (n * o.rampMs) / 1000 + 15 + o.warmup + o.seconds + 30)
-  if (o.max) s += o.servers.length * 4 * (10 + 5 + 15 + o.warmup + o.seconds + 30)
+  for (const n of o.streams) s += o.servers.length * (10 + (n * o.rampMs) / 1000 + 15 + o.warmup + o.seconds + 90)
+  if (o.max) s += o.servers.length * 4 * (10 + 5 + 15 + o.warmup + o.seconds + 90)
   return s
 }
 
