@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { startLoadgen, type LoadgenSummary } from './lib/loadgen'
-import { cpuMs, descendants, memory, procInfo, pssKiB, sleep, treeCpuMs, withTimeout } from './lib/proc'
+import { cpuMs, descendants, hostMemoryAvailable, memory, procInfo, pssKiB, sleep, treeCpuMs, withTimeout } from './lib/proc'
 import { SERVER_LABELS, startServer, type ServerHandle, type ServerName, type ServerTuning } from './lib/servers'
 
 export interface HlsBenchOptions {
@@ -56,6 +56,11 @@ const HOST_LABELS: Record<ServerName, string> = {
 /** Packaged media may trail the publisher by one open segment plus this, s. */
 const LAG_SLACK_S = 4
 const POLL_MS = 100
+/**
+ * The box is shared: a scenario is aborted (server and load generator SIGKILLed) when the
+ * host's MemAvailable falls below this share of its RAM (env BENCH_MIN_MEM_AVAILABLE).
+ */
+const MIN_HOST_MEMORY_AVAILABLE = Number(process.env['BENCH_MIN_MEM_AVAILABLE'] ?? 0.15)
 /** Upper bound of the end-of-window validation (HTTP checks) of one scenario, ms. */
 const VALIDATION_BUDGET_MS = 60_000
 
@@ -413,9 +418,27 @@ class HlsBench {
     let server: ServerHandle | undefined
     let dir = ''
     const seen = new Set<number>()
+    let aborted: string | undefined
+    let guard: NodeJS.Timeout | undefined
     try {
       ;({ server, dir } = await this.start(name))
       const pid = server.pid
+      const running = server
+      const victims: Array<{ kill(signal: NodeJS.Signals): boolean }> = [running.child]
+      guard = setInterval(() => {
+        const mem = hostMemoryAvailable()
+        if (aborted === undefined && mem.fraction < MIN_HOST_MEMORY_AVAILABLE) {
+          let rssKiB = NaN
+          try {
+            rssKiB = treeMemory(pid).rssKiB
+          } catch {
+            // gone
+          }
+          aborted = `aborted: host MemAvailable down to ${(mem.availableKiB / 2 ** 20).toFixed(1)} GiB (${(mem.fraction * 100).toFixed(0)} %) with the server tree at ${(rssKiB / 2 ** 20).toFixed(1)} GiB RSS`
+          this.ctx.log(`  ${aborted}; killing the server and the load generator`)
+          for (const v of victims) v.kill('SIGKILL')
+        }
+      }, 250)
       await sleep(500)
       const i0 = cpuMs(pid)
       const it0 = performance.now()
@@ -434,6 +457,7 @@ class HlsBench {
         rampMs,
         namePrefix: 's',
       })
+      victims.push(lg.child)
       let summary: LoadgenSummary | undefined
       try {
         const ramp = await withTimeout(lg.ramped, rampBudgetS * 1000 + 5000, 'publishers to start')
@@ -445,6 +469,7 @@ class HlsBench {
         const l0 = cpuMs(lg.pid)
         const t0 = performance.now()
         await sleep(windowS * 1000)
+        if (aborted) throw new Error(aborted)
         if (!server.alive()) throw new Error(`server died during the window\n${server.stderrTail()}`)
         const s1 = treeCpuMs(pid)
         const l1 = cpuMs(lg.pid)
@@ -464,6 +489,7 @@ class HlsBench {
         // Validation, with the load still running (not part of the CPU window).
         this.ctx.log(`  window done (CPU ${fmt(r.serverCpuPct, 1)} %); validating ${streams} playlists…`)
         await this.validate(server, dir, streams, rampMs, lg.publishers.get(0)?.firstByteUnixMs ?? spawnedAt, r)
+        if (aborted) throw new Error(aborted)
       } finally {
         summary = await lg.stop()
       }
@@ -480,8 +506,9 @@ class HlsBench {
         r.segmentsChecked > 0 &&
         r.segmentsOk === r.segmentsChecked
     } catch (err) {
-      r.error = (err as Error).message
+      r.error = aborted ?? (err as Error).message
     } finally {
+      if (guard) clearInterval(guard)
       if (server) {
         const pid = server.pid
         for (const p of descendants(pid)) seen.add(p)

@@ -248,3 +248,16 @@ export function pssKiB(pid: number): number {
     return NaN
   }
 }
+
+/** MemAvailable / MemTotal of the host, from /proc/meminfo (NaN when unknown). */
+export function hostMemoryAvailable(): { fraction: number; availableKiB: number } {
+  try {
+    const text = readFileSync('/proc/meminfo', 'utf8')
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(text)?.[1] ?? NaN)
+    const total = field('MemTotal')
+    const available = field('MemAvailable')
+    return { fraction: available / total, availableKiB: available }
+  } catch {
+    return { fraction: NaN, availableKiB: NaN }
+  }
+}

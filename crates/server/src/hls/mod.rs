@@ -31,8 +31,10 @@ use tokio_util::sync::CancellationToken;
 /// How often a packager whose stream is not live looks for it (a short interval: the bus
 /// does not replay the current GOP, so a late subscription starts at the next keyframe).
 const REPUBLISH_POLL: Duration = Duration::from_millis(20);
-/// Queue budget floor of a packager: several segments even at 20 Mbit/s.
-const MIN_BUFFER_BYTES: usize = 32 * 1024 * 1024;
+/// Queue budget floor of a packager: a few GOPs even at 20 Mbit/s. Past it the packager drops
+/// to the next keyframe (a discontinuity) rather than let hundreds of lagging packagers hold
+/// tens of GiB between them.
+const MIN_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 
 /// How one stream is packaged. `Default` gives the old origin's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
