@@ -22,17 +22,30 @@ use tokio::sync::Notify;
 pub struct Frame {
     /// Audio, video or data.
     pub kind: MediaKind,
-    /// RTMP timestamp, ms.
-    pub timestamp: u32,
+    /// Milliseconds on the wall-clock timeline (see [`crate::timeline`]); RTMP and FLV
+    /// outputs carry it modulo 2^32.
+    pub timestamp: i64,
     /// FLV tag body.
     pub payload: Bytes,
     /// A video keyframe (not a sequence header).
     pub keyframe: bool,
     /// A sequence header (codec configuration).
     pub config: bool,
+    /// The stream's timeline was resynced before this frame (a timestamp jump).
+    pub discontinuity: bool,
 }
 
 impl Frame {
+    /// A data message (AMF0 body) at `timestamp`.
+    pub fn data(timestamp: i64, payload: Bytes) -> Self {
+        Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: false, discontinuity: false }
+    }
+
+    /// The timestamp as RTMP and FLV carry it: the timeline modulo 2^32.
+    pub fn rtmp_timestamp(&self) -> u32 {
+        self.timestamp as u32
+    }
+
     fn cost(&self) -> usize {
         self.payload.len() + 64
     }
@@ -43,7 +56,7 @@ struct BusState {
     metadata: Option<Frame>,
     video_config: Option<Frame>,
     audio_config: Option<Frame>,
-    last_timestamp: u32,
+    last_timestamp: i64,
     /// A video frame or sequence header was seen: restarts wait for a video keyframe.
     has_video: bool,
     subscribers: Vec<Arc<Subscriber>>,
@@ -129,8 +142,8 @@ impl LiveStream {
     }
 
     /// Store the stream's onMetaData (AMF0 body) for late joiners, and forward it.
-    pub fn set_metadata(&self, timestamp: u32, payload: Bytes, json: String) {
-        let frame = Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: true };
+    pub fn set_metadata(&self, timestamp: i64, payload: Bytes, json: String) {
+        let frame = Frame { config: true, ..Frame::data(timestamp, payload) };
         {
             let mut state = self.state.lock();
             state.metadata = Some(frame.clone());
@@ -373,8 +386,8 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn frame(kind: MediaKind, ts: u32, len: usize, keyframe: bool) -> Frame {
-        Frame { kind, timestamp: ts, payload: Bytes::from(vec![0u8; len]), keyframe, config: false }
+    fn frame(kind: MediaKind, ts: i64, len: usize, keyframe: bool) -> Frame {
+        Frame { kind, timestamp: ts, payload: Bytes::from(vec![0u8; len]), keyframe, config: false, discontinuity: false }
     }
 
     #[tokio::test]
@@ -383,7 +396,7 @@ mod tests {
         let s = reg.publish("a", "kLive", 1).unwrap();
         assert!(reg.publish("a", "kLive", 2).is_none());
         s.set_metadata(0, Bytes::from_static(b"meta"), "{}".into());
-        s.push(Frame { kind: MediaKind::Video, timestamp: 0, payload: Bytes::from_static(b"vcfg"), keyframe: false, config: true });
+        s.push(Frame { kind: MediaKind::Video, timestamp: 0, payload: Bytes::from_static(b"vcfg"), keyframe: false, config: true, discontinuity: false });
         s.push(frame(MediaKind::Video, 0, 100, true));
         s.push(frame(MediaKind::Video, 33, 100, false));
         let sub = s.subscribe(9, 1 << 20).unwrap();
@@ -393,7 +406,7 @@ mod tests {
         s.push(frame(MediaKind::Audio, 110, 10, false));
         let mut out = Vec::new();
         assert!(sub.next_batch(&mut out).await);
-        let kinds: Vec<(MediaKind, u32, bool)> = out.iter().map(|f| (f.kind, f.timestamp, f.config)).collect();
+        let kinds: Vec<(MediaKind, i64, bool)> = out.iter().map(|f| (f.kind, f.timestamp, f.config)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -437,7 +450,7 @@ mod tests {
     async fn slow_subscriber_of_an_audio_only_stream_resumes_at_the_next_audio_frame() {
         let reg = Registry::default();
         let s = reg.publish("d", "kLive", 1).unwrap();
-        s.push(Frame { kind: MediaKind::Audio, timestamp: 0, payload: Bytes::from_static(b"acfg"), keyframe: false, config: true });
+        s.push(Frame { kind: MediaKind::Audio, timestamp: 0, payload: Bytes::from_static(b"acfg"), keyframe: false, config: true, discontinuity: false });
         let sub = s.subscribe(1, 1000).unwrap();
         for i in 0..20 {
             s.push(frame(MediaKind::Audio, i * 23, 300, false));
@@ -455,7 +468,7 @@ mod tests {
     fn audio_only_stream_starts_immediately() {
         let reg = Registry::default();
         let s = reg.publish("c", "kLive", 1).unwrap();
-        s.push(Frame { kind: MediaKind::Audio, timestamp: 0, payload: Bytes::from_static(b"acfg"), keyframe: false, config: true });
+        s.push(Frame { kind: MediaKind::Audio, timestamp: 0, payload: Bytes::from_static(b"acfg"), keyframe: false, config: true, discontinuity: false });
         let sub = s.subscribe(1, 1 << 20).unwrap();
         s.push(frame(MediaKind::Audio, 23, 10, false));
         assert_eq!(sub.queue.lock().frames.len(), 2);

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub app_name: String,
     /// Optional path prefix before the application name (`/<prefix>/<app>/…`).
     pub app_prefix: Option<String>,
+    /// A step larger than this between two audio or two video timestamps of a stream
+    /// resyncs it onto the wall clock (a discontinuity downstream), ms.
+    pub max_pts_drift_ms: i64,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
             limit_origin: None,
             app_name: "kLive".into(),
             app_prefix: None,
+            max_pts_drift_ms: 10_000,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::ingest::Publisher;
 use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::server::Shared;
 use crate::stats::ConnCounters;
+use crate::timeline::ClockMode;
 use bytes::BytesMut;
 use rand::RngCore;
 use rtmp_proto::amf::AmfValue;
@@ -259,7 +260,7 @@ impl Conn {
                 MediaKind::Audio => self.counters.audio_frames.fetch_add(1, Ordering::Relaxed),
                 MediaKind::Data => 0,
             };
-            self.session.send_media(stream_id, frame.kind, frame.timestamp, &frame.payload);
+            self.session.send_media(stream_id, frame.kind, frame.rtmp_timestamp(), &frame.payload);
         }
         self.counters.dropped_frames.store(playing.sub.dropped(), Ordering::Relaxed);
         self.flush().await
@@ -409,7 +410,7 @@ impl Conn {
         };
         if decision.accept {
             self.session.accept(session_request);
-            self.publishing.insert(stream_id, Publisher::new(stream, self.id));
+            self.publishing.insert(stream_id, Publisher::new(&self.shared, stream, self.id, ClockMode::Rebase));
             {
                 let mut details = self.counters.details.lock();
                 details.role = "publisher";

@@ -5,6 +5,7 @@
 use crate::bus::{Frame, LiveStream};
 use crate::events::{AudioInfo, ServerEvent, VideoInfo};
 use crate::server::Shared;
+use crate::timeline::{wall_now_ms, ClockMode, EntryTimelines, StreamClock, Track};
 use bytes::Bytes;
 use rtmp_proto::amf::AmfValue;
 use rtmp_proto::media::{aac, audio, avc, hevc, video};
@@ -16,15 +17,37 @@ pub(crate) struct Publisher {
     /// Connection (or source) id reported with the stream's events.
     source_id: u64,
     audio_seen: bool,
+    clock: StreamClock,
+    /// The entry whose timeline the stream shares.
+    entry: String,
+    timelines: Arc<EntryTimelines>,
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if let Some(last) = self.clock.last_out() {
+            self.timelines.stream_ended(&self.entry, last);
+        }
+    }
 }
 
 impl Publisher {
-    pub fn new(stream: Arc<LiveStream>, source_id: u64) -> Self {
-        Publisher { stream, source_id, audio_seen: false }
+    /// `mode`: how the publisher's timestamps reach the wall-clock timeline (encoders are
+    /// rebased, transcoder outputs already on it).
+    pub fn new(shared: &Shared, stream: Arc<LiveStream>, source_id: u64, mode: ClockMode) -> Self {
+        let entry = crate::timeline::entry_key(&stream.name).to_string();
+        Publisher { stream, source_id, audio_seen: false, clock: StreamClock::new(mode), entry, timelines: shared.timelines.clone() }
+    }
+
+    /// Timeline ms of a frame stamped `timestamp`, and whether a resync precedes it.
+    fn timeline(&mut self, shared: &Shared, track: Track, timestamp: u32) -> (i64, bool) {
+        self.clock.map(&self.timelines, &self.entry, track, timestamp, wall_now_ms(), shared.config.max_pts_drift_ms)
     }
 
     /// One audio or video tag body.
     pub fn media(&mut self, shared: &Shared, kind: MediaKind, timestamp: u32, payload: Bytes) {
+        let track = if kind == MediaKind::Video { Track::Video } else { Track::Audio };
+        let (timestamp, discontinuity) = self.timeline(shared, track, timestamp);
         let (keyframe, config) = match kind {
             MediaKind::Video => match video::parse_video_tag(&payload) {
                 Ok(info) => (info.keyframe && info.kind == video::VideoPacketKind::Frame, info.kind == video::VideoPacketKind::SequenceHeader),
@@ -56,17 +79,18 @@ impl Publisher {
                 _ => self.report_codecs(shared, None, Some(audio_info(&payload))),
             }
         }
-        self.stream.push(Frame { kind, timestamp, payload, keyframe, config });
+        self.stream.push(Frame { kind, timestamp, payload, keyframe, config, discontinuity });
     }
 
     /// One data message (AMF0 body, `@setDataFrame` already removed); `values` decoded.
     pub fn data(&mut self, shared: &Shared, timestamp: u32, name: &str, values: &[AmfValue], payload: Bytes) {
+        let (timestamp, _) = self.timeline(shared, Track::Data, timestamp);
         if name == "onMetaData" {
             let json = values.get(1).map(AmfValue::to_json).unwrap_or_else(|| "{}".into());
             self.stream.set_metadata(timestamp, payload, json.clone());
             shared.emit(ServerEvent::Metadata { connection_id: self.source_id, stream_name: self.stream.name.clone(), json });
         } else {
-            self.stream.push(Frame { kind: MediaKind::Data, timestamp, payload, keyframe: false, config: false });
+            self.stream.push(Frame::data(timestamp, payload));
         }
     }
 

@@ -21,6 +21,7 @@ mod sink;
 mod relay;
 mod source;
 mod stats;
+mod timeline;
 
 pub use bus::{Frame, StreamInfo};
 pub use config::ServerConfig;

@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// HLS packagers and their playlists, served by the origin.
     pub hls: crate::hls::HlsRegistry,
+    /// Per-entry wall-clock bases of the ingest timeline.
+    pub timelines: Arc<crate::timeline::EntryTimelines>,
     total_connections: AtomicU64,
     refused_connections: AtomicU64,
 }
@@ -130,6 +132,7 @@ impl Server {
             shutdown,
             tasks: TaskTracker::new(),
             hls: Default::default(),
+            timelines: Default::default(),
             total_connections: AtomicU64::new(0),
             refused_connections: AtomicU64::new(0),
         });

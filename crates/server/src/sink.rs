@@ -122,7 +122,7 @@ async fn pump<W: AsyncWrite + Unpin>(
                 MediaKind::Video => flv::TAG_VIDEO,
                 MediaKind::Data => flv::TAG_SCRIPT,
             };
-            flv::write_tag(&mut buf, tag, frame.timestamp, &frame.payload);
+            flv::write_tag(&mut buf, tag, frame.rtmp_timestamp(), &frame.payload);
         }
         if !buf.is_empty() {
             match tokio::time::timeout(shared.config.write_timeout, out.write_all(&buf)).await {

@@ -8,6 +8,7 @@
 use crate::events::ServerEvent;
 use crate::ingest::Publisher;
 use crate::server::Shared;
+use crate::timeline::ClockMode;
 use rtmp_proto::amf::{amf0, AmfValue};
 use rtmp_proto::media::flv::{self, FlvReader};
 use rtmp_proto::session::MediaKind;
@@ -30,7 +31,7 @@ pub(crate) async fn run(shared: Arc<Shared>, id: u64, name: String, app: String,
             shared.emit(ServerEvent::Warning { connection_id: id, message: format!("FLV source refused: stream '{name}' is already live") });
             continue;
         };
-        let mut publisher = Publisher::new(stream.clone(), id);
+        let mut publisher = Publisher::new(&shared, stream.clone(), id, ClockMode::Unwrap);
         let ended = feed(&shared, &mut publisher, socket, &cancel).await;
         shared.registry.unpublish(&stream);
         shared.emit(ServerEvent::Unpublish { connection_id: id, stream_name: name.clone(), reason: ended.clone() });

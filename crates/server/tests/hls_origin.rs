@@ -218,7 +218,9 @@ async fn publish_package_and_serve_over_http_on_both_ports() {
     assert_eq!(playlist.header("content-type"), Some("application/vnd.apple.mpegurl"));
     assert_eq!(playlist.header("cache-control"), Some("max-age=1"));
     let text = playlist.text().to_string();
-    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"), "{text}");
+    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:"), "{text}");
+    // Segments are numbered by their 2 s slot on the wall-clock timeline.
+    let first_seq: u64 = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap();
     assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), segments_of(&text).len());
     let segments = segments_of(&text);
     for (duration, _) in &segments[1..] {
@@ -246,8 +248,11 @@ async fn publish_package_and_serve_over_http_on_both_ports() {
         assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(320), Some(240)));
         let sync = sync_point(&r.body);
         assert_eq!(sync["objectType"], "KalturaSyncPoint");
-        assert_eq!(sync["id"], format!("{STREAM}_{i}"));
+        assert_eq!(sync["id"], format!("{STREAM}_{}", first_seq + i as u64));
         let ts = sync["timestamp"].as_i64().unwrap();
+        if i == 0 {
+            assert_eq!(ts as u64 / 2000, first_seq, "the first segment is numbered by the slot it starts in");
+        }
         assert!((now_ms - 60_000..=now_ms + 1000).contains(&ts), "sync point time {ts} vs now {now_ms}");
         if let Some((prev, prev_duration)) = previous_ts {
             assert!((ts - prev - (prev_duration * 1000.0) as i64).abs() <= 2, "sync points follow the media time");
@@ -340,11 +345,11 @@ async fn publish_package_and_serve_over_http_on_both_ports() {
         assert!(Instant::now() < deadline, "no segment after the republish:\n{text}");
         sleep(Duration::from_millis(100)).await;
     };
-    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n"), "{text}");
+    assert!(text.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first_seq}\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n")), "{text}");
     let after = text.split("#EXT-X-DISCONTINUITY\n").nth(1).unwrap_or_else(|| panic!("no discontinuity:\n{text}"));
     let first_after = &segments_of(&format!("#EXTM3U\n{after}"))[0].1;
     let seg = http(origin, "GET", &format!("/kLive/{STREAM}/{first_after}"), &[]).await;
-    assert_eq!(sync_point(&seg.body)["id"], format!("{STREAM}_{ended_with}"));
+    assert_eq!(sync_point(&seg.body)["id"], format!("{STREAM}_{}", first_seq + ended_with));
 
     assert!(server.stop_hls(STREAM));
     assert!(!server.stop_hls(STREAM));

@@ -14,7 +14,6 @@ pub(crate) mod playlist;
 pub(crate) mod segmenter;
 #[cfg(test)]
 mod tests;
-pub(crate) mod timeline;
 
 use crate::bus::LiveStream;
 use crate::server::{ServerError, Shared};
@@ -24,7 +23,7 @@ use segmenter::Segmenter;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -241,24 +240,6 @@ fn split_entry_flavors(name: &str) -> Option<(&str, &str)> {
     shaped.then(|| (&name[..10], &name[11..]))
 }
 
-pub(crate) fn wall_now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).expect("ascii")
-}
-
 /// Start packaging `name`, or update the options of its running packager. The stream need
 /// not be live yet: the packager waits up to `republish_grace` for it.
 pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: HlsOptions) -> Result<(), ServerError> {
@@ -272,13 +253,10 @@ pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: HlsOptions) -> Resul
             return Ok(());
         }
     }
-    static INSTANCE: AtomicU64 = AtomicU64::new(0);
-    // Unique across restarts (the clock) and within this process (the counter).
-    let instance = base36(wall_now_ms() as u64 * 16 + INSTANCE.fetch_add(1, Ordering::Relaxed) % 16);
     let hls = Arc::new(HlsStream {
         name: name.to_string(),
         group: Mutex::new(opts.group.clone()),
-        playlist: RwLock::new(Playlist::new(instance, opts.window())),
+        playlist: RwLock::new(Playlist::new(opts.window())),
         live: AtomicBool::new(false),
         target_ms: AtomicU64::new(opts.target_duration_ms),
         grace: Mutex::new(opts.republish_grace),
@@ -310,7 +288,7 @@ pub(crate) fn infos(shared: &Shared) -> Vec<HlsStreamInfo> {
 /// The packager task: (re)attach to the stream whenever it is live under `hls.name`,
 /// segment it, and give up once it has been gone for the grace period.
 async fn run(shared: Arc<Shared>, hls: Arc<HlsStream>, budget: usize) {
-    let mut seg = Segmenter::new(&hls.name, hls.target_ms.load(Ordering::Relaxed), 0);
+    let mut seg = Segmenter::new(&hls.name, hls.target_ms.load(Ordering::Relaxed));
     let mut frames = Vec::with_capacity(256);
     let mut previous: Option<Arc<LiveStream>> = None;
     let grace = || *hls.grace.lock();
@@ -357,9 +335,8 @@ async fn run(shared: Arc<Shared>, hls: Arc<HlsStream>, budget: usize) {
                 _ = hls.cancel.cancelled() => break true,
             };
             seg.set_target_duration(hls.target_ms.load(Ordering::Relaxed));
-            let now = wall_now_ms();
             for frame in frames.drain(..) {
-                seg.handle_frame(&frame, now);
+                seg.handle_frame(&frame);
             }
             let d = sub.dropped();
             if d != dropped {

@@ -6,7 +6,7 @@
 //! [`Bytes`] at each push, so serving a playlist is a reference-count increment.
 
 use super::segmenter::MediaInfo;
-use super::timeline::iso8601_ms;
+use crate::timeline::iso8601_ms;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -71,9 +71,10 @@ pub struct Variant {
 /// The segments of one rendition and its rendered media playlists.
 #[derive(Debug)]
 pub struct Playlist {
-    instance: String,
     window: Window,
     segments: VecDeque<Segment>,
+    /// Segments no longer listed but still servable: those before a numbering gap.
+    retired: VecDeque<Segment>,
     /// Discontinuity tags that left the front of the kept window.
     removed_discontinuities: u64,
     target_duration_s: u64,
@@ -83,11 +84,12 @@ pub struct Playlist {
 }
 
 impl Playlist {
-    /// An empty playlist. `instance` goes into every segment name, so that names never
-    /// repeat across server restarts (caches keep segments for a day).
-    pub fn new(instance: String, window: Window) -> Self {
+    /// An empty playlist. Segment names are their sequence numbers, which come from the
+    /// wall-clock timeline, so they do not repeat across restarts (caches keep segments for
+    /// a day) and a primary and a backup name the same content alike.
+    pub fn new(window: Window) -> Self {
         Playlist {
-            instance,
+            retired: VecDeque::new(),
             target_duration_s: rounded_seconds(window.target_duration_ms).max(1),
             window,
             segments: VecDeque::new(),
@@ -113,6 +115,16 @@ impl Playlist {
         // RFC 8216 §4.3.3.1: every EXTINF rounded to the nearest integer must not exceed
         // the target duration, and the target duration must not change; so it only grows.
         self.target_duration_s = self.target_duration_s.max(rounded_seconds(segment.duration_ms));
+        if self.segments.back().is_some_and(|last| segment.seq != last.seq + 1) {
+            // Media sequence numbers are positional (RFC 8216 §6.2.1): a playlist cannot
+            // skip one. After a restart that jumped to its grid slot, the old segments stay
+            // servable but are no longer listed.
+            self.removed_discontinuities += self.segments.iter().map(|s| u64::from(s.discontinuity)).sum::<u64>();
+            self.retired.extend(self.segments.drain(..));
+            while self.retired.len() > self.window.kept_segments {
+                self.retired.pop_front();
+            }
+        }
         self.segments.push_back(segment);
         self.expire();
         self.render();
@@ -177,16 +189,18 @@ impl Playlist {
 
     /// URI of segment `seq`, relative to the media playlist.
     pub fn segment_name(&self, seq: u64) -> String {
-        format!("seg-{}-{seq}.ts", self.instance)
+        format!("seg-{seq}.ts")
     }
 
     /// The bytes of the kept segment called `name`.
     pub fn segment(&self, name: &str) -> Option<Bytes> {
-        let seq: u64 = name.strip_prefix("seg-")?.strip_prefix(self.instance.as_str())?.strip_prefix('-')?.strip_suffix(".ts")?.parse().ok()?;
-        let first = self.segments.front()?.seq;
+        let seq: u64 = name.strip_prefix("seg-")?.strip_suffix(".ts")?.parse().ok()?;
+        let listed = self.segments.front().is_some_and(|s| s.seq <= seq);
+        let kept = if listed { &self.segments } else { &self.retired };
+        let first = kept.front()?.seq;
         let i = usize::try_from(seq.checked_sub(first)?).ok()?;
-        let s = self.segments.get(i)?;
-        (s.seq == seq).then(|| s.data.clone())
+        let s = kept.get(i).filter(|s| s.seq == seq).or_else(|| kept.iter().find(|s| s.seq == seq))?;
+        Some(s.data.clone())
     }
 
     /// Kept segments.

@@ -1,21 +1,31 @@
 //! FLV frames in, finished MPEG-TS segments out. Sans-IO: the caller feeds the bus's
-//! frames with the wall clock ([`Segmenter::handle_frame`]), reports lost frames, a new
+//! frames ([`Segmenter::handle_frame`]), reports lost frames, a new
 //! publish and the end ([`Segmenter::handle_gap`], [`Segmenter::handle_restart`],
 //! [`Segmenter::handle_end`]), and drains segments with [`Segmenter::poll_segment`].
 //!
 //! # Cutting
 //! A segment starts at a video keyframe (audio-only streams: at any audio frame) whose
-//! media time has crossed a multiple of the target duration since the segment's start
-//! (a grid on the stream's timestamps, so renditions cut from one encoder's timestamps
-//! and keyframes start their segments on the same frames even when their packagers
-//! started at different moments). A segment is never cut between keyframes: with a GOP
-//! longer than the target, segments are one GOP long.
+//! presentation time has crossed a multiple of the target duration since the segment's
+//! start. Frames carry the wall-clock timeline of [`crate::timeline`], so this grid is
+//! the same for every rendition of an entry and for a primary and a backup server fed by
+//! one encoder: they cut on the same frames. A segment is never cut between keyframes:
+//! with a GOP longer than the target, segments are one GOP long.
+//!
+//! # Numbering
+//! The first segment (and the first after a restart that left a gap) is numbered by its
+//! grid slot, `start / target`; the next ones count on from it. With GOPs no longer than
+//! the target that is the slot of every segment, so two servers name the same content
+//! with the same media sequence number, and numbers never repeat across restarts.
 //!
 //! # Timestamps
-//! RTMP milliseconds are unwrapped ([`TimestampExtender`]) and become 90 kHz DTS;
-//! PTS = DTS + composition time. Wall-clock times (program date time, sync points) come
-//! from [`Timeline::wall_ms`]. A step over [`MAX_TIMESTAMP_JUMP_MS`] either way closes the
-//! segment and starts a new timeline behind a discontinuity.
+//! The timeline's milliseconds become 90 kHz DTS (modulo 2^33 in the TS layer); PTS = DTS
+//! + composition time. Program date time and sync points are the same milliseconds. A
+//! frame flagged as a discontinuity by ingest, or a step over [`MAX_TIMESTAMP_JUMP_MS`],
+//! closes the segment and continues behind a discontinuity.
+//!
+//! # Timed metadata
+//! `onMetaDataRecording` data messages (the recording sync points) are written as ID3
+//! `TEXT` frames at their presentation time.
 //!
 //! # Each segment
 //! PAT + PMT, an ID3 tag with `{"objectType":"KalturaSyncPoint","timestamp":<wall ms>,
@@ -27,8 +37,9 @@
 //! segment's size), the audio batch buffer is reused.
 
 use super::playlist::Segment;
-use super::timeline::{ms_to_90k, TimestampExtender, Timeline, MAX_TIMESTAMP_JUMP_MS};
 use crate::bus::Frame;
+use crate::timeline::ms_to_90k;
+use rtmp_proto::amf::{amf0, AmfValue};
 use bytes::Bytes;
 use rtmp_proto::media::aac::{parse_audio_specific_config, AacConfig};
 use rtmp_proto::media::audio::{self, AudioCodec};
@@ -40,6 +51,9 @@ use rtmp_proto::ts::convert::{adts_header, id3_text_tag, ADTS_HEADER_LEN, ADTS_M
 use rtmp_proto::ts::{TsConfig, TsMuxer, VideoStreamKind, MAX_BOUNDED_PES_PAYLOAD};
 use std::collections::VecDeque;
 
+/// A step of the timeline larger than this between two frames (it should never happen
+/// after ingest's resync, except across a republish) starts over behind a discontinuity.
+pub const MAX_TIMESTAMP_JUMP_MS: i64 = 10_000;
 /// Audio frames are grouped into one PES until the group spans this long.
 const AUDIO_GROUP_MS: i64 = 60;
 /// Parameter sets written in-band on keyframes, at most.
@@ -90,6 +104,8 @@ struct OpenSegment {
     audio_frames: u32,
     /// Media time just past the last frame written.
     end_ms: i64,
+    /// Its number came from the grid (first segment, or after a restart).
+    renumbered: bool,
 }
 
 #[derive(Debug, Default)]
@@ -104,14 +120,16 @@ struct AudioGroup {
 pub struct Segmenter {
     stream_name: String,
     target_ms: i64,
-    clock: TimestampExtender,
-    timeline: Timeline,
     video: Option<VideoTrack>,
     audio: Option<AudioTrack>,
     media: MediaInfo,
     muxer: Option<TsMuxer>,
     open: Option<OpenSegment>,
-    next_seq: u64,
+    /// Number of the next segment; `None` until the first (numbered from the grid).
+    next_seq: Option<u64>,
+    /// The next segment may jump ahead to its grid slot (a restart left a gap).
+    renumber: bool,
+    last_ms: Option<i64>,
     /// The next segment gets a discontinuity tag.
     pending_discontinuity: bool,
     /// Cut at the next opportunity whatever the grid says (codec change).
@@ -131,19 +149,19 @@ pub struct Segmenter {
 
 impl Segmenter {
     /// A segmenter for `stream_name` (used in the sync point ids) cutting at
-    /// `target_duration_ms`, numbering segments from `first_seq`.
-    pub fn new(stream_name: &str, target_duration_ms: u64, first_seq: u64) -> Self {
+    /// `target_duration_ms`.
+    pub fn new(stream_name: &str, target_duration_ms: u64) -> Self {
         Segmenter {
             stream_name: stream_name.to_string(),
             target_ms: target_duration_ms.max(1) as i64,
-            clock: TimestampExtender::default(),
-            timeline: Timeline::default(),
             video: None,
             audio: None,
             media: MediaInfo::default(),
             muxer: None,
             open: None,
-            next_seq: first_seq,
+            next_seq: None,
+            renumber: false,
+            last_ms: None,
             pending_discontinuity: false,
             force_cut: false,
             wait_keyframe: false,
@@ -175,22 +193,23 @@ impl Segmenter {
 
     /// Sequence number the next segment will get.
     #[cfg(test)]
-    pub fn next_seq(&self) -> u64 {
+    pub fn next_seq(&self) -> Option<u64> {
         self.next_seq
     }
 
-    /// Feed one frame of the media bus; `now_wall_ms` is the wall clock (Unix ms) now.
-    pub fn handle_frame(&mut self, frame: &Frame, now_wall_ms: i64) {
+    /// Feed one frame of the media bus.
+    pub fn handle_frame(&mut self, frame: &Frame) {
         match (frame.kind, frame.config) {
-            (MediaKind::Data, _) => {}
+            (MediaKind::Data, true) => {}
+            (MediaKind::Data, false) => self.data_frame(frame),
             (MediaKind::Video, true) => self.video_config(&frame.payload),
             (MediaKind::Audio, true) => self.audio_config(&frame.payload),
             (MediaKind::Video, false) => {
-                let ms = self.media_time(frame.timestamp, now_wall_ms);
+                let ms = self.media_time(frame);
                 self.video_frame(ms, frame);
             }
             (MediaKind::Audio, false) => {
-                let ms = self.media_time(frame.timestamp, now_wall_ms);
+                let ms = self.media_time(frame);
                 self.audio_frame(ms, frame);
             }
         }
@@ -210,7 +229,8 @@ impl Segmenter {
     pub fn handle_restart(&mut self) {
         self.close_at_end();
         self.mark_discontinuity();
-        self.new_timeline();
+        self.renumber = true;
+        self.last_ms = None;
     }
 
     /// The stream ended: close the open segment.
@@ -225,30 +245,40 @@ impl Segmenter {
 
     fn mark_discontinuity(&mut self) {
         // Only meaningful between two segments.
-        if self.next_seq > 0 || self.open.is_some() {
+        if self.next_seq.is_some() || self.open.is_some() {
             self.pending_discontinuity = true;
         }
     }
 
-    fn new_timeline(&mut self) {
-        self.clock.reset();
-        self.timeline.reset();
-        self.last_video_ms = None;
-        self.last_audio_ms = None;
-    }
-
-    /// Unwrap `ts`; a jump starts a new timeline behind a discontinuity.
-    fn media_time(&mut self, ts: u32, now_wall_ms: i64) -> i64 {
-        let (mut ms, step) = self.clock.extend(ts);
-        if step.abs() > MAX_TIMESTAMP_JUMP_MS {
+    /// The frame's time; a resync or a jump closes the segment behind a discontinuity.
+    fn media_time(&mut self, frame: &Frame) -> i64 {
+        let ms = frame.timestamp;
+        let jumped = self.last_ms.is_some_and(|last| (ms - last).abs() > MAX_TIMESTAMP_JUMP_MS);
+        if frame.discontinuity || jumped {
             self.close_at_end();
             self.mark_discontinuity();
-            self.new_timeline();
+            self.renumber = true;
+            self.last_video_ms = None;
+            self.last_audio_ms = None;
             self.wait_keyframe = self.video.is_some();
-            ms = self.clock.extend(ts).0;
         }
-        self.timeline.anchor(ms, now_wall_ms);
+        self.last_ms = Some(ms);
         ms
+    }
+
+    /// A recording sync point becomes an ID3 `TEXT` frame in the open segment.
+    fn data_frame(&mut self, frame: &Frame) {
+        const NAME: &[u8] = b"onMetaDataRecording";
+        // AMF0 string marker, u16 length, then the name: checked before decoding anything.
+        let p = &frame.payload;
+        if p.len() < 3 + NAME.len() || p[0] != 0x02 || &p[3..3 + NAME.len()] != NAME {
+            return;
+        }
+        let Ok(values) = amf0::decode_all(p) else { return };
+        let Some(json) = values.get(1).map(AmfValue::to_json) else { return };
+        if let (Some(muxer), Some(open)) = (&mut self.muxer, &mut self.open) {
+            let _ = muxer.write_timed_metadata(&mut open.buf, ms_to_90k(frame.timestamp), &id3_text_tag(&json));
+        }
     }
 
     fn video_config(&mut self, payload: &[u8]) {
@@ -435,8 +465,10 @@ impl Segmenter {
         self.flush_audio();
         let Some(open) = self.open.take() else { return };
         if open.video_frames == 0 && open.audio_frames == 0 {
-            // Nothing but headers: reuse its number (and carry its discontinuity).
+            // Nothing but headers: drop it, carrying its discontinuity; the next segment is
+            // numbered as this one would have been.
             self.pending_discontinuity |= open.discontinuity;
+            self.renumber |= open.renumbered;
             return;
         }
         self.capacity_hint = open.buf.len() + open.buf.len() / 8;
@@ -448,7 +480,7 @@ impl Segmenter {
             video_frames: open.video_frames,
             data: Bytes::from(open.buf),
         });
-        self.next_seq = open.seq + 1;
+        self.next_seq = Some(open.seq + 1);
     }
 
     fn open_segment(&mut self, ms: i64, grid_ms: i64) {
@@ -462,8 +494,14 @@ impl Segmenter {
             }
         }
         let muxer = self.muxer.as_mut().expect("set above");
-        let seq = self.next_seq;
-        let start_wall_ms = self.timeline.wall_ms(ms);
+        let slot = grid_ms.div_euclid(self.target_ms).max(0) as u64;
+        let renumbered = self.next_seq.is_none() || self.renumber;
+        let seq = match self.next_seq {
+            Some(next) if !(self.renumber && slot > next) => next,
+            _ => slot,
+        };
+        self.renumber = false;
+        let start_wall_ms = ms;
         let mut buf = Vec::with_capacity(self.capacity_hint);
         muxer.begin_segment(&mut buf);
         let sync_point = format!(
@@ -481,6 +519,7 @@ impl Segmenter {
             video_frames: 0,
             audio_frames: 0,
             end_ms: ms,
+            renumbered,
         });
         self.force_cut = false;
         self.wait_keyframe = false;

@@ -1,0 +1,337 @@
+//! The wall-clock timeline every live stream is put on at ingest.
+//!
+//! Encoders stamp their frames with their own clock (RTMP: 32-bit milliseconds from an
+//! arbitrary origin). At ingest each stream's timestamps are rebased onto the wall clock
+//! with one base per Kaltura entry, shared by all of that entry's ingest streams
+//! (multi-bitrate inputs `<entry>_1..3`): `out = in + base.wall − base.src`. So renditions,
+//! multi-bitrate inputs and two servers fed by one encoder (primary and backup) put the
+//! same frame at the same time, and everything downstream (HLS segment boundaries and
+//! sequence numbers, PTS, program date time, sync points, recordings) agrees.
+//!
+//! Inside the core timestamps are 64-bit wall-clock milliseconds ([`crate::Frame`]); RTMP
+//! output and FLV sinks carry them modulo 2^32, MPEG-TS modulo 2^33 in 90 kHz. Streams that
+//! come back from a transcoder (FLV sources) already carry the timeline modulo 2^32; they
+//! are unwrapped to the 64-bit value nearest the wall clock, never rebased again.
+//!
+//! A step of more than `max_drift_ms` between two audio or two video timestamps of a
+//! stream (an encoder restart, a clock jump) resyncs that stream onto the wall clock and
+//! flags the next frame as a discontinuity.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Wall clock now, Unix milliseconds.
+pub(crate) fn wall_now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The entry a stream name belongs to: `<entryId>` of `<entryId>_<suffix>` for Kaltura
+/// entry ids (`0_abcd1234`), else the whole name (a stream of its own).
+pub(crate) fn entry_key(name: &str) -> &str {
+    let b = name.as_bytes();
+    let kaltura = b.len() > 11
+        && (b[0] == b'0' || b[0] == b'1')
+        && b[1] == b'_'
+        && b[2..10].iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b[10] == b'_';
+    if kaltura {
+        &name[..10]
+    } else {
+        name
+    }
+}
+
+/// One entry's mapping from source time to wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Base {
+    /// Wall-clock ms at the anchoring frame.
+    pub wall_ms: i64,
+    /// That frame's (unwrapped) source timestamp, ms.
+    pub src_ms: i64,
+    /// Wall clock of the last stream that joined it, for expiry.
+    joined_ms: i64,
+    /// The latest time a stream of the entry that has ended reached: a new stream whose
+    /// frames the base would put before it is not continuing the entry's timeline (an
+    /// encoder restarted its clock) and gets a base of its own.
+    ended_ms: i64,
+}
+
+impl Base {
+    fn offset(&self) -> i64 {
+        self.wall_ms - self.src_ms
+    }
+}
+
+/// The per-entry bases, shared by every ingest stream of the server.
+#[derive(Debug, Default)]
+pub(crate) struct EntryTimelines {
+    bases: Mutex<HashMap<String, Base>>,
+}
+
+/// Bases kept before unused ones are forgotten.
+const MAX_BASES: usize = 4096;
+/// A base unused this long is forgotten first.
+const BASE_EXPIRY_MS: i64 = 3_600_000;
+
+impl EntryTimelines {
+    /// The offset (`wall − src`) a stream of `entry` must use when its frame `src_ms`
+    /// arrives at wall clock `now_ms`: the entry's base when it puts that frame within
+    /// `max_drift_ms` of now, else a new base anchored on this frame, which replaces the
+    /// entry's (the rule of the server we replace).
+    pub fn join(&self, entry: &str, src_ms: i64, now_ms: i64, max_drift_ms: i64) -> i64 {
+        let mut bases = self.bases.lock();
+        if let Some(base) = bases.get_mut(entry) {
+            let out = src_ms + base.offset();
+            if (out - now_ms).abs() <= max_drift_ms && out > base.ended_ms {
+                base.joined_ms = now_ms;
+                return base.offset();
+            }
+        }
+        if bases.len() >= MAX_BASES {
+            bases.retain(|_, b| now_ms - b.joined_ms < BASE_EXPIRY_MS);
+        }
+        let ended_ms = bases.get(entry).map_or(i64::MIN, |b| b.ended_ms);
+        // Never back in time: a stream that ran ahead of the wall clock (published faster
+        // than real time) and restarted continues after where it ended.
+        let wall_ms = now_ms.max(ended_ms.saturating_add(1));
+        let base = Base { wall_ms, src_ms, joined_ms: now_ms, ended_ms };
+        bases.insert(entry.to_string(), base);
+        base.offset()
+    }
+
+    /// A stream of `entry` ended with its last frame at `last_ms` on the timeline.
+    pub fn stream_ended(&self, entry: &str, last_ms: i64) {
+        if let Some(base) = self.bases.lock().get_mut(entry) {
+            base.ended_ms = base.ended_ms.max(last_ms);
+        }
+    }
+
+    /// The entry's base, if a stream of it was ever published.
+    pub fn get(&self, entry: &str) -> Option<Base> {
+        self.bases.lock().get(entry).copied()
+    }
+}
+
+/// How a stream's timestamps reach the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClockMode {
+    /// An encoder's own clock: rebased onto the entry's wall-clock base.
+    Rebase,
+    /// Already on the timeline modulo 2^32 (a transcoder's output): unwrapped only.
+    Unwrap,
+}
+
+/// One ingest stream's clock: RTMP timestamps in, 64-bit timeline milliseconds out.
+#[derive(Debug)]
+pub(crate) struct StreamClock {
+    mode: ClockMode,
+    extender: TimestampExtender,
+    offset: Option<i64>,
+    last_video: Option<i64>,
+    last_audio: Option<i64>,
+    /// The next frame out follows a resync.
+    discontinuity: bool,
+    /// The latest timeline ms put out.
+    last_out: Option<i64>,
+}
+
+/// The kind of frame a timestamp belongs to (jumps are judged per kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Track {
+    Video,
+    Audio,
+    Data,
+}
+
+impl StreamClock {
+    pub fn new(mode: ClockMode) -> Self {
+        StreamClock { mode, extender: TimestampExtender::default(), offset: None, last_video: None, last_audio: None, discontinuity: false, last_out: None }
+    }
+
+    /// Timeline ms of a frame stamped `ts`, and whether a discontinuity precedes it.
+    pub fn map(&mut self, timelines: &EntryTimelines, entry: &str, track: Track, ts: u32, now_ms: i64, max_drift_ms: i64) -> (i64, bool) {
+        let (src, _) = self.extender.extend(ts);
+        let last = match track {
+            Track::Video => self.last_video,
+            Track::Audio => self.last_audio,
+            Track::Data => None,
+        };
+        let jumped = last.is_some_and(|l| (src - l).abs() > max_drift_ms);
+        if self.offset.is_none() || jumped {
+            if jumped {
+                self.discontinuity = true;
+                self.last_video = None;
+                self.last_audio = None;
+            }
+            self.offset = Some(match self.mode {
+                ClockMode::Rebase => timelines.join(entry, src, now_ms, max_drift_ms),
+                ClockMode::Unwrap => nearest_unwrap(ts, now_ms) - src,
+            });
+        }
+        match track {
+            Track::Video => self.last_video = Some(src),
+            Track::Audio => self.last_audio = Some(src),
+            Track::Data => {}
+        }
+        let out = src + self.offset.unwrap_or(0);
+        self.last_out = Some(self.last_out.map_or(out, |l| l.max(out)));
+        let discontinuity = std::mem::take(&mut self.discontinuity) && track != Track::Data;
+        (out, discontinuity)
+    }
+}
+
+impl StreamClock {
+    /// The latest timeline ms put out, if any frame was.
+    pub fn last_out(&self) -> Option<i64> {
+        self.last_out
+    }
+}
+
+/// The 64-bit value congruent to `ts` modulo 2^32 nearest to `now_ms`.
+fn nearest_unwrap(ts: u32, now_ms: i64) -> i64 {
+    let low = now_ms as u32;
+    now_ms + i64::from(ts.wrapping_sub(low) as i32)
+}
+
+/// Unwraps RTMP timestamps (u32 ms, wrapping after ~49.7 days, with small backward steps
+/// when audio and video interleave loosely) into an i64 media clock.
+#[derive(Debug, Clone, Default)]
+pub struct TimestampExtender {
+    last: Option<(u32, i64)>,
+}
+
+impl TimestampExtender {
+    /// Extend `ts`. Returns the extended value and the signed step from the previous
+    /// timestamp (0 for the first).
+    pub fn extend(&mut self, ts: u32) -> (i64, i64) {
+        match self.last {
+            None => {
+                self.last = Some((ts, i64::from(ts)));
+                (i64::from(ts), 0)
+            }
+            Some((raw, ext)) => {
+                // The shortest signed distance on the 2^32 circle.
+                let step = i64::from(ts.wrapping_sub(raw) as i32);
+                let value = ext + step;
+                self.last = Some((ts, value));
+                (value, step)
+            }
+        }
+    }
+
+}
+
+/// Milliseconds to 90 kHz ticks; negative times clamp to 0.
+pub fn ms_to_90k(ms: i64) -> u64 {
+    (ms.max(0) as u64) * 90
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time in milliseconds (proleptic Gregorian, UTC).
+pub fn iso8601_ms(unix_ms: i64) -> String {
+    let days = unix_ms.div_euclid(86_400_000);
+    let ms_of_day = unix_ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+    let (min, rest) = (rest / 60_000, rest % 60_000);
+    let (s, ms) = (rest / 1000, rest % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+}
+
+/// Calendar date of a day count since 1970-01-01, by 400-year eras of 146097 days.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year starting in March
+    let mp = (5 * doy + 2) / 153; // month index from March
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+    const DRIFT: i64 = 10_000;
+
+    #[test]
+    fn an_encoder_is_rebased_onto_the_wall_clock() {
+        let t = EntryTimelines::default();
+        let mut c = StreamClock::new(ClockMode::Rebase);
+        assert_eq!(c.map(&t, "0_abcd1234", Track::Video, 5000, NOW, DRIFT), (NOW, false));
+        assert_eq!(c.map(&t, "0_abcd1234", Track::Audio, 5021, NOW + 30, DRIFT), (NOW + 21, false));
+        assert_eq!(c.map(&t, "0_abcd1234", Track::Video, 5033, NOW + 50, DRIFT), (NOW + 33, false), "the clock at arrival no longer matters");
+    }
+
+    #[test]
+    fn streams_of_one_entry_share_its_base_within_the_drift() {
+        let t = EntryTimelines::default();
+        let mut first = StreamClock::new(ClockMode::Rebase);
+        let mut second = StreamClock::new(ClockMode::Rebase);
+        first.map(&t, "e", Track::Video, 1000, NOW, DRIFT);
+        // A multi-bitrate input of the same encoder, arriving 300 ms later.
+        assert_eq!(second.map(&t, "e", Track::Video, 1000, NOW + 300, DRIFT).0, NOW);
+        // One whose clock is 20 s away replaces the base.
+        let mut third = StreamClock::new(ClockMode::Rebase);
+        assert_eq!(third.map(&t, "e", Track::Video, 50_000, NOW + 400, DRIFT).0, NOW + 400);
+        assert_eq!(t.get("e").unwrap().src_ms, 50_000);
+    }
+
+    #[test]
+    fn a_restarted_encoder_clock_never_goes_back_in_time() {
+        let t = EntryTimelines::default();
+        let mut c = StreamClock::new(ClockMode::Rebase);
+        c.map(&t, "e", Track::Video, 0, NOW, DRIFT);
+        c.map(&t, "e", Track::Video, 4000, NOW + 4000, DRIFT);
+        t.stream_ended("e", c.last_out().unwrap());
+        // Back 2 s later from 0: the base would put it at NOW, before where it ended.
+        let mut again = StreamClock::new(ClockMode::Rebase);
+        assert_eq!(again.map(&t, "e", Track::Video, 0, NOW + 6000, DRIFT).0, NOW + 6000);
+        // A reconnect that continues its clock keeps the base.
+        t.stream_ended("e", NOW + 7000);
+        let mut cont = StreamClock::new(ClockMode::Rebase);
+        assert_eq!(cont.map(&t, "e", Track::Video, 1500, NOW + 7600, DRIFT).0, NOW + 7500);
+    }
+
+    #[test]
+    fn a_jump_resyncs_and_flags_a_discontinuity_once() {
+        let t = EntryTimelines::default();
+        let mut c = StreamClock::new(ClockMode::Rebase);
+        c.map(&t, "e", Track::Video, 1000, NOW, DRIFT);
+        c.map(&t, "e", Track::Audio, 1000, NOW, DRIFT);
+        assert_eq!(c.map(&t, "e", Track::Video, 1040, NOW + 40, DRIFT), (NOW + 40, false));
+        // The encoder's clock leaps 1 h ahead.
+        assert_eq!(c.map(&t, "e", Track::Video, 3_601_080, NOW + 80, DRIFT), (NOW + 80, true));
+        assert_eq!(c.map(&t, "e", Track::Audio, 3_601_080, NOW + 80, DRIFT), (NOW + 80, false));
+        assert_eq!(c.map(&t, "e", Track::Video, 3_601_120, NOW + 120, DRIFT), (NOW + 120, false));
+    }
+
+    #[test]
+    fn a_transcoder_output_is_unwrapped_not_rebased() {
+        let t = EntryTimelines::default();
+        let mut c = StreamClock::new(ClockMode::Unwrap);
+        // The timeline modulo 2^32, 700 ms behind the wall clock (transcoding delay).
+        let ts = (NOW - 700) as u32;
+        assert_eq!(c.map(&t, "e", Track::Video, ts, NOW, DRIFT), (NOW - 700, false));
+        assert_eq!(c.map(&t, "e", Track::Video, ts.wrapping_add(33), NOW + 10, DRIFT).0, NOW - 667);
+        assert!(t.get("e").is_none(), "unwrapped streams leave the entry's base alone");
+        // Across the 2^32 wrap.
+        let edge = (NOW / (1 << 32) + 1) * (1 << 32);
+        let mut w = StreamClock::new(ClockMode::Unwrap);
+        assert_eq!(w.map(&t, "e", Track::Video, (edge - 5) as u32, edge + 100, DRIFT).0, edge - 5);
+        assert_eq!(w.map(&t, "e", Track::Video, (edge + 28) as u32, edge + 130, DRIFT).0, edge + 28);
+    }
+
+    #[test]
+    fn entry_keys() {
+        assert_eq!(entry_key("0_abcd1234_1"), "0_abcd1234");
+        assert_eq!(entry_key("1_abcd1234_487"), "1_abcd1234");
+        assert_eq!(entry_key("0_ABCD1234_1"), "0_ABCD1234_1");
+        assert_eq!(entry_key("live"), "live");
+    }
+}
