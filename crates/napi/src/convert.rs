@@ -1,6 +1,6 @@
 //! Core types → JavaScript types. One place for every conversion.
 
-use klive_server_core::{AudioInfo, ConnectionStats, HlsStreamInfo, ServerEvent, ServerStats, StreamStats, VideoInfo};
+use klive_server_core::{AudioInfo, ConnectionStats, HlsStreamInfo, RecordingInfo, ServerEvent, ServerStats, StreamStats, VideoInfo};
 use napi_derive::napi;
 
 /// One query-string parameter.
@@ -85,6 +85,11 @@ pub enum IngestEvent {
     SinkClosed { sink_id: i64, stream_name: String, reason: String, bytes_written: i64, dropped_frames: i64 },
     /// An FLV source ended (detached or shutdown).
     SourceClosed { source_id: i64, stream_name: String, reason: String },
+    /// A recording segment was finished (fsynced, renamed to `path`). `last`: closed
+    /// because the stream ended for good or recording stopped.
+    RecordingSegment { stream_name: String, path: String, start_wall_ms: f64, duration_ms: f64, bytes: f64, last: bool },
+    /// Recording of a stream stopped on an error (e.g. a full disk); the stream goes on.
+    RecordingError { stream_name: String, message: String },
     /// Something notable that closed nothing.
     Warning { connection_id: i64, message: String },
 }
@@ -170,6 +175,15 @@ pub(crate) fn to_binding_event(event: ServerEvent) -> IngestEvent {
         ServerEvent::SourceClosed { source_id, stream_name, reason } => {
             IngestEvent::SourceClosed { source_id: source_id as i64, stream_name, reason }
         }
+        ServerEvent::RecordingSegment { stream_name, path, start_wall_ms, duration_ms, bytes, last } => IngestEvent::RecordingSegment {
+            stream_name,
+            path,
+            start_wall_ms: start_wall_ms as f64,
+            duration_ms: duration_ms as f64,
+            bytes: bytes as f64,
+            last,
+        },
+        ServerEvent::RecordingError { stream_name, message } => IngestEvent::RecordingError { stream_name, message },
         ServerEvent::Warning { connection_id, message } => IngestEvent::Warning { connection_id: connection_id as i64, message },
     }
 }
@@ -318,4 +332,47 @@ pub(crate) fn to_binding_hls(h: HlsStreamInfo) -> HlsStreamSnapshot {
         codecs: h.codecs,
         rejected_frames: h.rejected_frames as i64,
     }
+}
+
+/// One recorded stream.
+#[napi(object)]
+pub struct RecordingSnapshot {
+    pub name: String,
+    /// Directory of its segments.
+    pub dir: String,
+    /// Its stream is live and being written.
+    pub live: bool,
+    /// Segments finished.
+    pub segments: i64,
+    /// Bytes written.
+    pub bytes: f64,
+    /// Length of the open segment, ms.
+    pub current_segment_ms: f64,
+    /// Why recording stopped, after an error.
+    pub error: Option<String>,
+}
+
+pub(crate) fn to_binding_recording(r: RecordingInfo) -> RecordingSnapshot {
+    RecordingSnapshot {
+        name: r.name,
+        dir: r.dir,
+        live: r.live,
+        segments: r.segments as i64,
+        bytes: r.bytes as f64,
+        current_segment_ms: r.current_segment_ms as f64,
+        error: r.error,
+    }
+}
+
+/// A segment finished by `recoverRecordingSegment`.
+#[napi(object)]
+pub struct RecoveredSegmentInfo {
+    /// The finished `.mp4` file.
+    pub path: String,
+    /// Timeline (wall-clock) ms of its first frame.
+    pub start_wall_ms: f64,
+    /// Playable duration, ms.
+    pub duration_ms: f64,
+    /// Size after truncation.
+    pub bytes: f64,
 }

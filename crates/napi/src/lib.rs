@@ -4,7 +4,7 @@
 
 mod convert;
 
-use convert::{to_binding_event, to_binding_hls, to_binding_stats};
+use convert::{to_binding_event, to_binding_hls, to_binding_recording, to_binding_stats, RecordingSnapshot, RecoveredSegmentInfo};
 use klive_server_core::{Decision, Server, SinkTarget};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -84,6 +84,22 @@ pub struct RtmpServerOptions {
     pub app_name: Option<String>,
     /// Optional path prefix before the application name.
     pub app_prefix: Option<String>,
+    /// A step larger than this (ms) between two audio or video timestamps of a stream resyncs
+    /// it onto the wall clock (default 10000).
+    pub max_pts_drift_ms: Option<u32>,
+}
+
+/// How a stream is recorded (`startRecording`).
+#[napi(object)]
+pub struct RecordOptionsInput {
+    /// Directory of the segment files (created if missing).
+    pub dir: String,
+    /// Segment length in ms (default 900000).
+    pub segment_duration_ms: Option<u32>,
+    /// A fragment is written at least this often, ms (default 2000): the most a crash loses.
+    pub fragment_duration_ms: Option<u32>,
+    /// How long the recorder waits for its stream to be (re)published, ms (default 30000).
+    pub republish_grace_ms: Option<u32>,
 }
 
 /// How one stream is packaged to HLS. Unset fields take the old origin's settings.
@@ -194,6 +210,9 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
         config.app_name = v;
     }
     config.app_prefix = options.app_prefix.filter(|p| !p.is_empty());
+    if let Some(v) = options.max_pts_drift_ms {
+        config.max_pts_drift_ms = i64::from(v.max(1));
+    }
     if let Some(v) = options.out_chunk_size {
         if !(128..=65536).contains(&v) {
             return Err(Error::new(Status::InvalidArg, format!("outChunkSize {v} must be within 128..65536")));
@@ -201,6 +220,23 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
         config.session.out_chunk_size = v;
     }
     Ok(config)
+}
+
+/// Finish a `<start>.mp4.part` segment left by a crash or a failed write: cut after its
+/// last complete fragment, declare that duration, fsync, rename to `<start>.mp4`. Null (and
+/// the file removed) when not one fragment is complete.
+#[napi(catch_unwind)]
+pub fn recover_recording_segment(part_path: String) -> Result<Option<RecoveredSegmentInfo>> {
+    klive_server_core::recover_segment(std::path::Path::new(&part_path))
+        .map(|r| {
+            r.map(|r| RecoveredSegmentInfo {
+                path: r.path.display().to_string(),
+                start_wall_ms: r.start_wall_ms as f64,
+                duration_ms: r.duration_ms as f64,
+                bytes: r.bytes as f64,
+            })
+        })
+        .map_err(|e| Error::new(Status::GenericFailure, format!("cannot recover {part_path}: {e}")))
 }
 
 /// Start an RTMP server. `onEvent` receives every connection, publish, play, codec,
@@ -320,6 +356,44 @@ impl RtmpServer {
     #[napi(catch_unwind)]
     pub fn hls_streams(&self) -> Vec<HlsStreamSnapshot> {
         self.inner.hls_streams().into_iter().map(to_binding_hls).collect()
+    }
+
+    /// Record `streamName` to MP4 segments (it may be called before the stream is live).
+    /// Each finished segment is reported by a `recordingSegment` event.
+    #[napi(catch_unwind)]
+    pub fn start_recording(&self, stream_name: String, options: RecordOptionsInput) -> Result<()> {
+        let mut opts = klive_server_core::RecordOptions { dir: options.dir.into(), ..Default::default() };
+        if let Some(v) = options.segment_duration_ms {
+            opts.segment_duration_ms = u64::from(v);
+        }
+        if let Some(v) = options.fragment_duration_ms {
+            opts.fragment_duration_ms = u64::from(v);
+        }
+        if let Some(v) = options.republish_grace_ms {
+            opts.republish_grace = Duration::from_millis(u64::from(v));
+        }
+        self.inner.start_recording(&stream_name, opts).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    /// Stop recording `streamName`: its open segment is finished and reported as the last.
+    #[napi(catch_unwind)]
+    pub fn stop_recording(&self, stream_name: String) -> bool {
+        self.inner.stop_recording(&stream_name)
+    }
+
+    /// Every recorded stream.
+    #[napi(catch_unwind)]
+    pub fn recordings(&self) -> Vec<RecordingSnapshot> {
+        self.inner.recordings().into_iter().map(to_binding_recording).collect()
+    }
+
+    /// Inject recording sync points (`onMetaDataRecording`) into live stream `streamName`
+    /// every `intervalMs`, the first now, until the stream ends.
+    #[napi(catch_unwind)]
+    pub fn start_sync_points(&self, stream_name: String, interval_ms: u32) -> Result<()> {
+        self.inner
+            .start_sync_points(&stream_name, Duration::from_millis(u64::from(interval_ms.max(1000))))
+            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
     /// The separate HTTP origin's port, when one is configured.

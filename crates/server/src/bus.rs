@@ -212,6 +212,12 @@ impl LiveStream {
         self.ended.notify_waiters();
     }
 
+    /// Timeline ms of the latest frame, once there is one.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        let state = self.state.lock();
+        (self.frames.load(Ordering::Relaxed) > 0).then_some(state.last_timestamp)
+    }
+
     /// True once the publisher has left.
     pub fn is_ended(&self) -> bool {
         self.state.lock().ended

@@ -161,6 +161,29 @@ pub enum ServerEvent {
         /// Why.
         reason: String,
     },
+    /// A recording segment was finished: fsynced and renamed to its final path.
+    RecordingSegment {
+        /// Recorded stream.
+        stream_name: String,
+        /// The finished `.mp4` file.
+        path: String,
+        /// Timeline (wall-clock) ms of its first frame.
+        start_wall_ms: i64,
+        /// Its duration, ms.
+        duration_ms: u64,
+        /// Its size.
+        bytes: u64,
+        /// Closed because the stream ended for good (or recording was stopped).
+        last: bool,
+    },
+    /// Recording of a stream stopped on an error (e.g. a full disk); what was written is
+    /// reported as a segment. The stream itself goes on.
+    RecordingError {
+        /// Recorded stream.
+        stream_name: String,
+        /// What failed.
+        message: String,
+    },
     /// Something notable that did not close anything.
     Warning {
         /// Connection id, 0 when none.

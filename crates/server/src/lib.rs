@@ -18,15 +18,18 @@ mod ingest;
 mod origin;
 mod server;
 mod sink;
+mod record;
 mod relay;
 mod source;
 mod stats;
+mod sync;
 mod timeline;
 
 pub use bus::{Frame, StreamInfo};
 pub use config::ServerConfig;
 pub use events::{AudioInfo, Decision, DisconnectInfo, ServerEvent, VideoInfo};
 pub use hls::{HlsOptions, HlsStreamInfo};
+pub use record::{recover_segment, RecordOptions, RecordingInfo, RecoveredSegment};
 pub use rtmp_proto::session::MediaKind;
 pub use server::{Server, ServerError};
 pub use sink::SinkTarget;

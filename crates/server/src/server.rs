@@ -42,6 +42,9 @@ pub enum ServerError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The stream is already being recorded.
+    #[error("stream '{0}' is already being recorded")]
+    AlreadyRecording(String),
 }
 
 pub(crate) type EventCallback = Arc<dyn Fn(ServerEvent) + Send + Sync>;
@@ -73,6 +76,8 @@ pub(crate) struct Shared {
     pub hls: crate::hls::HlsRegistry,
     /// Per-entry wall-clock bases of the ingest timeline.
     pub timelines: Arc<crate::timeline::EntryTimelines>,
+    /// MP4 recorders.
+    pub recordings: crate::record::RecordingRegistry,
     total_connections: AtomicU64,
     refused_connections: AtomicU64,
 }
@@ -133,6 +138,7 @@ impl Server {
             tasks: TaskTracker::new(),
             hls: Default::default(),
             timelines: Default::default(),
+            recordings: Default::default(),
             total_connections: AtomicU64::new(0),
             refused_connections: AtomicU64::new(0),
         });
@@ -158,6 +164,35 @@ impl Server {
     /// Stop packaging `stream_name` and drop its playlist. False when it was not packaged.
     pub fn stop_hls(&self, stream_name: &str) -> bool {
         crate::hls::stop(&self.shared, stream_name)
+    }
+
+    /// Inject recording sync points (`onMetaDataRecording`) into live stream `stream_name`
+    /// every `interval`, the first now, until the stream ends (see [`crate::sync`]).
+    pub fn start_sync_points(&self, stream_name: &str, interval: Duration) -> Result<(), ServerError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(ServerError::ShuttingDown);
+        }
+        let stream = self.shared.registry.get(stream_name).ok_or_else(|| ServerError::StreamNotLive(stream_name.to_string()))?;
+        let _runtime = self.runtime.enter();
+        self.shared.tasks.spawn(crate::sync::run(stream, interval, self.shared.shutdown.child_token()));
+        Ok(())
+    }
+
+    /// Record `stream_name` to MP4 segments in `opts.dir` (the stream need not be live yet).
+    pub fn start_recording(&self, stream_name: &str, opts: crate::RecordOptions) -> Result<(), ServerError> {
+        let _runtime = self.runtime.enter();
+        crate::record::start(&self.shared, stream_name, opts)
+    }
+
+    /// Stop recording `stream_name`; its open segment is reported as the last. False when
+    /// it is not being recorded.
+    pub fn stop_recording(&self, stream_name: &str) -> bool {
+        crate::record::stop(&self.shared, stream_name)
+    }
+
+    /// Every recorded stream.
+    pub fn recordings(&self) -> Vec<crate::RecordingInfo> {
+        crate::record::infos(&self.shared)
     }
 
     /// Every packaged stream, by name.

@@ -1,0 +1,238 @@
+//! The recorder's decisions, free of I/O: bus frames in, file operations out
+//! ([`FileOp`]), which the task in [`super`] carries out in order.
+//!
+//! A segment opens at a video keyframe (audio-only streams: at an audio frame) and is
+//! cut at the first keyframe whose presentation time enters the next slot of
+//! `segment_ms` counted from `origin_ms` (the entry's timeline base), so every rendition
+//! of an entry cuts its recording on the same frames. A codec configuration change cuts
+//! at the next keyframe. A fragment is written before each keyframe and at least every
+//! `fragment_ms`, so a crash loses at most that much.
+
+use crate::bus::Frame;
+use bytes::Bytes;
+use rtmp_proto::media::audio::{self, AudioCodec};
+use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
+use rtmp_proto::mp4::{DurationPatch, Mp4Muxer, Sample, TrackConfig};
+use rtmp_proto::session::MediaKind;
+
+/// What the I/O side must do, in order.
+#[derive(Debug)]
+pub(crate) enum FileOp {
+    /// Create the segment file that starts at timeline ms `start_ms` and write `init`.
+    Open { start_ms: i64, init: Vec<u8> },
+    /// Append complete fragments to the open file.
+    Append(Vec<u8>),
+    /// Finish the open file: write `tail`, patch the duration, sync, rename.
+    Close { tail: Option<Vec<u8>>, duration_ms: u64, patch: DurationPatch },
+    /// Remove the open file: it holds no sample.
+    Discard,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    muxer: Mp4Muxer,
+    start_ms: i64,
+    slot: i64,
+    video_track: Option<usize>,
+    audio_track: Option<usize>,
+    last_flush_ms: i64,
+    /// The configurations it was opened with.
+    video_record: Option<Bytes>,
+    audio_config: Option<Bytes>,
+    samples: u64,
+}
+
+/// The recorder state of one stream.
+#[derive(Debug)]
+pub(crate) struct RecorderCore {
+    segment_ms: i64,
+    fragment_ms: i64,
+    origin_ms: Option<i64>,
+    video: Option<(VideoCodec, Bytes)>,
+    audio: Option<Bytes>,
+    open: Option<OpenSegment>,
+    /// Frames that could not be recorded (malformed, or a codec MP4 here cannot carry).
+    pub rejected: u64,
+}
+
+impl RecorderCore {
+    pub fn new(segment_ms: u64, fragment_ms: u64, origin_ms: Option<i64>) -> Self {
+        RecorderCore {
+            segment_ms: segment_ms.max(1000) as i64,
+            fragment_ms: fragment_ms.max(100) as i64,
+            origin_ms,
+            video: None,
+            audio: None,
+            open: None,
+            rejected: 0,
+        }
+    }
+
+    /// Duration of the open segment so far, ms.
+    pub fn open_duration_ms(&self) -> u64 {
+        self.open.as_ref().map_or(0, |o| o.muxer.duration_ms())
+    }
+
+    pub fn handle_frame(&mut self, frame: &Frame, out: &mut Vec<FileOp>) {
+        match (frame.kind, frame.config) {
+            (MediaKind::Data, _) => {}
+            (MediaKind::Video, true) => {
+                let Ok(info) = video::parse_video_tag(&frame.payload) else { return };
+                let Some(record) = video::sequence_header_payload(&frame.payload) else { return };
+                if matches!(info.codec, VideoCodec::H264 | VideoCodec::Hevc) {
+                    self.video = Some((info.codec, Bytes::copy_from_slice(record)));
+                } else {
+                    self.rejected += 1;
+                }
+            }
+            (MediaKind::Audio, true) => {
+                if let Some(asc) = audio::aac_sequence_header_payload(&frame.payload) {
+                    self.audio = Some(Bytes::copy_from_slice(asc));
+                }
+            }
+            (MediaKind::Video, false) => self.video_frame(frame, out),
+            (MediaKind::Audio, false) => self.audio_frame(frame, out),
+        }
+    }
+
+    /// Close the open segment (the stream ended, or recording stops).
+    pub fn close(&mut self, out: &mut Vec<FileOp>) {
+        let Some(mut open) = self.open.take() else { return };
+        if open.samples == 0 {
+            out.push(FileOp::Discard);
+            return;
+        }
+        let tail = open.muxer.finish();
+        out.push(FileOp::Close { tail, duration_ms: open.muxer.duration_ms(), patch: open.muxer.duration_patch() });
+    }
+
+    fn slot(&self, ms: i64) -> i64 {
+        (ms - self.origin_ms.unwrap_or(0)).div_euclid(self.segment_ms)
+    }
+
+    fn config_changed(&self, open: &OpenSegment) -> bool {
+        open.video_record.as_ref() != self.video.as_ref().map(|v| &v.1) || open.audio_config != self.audio
+    }
+
+    fn video_frame(&mut self, frame: &Frame, out: &mut Vec<FileOp>) {
+        let Some((codec, _)) = &self.video else { return };
+        let Ok(info) = video::parse_video_tag(&frame.payload) else {
+            self.rejected += 1;
+            return;
+        };
+        if info.kind != VideoPacketKind::Frame || info.codec != *codec {
+            return;
+        }
+        let Some(body) = video::payload(&frame.payload) else { return };
+        let keyframe = frame.keyframe || info.keyframe;
+        let dts = frame.timestamp;
+        let pts = dts + i64::from(info.composition_time);
+        if keyframe {
+            self.origin_ms.get_or_insert(pts);
+            let cut = match &self.open {
+                None => true,
+                Some(open) => frame.discontinuity || self.config_changed(open) || self.slot(pts) > open.slot,
+            };
+            if cut {
+                self.close(out);
+                self.open_segment(dts, pts, out);
+            } else {
+                self.flush(out);
+            }
+        }
+        let Some(open) = &mut self.open else { return };
+        let Some(track) = open.video_track else { return };
+        if !keyframe && dts - open.last_flush_ms >= self.fragment_ms {
+            self.flush(out);
+        }
+        let Some(open) = &mut self.open else { return };
+        let sample = Sample { dts_ms: dts - open.start_ms, pts_ms: pts - open.start_ms, keyframe, data: Bytes::copy_from_slice(body) };
+        match open.muxer.push(track, sample) {
+            Ok(()) => open.samples += 1,
+            Err(_) => self.rejected += 1,
+        }
+    }
+
+    fn audio_frame(&mut self, frame: &Frame, out: &mut Vec<FileOp>) {
+        if self.audio.is_none() {
+            return;
+        }
+        let Ok(info) = audio::parse_audio_tag(&frame.payload) else {
+            self.rejected += 1;
+            return;
+        };
+        if info.codec != AudioCodec::Aac || info.is_sequence_header {
+            return;
+        }
+        let Some(raw) = audio::payload(&frame.payload) else { return };
+        let ts = frame.timestamp;
+        if self.video.is_none() {
+            // Audio only: audio frames open and cut segments.
+            self.origin_ms.get_or_insert(ts);
+            let cut = match &self.open {
+                None => true,
+                Some(open) => frame.discontinuity || self.config_changed(open) || self.slot(ts) > open.slot,
+            };
+            if cut {
+                self.close(out);
+                self.open_segment(ts, ts, out);
+            }
+        }
+        let Some(open) = &self.open else { return };
+        let Some(track) = open.audio_track else { return };
+        if ts < open.start_ms {
+            return; // before the segment's first keyframe
+        }
+        if ts - open.last_flush_ms >= self.fragment_ms {
+            self.flush(out);
+        }
+        let Some(open) = &mut self.open else { return };
+        let sample = Sample { dts_ms: ts - open.start_ms, pts_ms: ts - open.start_ms, keyframe: true, data: Bytes::copy_from_slice(raw) };
+        match open.muxer.push(track, sample) {
+            Ok(()) => open.samples += 1,
+            Err(_) => self.rejected += 1,
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<FileOp>) {
+        let Some(open) = &mut self.open else { return };
+        if let Some(bytes) = open.muxer.fragment() {
+            out.push(FileOp::Append(bytes));
+        }
+        open.last_flush_ms = open.start_ms + open.muxer.duration_ms() as i64;
+    }
+
+    fn open_segment(&mut self, dts: i64, pts: i64, out: &mut Vec<FileOp>) {
+        let mut tracks = Vec::new();
+        let video_track = self.video.as_ref().map(|(codec, record)| {
+            tracks.push(match codec {
+                VideoCodec::Hevc => TrackConfig::Hevc(record.clone()),
+                _ => TrackConfig::H264(record.clone()),
+            });
+            tracks.len() - 1
+        });
+        let audio_track = self.audio.as_ref().map(|asc| {
+            tracks.push(TrackConfig::Aac(asc.clone()));
+            tracks.len() - 1
+        });
+        let muxer = match Mp4Muxer::new(&tracks) {
+            Ok(m) => m,
+            Err(_) => {
+                self.rejected += 1;
+                return;
+            }
+        };
+        out.push(FileOp::Open { start_ms: dts, init: muxer.init_segment() });
+        self.open = Some(OpenSegment {
+            muxer,
+            start_ms: dts,
+            slot: self.slot(pts),
+            video_track,
+            audio_track,
+            last_flush_ms: dts,
+            video_record: self.video.as_ref().map(|v| v.1.clone()),
+            audio_config: self.audio.clone(),
+            samples: 0,
+        });
+    }
+}
