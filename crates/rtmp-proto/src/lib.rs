@@ -10,5 +10,6 @@ pub mod chunk;
 pub mod handshake;
 pub mod media;
 pub mod message;
+pub mod mp4;
 pub mod session;
 pub mod ts;
