@@ -43,6 +43,20 @@ export declare class RtmpServer {
   stopHls(streamName: string): boolean
   /** Every HLS-packaged stream. */
   hlsStreams(): Array<HlsStreamSnapshot>
+  /**
+   * Record `streamName` to MP4 segments (it may be called before the stream is live).
+   * Each finished segment is reported by a `recordingSegment` event.
+   */
+  startRecording(streamName: string, options: RecordOptionsInput): void
+  /** Stop recording `streamName`: its open segment is finished and reported as the last. */
+  stopRecording(streamName: string): boolean
+  /** Every recorded stream. */
+  recordings(): Array<RecordingSnapshot>
+  /**
+   * Inject recording sync points (`onMetaDataRecording`) into live stream `streamName`
+   * every `intervalMs`, the first now, until the stream ends.
+   */
+  startSyncPoints(streamName: string, intervalMs: number): void
   /** The separate HTTP origin's port, when one is configured. */
   get httpPort(): number | null
   /** Close a connection by id. False when unknown. */
@@ -157,6 +171,8 @@ export type IngestEvent =
   | { type: 'disconnect'; connectionId: number; remoteAddress: string; reason: string; bytesIn: number; bytesOut: number; durationMs: number }
   | { type: 'sinkClosed'; sinkId: number; streamName: string; reason: string; bytesWritten: number; droppedFrames: number }
   | { type: 'sourceClosed'; sourceId: number; streamName: string; reason: string }
+  | { type: 'recordingSegment'; streamName: string; path: string; startWallMs: number; durationMs: number; bytes: number; last: boolean }
+  | { type: 'recordingError'; streamName: string; message: string }
   | { type: 'warning'; connectionId: number; message: string }
 
 /** Version of the native core. */
@@ -169,6 +185,54 @@ export interface QueryParam {
   /** Decoded value. */
   value: string
 }
+
+/** One recorded stream. */
+export interface RecordingSnapshot {
+  name: string
+  /** Directory of its segments. */
+  dir: string
+  /** Its stream is live and being written. */
+  live: boolean
+  /** Segments finished. */
+  segments: number
+  /** Bytes written. */
+  bytes: number
+  /** Length of the open segment, ms. */
+  currentSegmentMs: number
+  /** Why recording stopped, after an error. */
+  error?: string
+}
+
+/** How a stream is recorded (`startRecording`). */
+export interface RecordOptionsInput {
+  /** Directory of the segment files (created if missing). */
+  dir: string
+  /** Segment length in ms (default 900000). */
+  segmentDurationMs?: number
+  /** A fragment is written at least this often, ms (default 2000): the most a crash loses. */
+  fragmentDurationMs?: number
+  /** How long the recorder waits for its stream to be (re)published, ms (default 30000). */
+  republishGraceMs?: number
+}
+
+/** A segment finished by `recoverRecordingSegment`. */
+export interface RecoveredSegmentInfo {
+  /** The finished `.mp4` file. */
+  path: string
+  /** Timeline (wall-clock) ms of its first frame. */
+  startWallMs: number
+  /** Playable duration, ms. */
+  durationMs: number
+  /** Size after truncation. */
+  bytes: number
+}
+
+/**
+ * Finish a `<start>.mp4.part` segment left by a crash or a failed write: cut after its
+ * last complete fragment, declare that duration, fsync, rename to `<start>.mp4`. Null (and
+ * the file removed) when not one fragment is complete.
+ */
+export declare function recoverRecordingSegment(partPath: string): RecoveredSegmentInfo | null
 
 /** Options of the RTMP server. Every field is optional; defaults suit production. */
 export interface RtmpServerOptions {
@@ -216,6 +280,11 @@ export interface RtmpServerOptions {
   appName?: string
   /** Optional path prefix before the application name. */
   appPrefix?: string
+  /**
+   * A step larger than this (ms) between two audio or video timestamps of a stream resyncs
+   * it onto the wall clock (default 10000).
+   */
+  maxPtsDriftMs?: number
 }
 
 /** Everything at once. */

@@ -565,7 +565,8 @@ fn hevc_sps_rarely_used_syntax() {
     for _ in 2..8 {
         w.bits(0, 2);
     }
-    w.bits(0, 88); // sub-layer 0 profile
+    w.bits(0, 44);
+    w.bits(0, 44); // sub-layer 0 profile
     w.bits(90, 8); // sub-layer 1 level
     w.ue(0); // sps id
     w.ue(2); // chroma 4:2:2

@@ -127,29 +127,29 @@ impl RecorderCore {
         let keyframe = frame.keyframe || info.keyframe;
         let dts = frame.timestamp;
         let pts = dts + i64::from(info.composition_time);
+        let mut cut = false;
         if keyframe {
             self.origin_ms.get_or_insert(pts);
-            let cut = match &self.open {
+            cut = match &self.open {
                 None => true,
                 Some(open) => frame.discontinuity || self.config_changed(open) || self.slot(pts) > open.slot,
             };
             if cut {
                 self.close(out);
                 self.open_segment(dts, pts, out);
-            } else {
-                self.flush(out);
             }
         }
         let Some(open) = &mut self.open else { return };
         let Some(track) = open.video_track else { return };
-        if !keyframe && dts - open.last_flush_ms >= self.fragment_ms {
-            self.flush(out);
-        }
-        let Some(open) = &mut self.open else { return };
         let sample = Sample { dts_ms: dts - open.start_ms, pts_ms: pts - open.start_ms, keyframe, data: Bytes::copy_from_slice(body) };
         match open.muxer.push(track, sample) {
             Ok(()) => open.samples += 1,
             Err(_) => self.rejected += 1,
+        }
+        // The muxer holds the newest sample back: flushing after a keyframe writes what
+        // came before it, so each fragment starts with a keyframe.
+        if (keyframe && !cut) || dts - open.last_flush_ms >= self.fragment_ms {
+            self.flush(out);
         }
     }
 
@@ -183,14 +183,14 @@ impl RecorderCore {
         if ts < open.start_ms {
             return; // before the segment's first keyframe
         }
-        if ts - open.last_flush_ms >= self.fragment_ms {
-            self.flush(out);
-        }
         let Some(open) = &mut self.open else { return };
         let sample = Sample { dts_ms: ts - open.start_ms, pts_ms: ts - open.start_ms, keyframe: true, data: Bytes::copy_from_slice(raw) };
         match open.muxer.push(track, sample) {
             Ok(()) => open.samples += 1,
             Err(_) => self.rejected += 1,
+        }
+        if self.video.is_none() && ts - open.last_flush_ms >= self.fragment_ms {
+            self.flush(out);
         }
     }
 
@@ -200,6 +200,9 @@ impl RecorderCore {
             out.push(FileOp::Append(bytes));
         }
         open.last_flush_ms = open.start_ms + open.muxer.duration_ms() as i64;
+        if open.last_flush_ms <= open.start_ms {
+            open.last_flush_ms = open.start_ms;
+        }
     }
 
     fn open_segment(&mut self, dts: i64, pts: i64, out: &mut Vec<FileOp>) {
