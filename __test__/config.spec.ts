@@ -147,3 +147,26 @@ test('a terminal gets one readable line per record', (t) => {
   log.child({ entryId: '0_rkij47dr' }).warn('connect refused', { connectionId: 3, reason: 'Missing argument: token' });
   t.is(sink.lines[0], '03:04:05.006 WARN  connect refused entryId=0_rkij47dr connectionId=3 reason="Missing argument: token"\n');
 });
+
+test('recording keys: defaults, directories that follow recording.directory, booleans from the environment', (t) => {
+  const c = loadConfig({ file: file('rec.json', { ...REQUIRED, recording: { directory: '/data/rec' } }), env: {} });
+  t.like(c.recording, {
+    enabled: true,
+    directory: '/data/rec',
+    sharedDirectory: join('/data/rec', 'shared'),
+    stateDirectory: join('/data/rec', '.state'),
+    segmentDurationSeconds: 900,
+    retryForSeconds: 259200,
+    uploadChunkBytes: 8 * 1024 * 1024,
+    retainDeliveredSeconds: 0,
+    diskBudgetBytes: 0,
+    syncPointIntervalSeconds: 60,
+  });
+  const env = loadConfig({
+    file: file('rec2.json', REQUIRED),
+    env: { KLIVE_RECORDING_ENABLED: 'false', KLIVE_RECORDING_SHARED_DIRECTORY: '/mnt/kaltura', KLIVE_RECORDING_UPLOAD_CHUNK_BYTES: '1048576' },
+  });
+  t.like(env.recording, { enabled: false, sharedDirectory: '/mnt/kaltura', uploadChunkBytes: 1048576 });
+  const bad = configError(t, () => loadConfig({ file: file('rec3.json', REQUIRED), env: { KLIVE_RECORDING_ENABLED: 'maybe' } }));
+  t.deepEqual(bad.problems, ['environment KLIVE_RECORDING_ENABLED: recording.enabled: must be true or false']);
+});

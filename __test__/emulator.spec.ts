@@ -564,14 +564,19 @@ test('permission.get, liveStream.appendRecording and media.cancelReplace', async
   const missing = asError(t, await call(emu, 'permission', 'get', { ks, partnerId: 103, permissionName: 'FEATURE_LIVE_STREAM_KALTURA_RECORDING' }), 'INVALID_OBJECT_ID');
   t.is(missing.message, 'Invalid object id [FEATURE_LIVE_STREAM_KALTURA_RECORDING]');
 
-  const resource = { 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': '/rec/seg1.mp4' };
+  // Kaltura reads the file it is given: the path must exist.
+  const segment = join(mkdtempSync(join(tmpdir(), 'klive-append-')), 'seg1.mp4');
+  writeFileSync(segment, 'segment bytes');
+  const resource = { 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': segment };
   const asset = liveAssetId('1_other001', 32);
   asError(t, await call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 102, entryId: DEMO_ENTRY_ID, assetId: liveAssetId(DEMO_ENTRY_ID, 32), mediaServerIndex: 0, duration: 900, ...resource }), 'KALTURA_RECORDING_ENABLED');
   asError(t, await call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 103, entryId: '1_other001', assetId: 'bad', mediaServerIndex: 0, duration: 900, ...resource }), 'ASSET_ID_NOT_FOUND');
   const appended = (await call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 103, entryId: '1_other001', assetId: asset, mediaServerIndex: 0, duration: 900.5, isLastChunk: 'false', ...resource })) as WireObject;
   t.is(appended.objectType, 'KalturaLiveStreamEntry');
   t.regex(String(appended.recordedEntryId), /^0_[0-9a-z]{8}$/);
-  t.like(emu.recordings[0], { entryId: '1_other001', assetId: asset, duration: 900.5, isLastChunk: false, resource: { objectType: 'KalturaServerFileResource', localFilePath: '/rec/seg1.mp4' } });
+  t.like(emu.recordings[0], { entryId: '1_other001', assetId: asset, duration: 900.5, isLastChunk: false, resource: { objectType: 'KalturaServerFileResource', localFilePath: segment } });
+  t.like(emu.receivedRecordings('1_other001', asset)[0], { n: 1, size: 13, duration: 900.5, isLastChunk: false, localFilePath: segment });
+  asError(t, await call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 103, entryId: '1_other001', assetId: asset, mediaServerIndex: 0, duration: 1, 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': `${segment}.missing` }), 'FILE_DOESNT_EXIST');
   t.like(await call(emu, 'media', 'cancelReplace', { ks, partnerId: 103, entryId: String(appended.recordedEntryId) }), { objectType: 'KalturaMediaEntry', replacementStatus: 0 });
   asError(t, await call(emu, 'media', 'cancelReplace', { ks, partnerId: 102, entryId: String(appended.recordedEntryId) }), 'ENTRY_ID_NOT_FOUND');
 });

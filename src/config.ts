@@ -54,10 +54,26 @@ const schema = z
     limitOrigin: z.object({ headerName: nonEmpty.optional(), headerValue: nonEmpty.optional() }).strict().default({}),
     recording: z
       .object({
+        /** Record entries whose recordStatus asks for it (and whose partner lacks Kaltura recording). */
+        enabled: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
+        /** Where the recorder writes segments (per rendition: <directory>/<entryId>/<streamName>/). */
         directory: nonEmpty.optional(),
         fileGroup: nonEmpty.default('kaltura'),
         segmentDurationSeconds: positiveInt.default(900),
-        copyTo: nonEmpty.optional(),
+        /** kaltura workMode: segments are moved here (<sharedDirectory>/<entryId>/<file>) and Kaltura reads them by path. */
+        sharedDirectory: nonEmpty.optional(),
+        /** The delivery journal; must survive restarts. */
+        stateDirectory: nonEmpty.optional(),
+        /** Retry a delivery this long before marking it failed (3 days). */
+        retryForSeconds: positiveInt.default(259_200),
+        /** ecdn workMode: uploadToken.upload chunk size. */
+        uploadChunkBytes: positiveInt.default(8 * 1024 * 1024),
+        /** Keep delivered local files (ecdn workMode) this long; 0 deletes them at once. */
+        retainDeliveredSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(0),
+        /** Local segment bytes above which the oldest delivered files are deleted first; 0 = no budget. */
+        diskBudgetBytes: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(0),
+        /** onMetaDataRecording sync point interval while recording. */
+        syncPointIntervalSeconds: positiveInt.default(60),
       })
       .strict()
       .default({}),
@@ -93,7 +109,7 @@ type Parsed = z.infer<typeof schema>;
 /** The effective configuration, every default filled in. */
 export interface KliveConfig extends Omit<Parsed, 'hostname' | 'recording' | 'auth'> {
   hostname: string;
-  recording: Parsed['recording'] & { directory: string };
+  recording: Parsed['recording'] & { directory: string; sharedDirectory: string; stateDirectory: string };
   auth: { decisionTimeoutMs: number };
 }
 
@@ -128,7 +144,7 @@ export class ConfigError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Keys that environment variables and `--set` can reach
 
-type Kind = 'string' | 'int' | 'number';
+type Kind = 'string' | 'int' | 'number' | 'bool';
 
 interface KeySpec {
   kind: Kind;
@@ -157,10 +173,17 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'http.port': { kind: 'int', env: 'KLIVE_HTTP_PORT' },
   'limitOrigin.headerName': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_NAME' },
   'limitOrigin.headerValue': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_VALUE' },
+  'recording.enabled': { kind: 'bool', env: 'KLIVE_RECORDING_ENABLED' },
   'recording.directory': { kind: 'string', env: 'KLIVE_RECORDING_DIRECTORY' },
   'recording.fileGroup': { kind: 'string', env: 'KLIVE_RECORDING_FILE_GROUP' },
   'recording.segmentDurationSeconds': { kind: 'int', env: 'KLIVE_RECORDING_SEGMENT_DURATION_SECONDS' },
-  'recording.copyTo': { kind: 'string', env: 'KLIVE_RECORDING_COPY_TO' },
+  'recording.sharedDirectory': { kind: 'string', env: 'KLIVE_RECORDING_SHARED_DIRECTORY' },
+  'recording.stateDirectory': { kind: 'string', env: 'KLIVE_RECORDING_STATE_DIRECTORY' },
+  'recording.retryForSeconds': { kind: 'int', env: 'KLIVE_RECORDING_RETRY_FOR_SECONDS' },
+  'recording.uploadChunkBytes': { kind: 'int', env: 'KLIVE_RECORDING_UPLOAD_CHUNK_BYTES' },
+  'recording.retainDeliveredSeconds': { kind: 'int', env: 'KLIVE_RECORDING_RETAIN_DELIVERED_SECONDS' },
+  'recording.diskBudgetBytes': { kind: 'int', env: 'KLIVE_RECORDING_DISK_BUDGET_BYTES' },
+  'recording.syncPointIntervalSeconds': { kind: 'int', env: 'KLIVE_RECORDING_SYNC_POINT_INTERVAL_SECONDS' },
   maxPtsDriftMs: { kind: 'int', env: 'KLIVE_MAX_PTS_DRIFT_MS' },
   // No environment variable: DESIGN.md makes KLIVE_FFMPEG the fallback *after* this key.
   ffmpegPath: { kind: 'string' },
@@ -248,8 +271,19 @@ export function validateConfig(
   return {
     ...c,
     hostname: c.hostname ?? osHostname(),
-    recording: { ...c.recording, directory: c.recording.directory ?? join(tmpdir(), 'klive-server', 'recordings') },
+    recording: recordingDefaults(c.recording),
     auth: { decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },
+  };
+}
+
+/** Directories left unset follow `directory`: `<directory>/shared` and `<directory>/.state`. */
+function recordingDefaults(r: Parsed['recording']): KliveConfig['recording'] {
+  const directory = r.directory ?? join(tmpdir(), 'klive-server', 'recordings');
+  return {
+    ...r,
+    directory,
+    sharedDirectory: r.sharedDirectory ?? join(directory, 'shared'),
+    stateDirectory: r.stateDirectory ?? join(directory, '.state'),
   };
 }
 
@@ -314,6 +348,12 @@ function parseText(raw: string, kind: Kind): unknown {
   if (kind === 'string') return raw;
   // Leave unparsable text as a string: the schema then reports "must be a number" with the key.
   if (kind === 'int') return /^-?\d+$/.test(text) ? Number(text) : raw;
+  if (kind === 'bool') {
+    const lower = text.toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+    if (['false', '0', 'no', 'off'].includes(lower)) return false;
+    return raw;
+  }
   return text !== '' && Number.isFinite(Number(text)) ? Number(text) : raw;
 }
 

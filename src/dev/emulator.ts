@@ -7,7 +7,9 @@ import { handleApiRequest } from './api-handler';
 import type { EmulatorCall } from './dispatcher';
 import type { EmulatorFixtures, FixtureEntry } from './fixtures';
 import { validateFixtures } from './fixtures';
+import { EmulatorError } from './errors';
 import { EmulatorHttpServer, type DownMode } from './http-server';
+import type { ReceivedRecordingChunk } from './received-recordings';
 import { EmulatorState, MEDIA_SERVER_PARTNER_ID, type BeaconRecord, type RecordingRecord, type ServerNodeRecord } from './state';
 
 export interface KalturaEmulatorOptions {
@@ -20,6 +22,11 @@ export interface KalturaEmulatorOptions {
   latencyMs?: number;
   /** X-Me header value, default 'kaltura-emulator'. */
   serverName?: string;
+  /**
+   * Where appendRecording content is written (`<storageDir>/<entryId>/<assetId>/<n>.mp4`);
+   * default: kept in memory.
+   */
+  storageDir?: string;
 }
 
 export interface KalturaEmulator {
@@ -34,6 +41,13 @@ export interface KalturaEmulator {
   readonly beacons: readonly BeaconRecord[];
   /** liveStream.appendRecording calls accepted. */
   readonly recordings: readonly RecordingRecord[];
+  /**
+   * What appendRecording received for one entry + live asset, in arrival order: content
+   * (sha256, size, and the bytes or the stored file), duration, isLastChunk.
+   */
+  receivedRecordings(entryId: string, assetId: string): ReceivedRecordingChunk[];
+  /** Grants or withdraws a partner permission (e.g. FEATURE_LIVE_STREAM_KALTURA_RECORDING). */
+  setPartnerPermission(partnerId: number, permission: string, granted: boolean): void;
   /** Registered server nodes (fixtures and serverNode.reportStatus). */
   serverNodes(): ServerNodeRecord[];
   /** The bytes received so far on an upload token, or undefined if unknown / still empty. */
@@ -57,7 +71,7 @@ export interface KalturaEmulator {
 
 export async function startKalturaEmulator(options: KalturaEmulatorOptions): Promise<KalturaEmulator> {
   // Re-validate: fixtures built in code get the same checks as a loaded file.
-  const state = new EmulatorState(validateFixtures(options.fixtures, 'fixtures'));
+  const state = new EmulatorState(validateFixtures(options.fixtures, 'fixtures'), { storageDir: options.storageDir });
   const calls: EmulatorCall[] = [];
   const host = options.host ?? '127.0.0.1';
   const http = await EmulatorHttpServer.start({
@@ -89,6 +103,17 @@ class Emulator implements KalturaEmulator {
 
   get recordings(): readonly RecordingRecord[] {
     return this.state.recordings;
+  }
+
+  receivedRecordings(entryId: string, assetId: string): ReceivedRecordingChunk[] {
+    return this.state.received.of(entryId, assetId);
+  }
+
+  setPartnerPermission(partnerId: number, permission: string, granted: boolean): void {
+    const partner = this.state.partners.get(partnerId);
+    if (!partner) throw new EmulatorError('FIXTURES_INVALID', `partner ${partnerId} is unknown`);
+    partner.permissions = partner.permissions.filter((p) => p !== permission);
+    if (granted) partner.permissions.push(permission);
   }
 
   callsOf(service: string, action: string): EmulatorCall[] {

@@ -65,6 +65,9 @@ export const ApiErrors = {
   UPLOAD_TOKEN_CANNOT_MATCH_EXPECTED_SIZE:
     'UPLOAD_TOKEN_CANNOT_MATCH_EXPECTED_SIZE;;Failed to match expected file size',
   UPLOAD_ERROR: 'UPLOAD_ERROR;;Upload failed',
+  UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY:
+    'UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY;;Upload token is in an invalid status for adding entry, maybe the a file was not uploaded or the token was used',
+  FILE_DOESNT_EXIST: 'FILE_DOESNT_EXIST;;File doesnt exist',
 } as const;
 
 export type ApiErrorName = keyof typeof ApiErrors;

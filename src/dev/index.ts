@@ -33,3 +33,4 @@ export { parseKs, ksValidity } from './ks-verify';
 export type { KsSession, KsParseResult } from './ks-verify';
 export { MEDIA_SERVER_PARTNER_ID, liveAssetId } from './state';
 export type { BeaconRecord, RecordingRecord, ServerNodeRecord } from './state';
+export type { ReceivedRecordingChunk } from './received-recordings';

@@ -14,6 +14,7 @@ import {
   type FixturePartner,
 } from './fixtures';
 import type { ParamTree } from './params';
+import { ReceivedRecordings } from './received-recordings';
 
 /** Kaltura's built-in media-server partner. */
 export const MEDIA_SERVER_PARTNER_ID = -5;
@@ -94,11 +95,14 @@ export class EmulatorState {
   readonly recordings: RecordingRecord[] = [];
   readonly vodEntries = new Map<string, VodEntryRecord>();
   readonly loggedOut = new Set<string>();
+  /** Content of every appendRecording, per entry + asset. */
+  readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
   private nextServerNodeId = 1;
   private readonly created = nowSeconds();
 
-  constructor(fixtures: EmulatorFixtures) {
+  constructor(fixtures: EmulatorFixtures, options: { storageDir?: string } = {}) {
+    this.received = new ReceivedRecordings(options.storageDir);
     for (const p of fixtures.partners) this.partners.set(p.id, { ...p, permissions: [...p.permissions] });
     for (const e of fixtures.entries) this.entries.set(e.id, cloneEntry(e));
     for (const p of fixtures.conversionProfiles) this.profiles.set(p.id, { ...p, flavorParamsIds: [...p.flavorParamsIds] });

@@ -75,7 +75,11 @@ export class KalturaApi {
     );
   }
 
-  liveStreamAppendRecording(p: AppendRecordingParams, impersonate?: number): Promise<KalturaLiveStreamEntry> {
+  liveStreamAppendRecording(
+    p: AppendRecordingParams,
+    impersonate?: number,
+    opts: Pick<CallOptions, 'timeoutMs'> = {},
+  ): Promise<KalturaLiveStreamEntry> {
     return this.client.call(
       'livestream',
       'appendRecording',
@@ -87,7 +91,7 @@ export class KalturaApi {
         duration: p.duration,
         isLastChunk: p.isLastChunk,
       },
-      rw(impersonate),
+      { ...rw(impersonate), ...opts },
     );
   }
 
@@ -148,6 +152,11 @@ export class KalturaApi {
       { uploadToken: { objectType: 'KalturaUploadToken', fileName: file?.fileName, fileSize: file?.fileSize } },
       rw(impersonate),
     );
+  }
+
+  /** The token's status and uploadedFileSize (what a resumed upload continues from). */
+  uploadTokenGet(uploadTokenId: string, impersonate?: number): Promise<KalturaUploadToken> {
+    return this.client.call('uploadtoken', 'get', { uploadTokenId }, ro(impersonate));
   }
 
   uploadTokenUpload(

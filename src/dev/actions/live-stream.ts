@@ -2,6 +2,7 @@
  * liveStream.get / authenticate / appendRecording (kaltura/server api_v3/services/
  * LiveStreamService.php and api_v3/lib/KalturaLiveEntryService.php).
  */
+import { readFileSync } from 'node:fs';
 import { fieldStr } from '../args';
 import { apiError } from '../errors';
 import type { FixtureEntry } from '../fixtures';
@@ -91,20 +92,33 @@ const appendRecording: ActionSpec = {
     if (objectType !== 'KalturaServerFileResource' && objectType !== 'KalturaUploadedFileTokenResource') {
       throw apiError('INVALID_OBJECT_TYPE', objectType);
     }
+    // Kaltura takes the content here (the convert job reads the file, the token's file is
+    // moved away), so a missing file or an unfinished / used token fails the call.
+    let content: Buffer;
+    let source: { localFilePath: string } | { uploadTokenId: string };
     if (objectType === 'KalturaUploadedFileTokenResource') {
       const token = ctx.state.uploadTokens.get(fieldStr(resource, 'token') ?? '');
       if (!token || !visibleTo(ctx, token.partnerId)) throw apiError('UPLOAD_TOKEN_NOT_FOUND');
+      if (token.status !== 2 || !token.data) throw apiError('UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY');
+      content = token.data;
+      // CLOSED: the uploaded file was consumed.
+      token.status = 3;
+      source = { uploadTokenId: token.id };
+    } else {
+      const localFilePath = fieldStr(resource, 'localFilePath');
+      if (!localFilePath) throw apiError('MISSING_MANDATORY_PARAMETER', 'resource:localFilePath');
+      try {
+        content = readFileSync(localFilePath);
+      } catch {
+        throw apiError('FILE_DOESNT_EXIST');
+      }
+      source = { localFilePath };
     }
     const mediaServerIndex = args.int('mediaServerIndex');
-    ctx.state.recordings.push({
-      time: Date.now(),
-      entryId,
-      assetId,
-      mediaServerIndex,
-      resource,
-      duration: args.float('duration'),
-      isLastChunk: args.bool('isLastChunk'),
-    });
+    const duration = args.float('duration');
+    const isLastChunk = args.bool('isLastChunk');
+    ctx.state.recordings.push({ time: Date.now(), entryId, assetId, mediaServerIndex, resource, duration, isLastChunk });
+    ctx.state.received.add({ time: Date.now(), entryId, assetId, mediaServerIndex, duration, isLastChunk, resourceType: objectType, ...source }, content);
     // The primary's first chunk creates the recorded (VOD) entry, as createRecordedEntry does.
     if (mediaServerIndex === 0) {
       if (!entry.recordedEntryId) entry.recordedEntryId = ctx.state.newEntryId();
