@@ -186,6 +186,9 @@ export interface QueryParam {
   value: string
 }
 
+/** The playable duration (ms) of a finished recording segment, from its fragments. */
+export declare function recordingSegmentDurationMs(path: string): number
+
 /** One recorded stream. */
 export interface RecordingSnapshot {
   name: string

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.RtmpServer = nativeBinding.RtmpServer
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.recordingSegmentDurationMs = nativeBinding.recordingSegmentDurationMs
 module.exports.recoverRecordingSegment = nativeBinding.recoverRecordingSegment
 module.exports.SinkKind = nativeBinding.SinkKind
 module.exports.startRtmpServer = nativeBinding.startRtmpServer

@@ -40,6 +40,7 @@ async function setup(t: ExecutionContext, patch: { kaltura?: KliveConfigInput['k
     hostname: HOST,
     rtmp: { host: '127.0.0.1', port: 0 },
     auth: patch.auth ?? {},
+    recording: { directory: tempDir('daemon-rec') },
   });
   const daemon = await startDaemon(config, { logger });
   t.teardown(async () => {

@@ -22,6 +22,7 @@ import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
 import { createLogger, type Logger } from './log';
 import { resolveFfmpeg } from './transcode/ffmpeg-path';
 import { TranscodeOrchestrator } from './transcode/orchestrator';
+import { DeliveryQueue, RecordingManager, RecordingPolicy } from './recording';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,6 +49,8 @@ export interface DaemonHandle {
   readonly auth: PublisherAuth;
   /** Transcode pipelines of the live sources. */
   readonly transcodes: TranscodeOrchestrator;
+  /** Recordings and their delivery to Kaltura. */
+  readonly recordings: { manager: RecordingManager; queue: DeliveryQueue };
   readonly kaltura: DaemonKaltura;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
@@ -136,7 +139,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       const admitted = verdict.accept ? auth.connection(event.connectionId) : undefined;
       if (!admitted || !orchestrator) return verdict;
       // The stream must also have a usable transcode plan (the old server's rule).
-      return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined });
+      return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined, serverIndex: admitted.serverIndex });
     },
   });
   orchestrator = new TranscodeOrchestrator({
@@ -146,7 +149,31 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     ffmpegPath: ffmpeg.path,
     workDir: join(tmpdir(), 'klive-server', `run-${process.pid}`),
     log: log.child({ component: 'transcode' }),
+    onPipelineStarted: (started) => void recordings.onPipelineStarted(started),
   });
+  const recordingLog = log.child({ component: 'recording' });
+  const queue = await DeliveryQueue.open({
+    stateDirectory: config.recording.stateDirectory,
+    mode: config.workMode,
+    api,
+    sharedDirectory: config.recording.sharedDirectory,
+    uploadChunkBytes: config.recording.uploadChunkBytes,
+    retryForMs: config.recording.retryForSeconds * 1000,
+    retainDeliveredMs: config.recording.retainDeliveredSeconds * 1000,
+    diskBudgetBytes: config.recording.diskBudgetBytes,
+    log: recordingLog,
+  });
+  const recordings = new RecordingManager({
+    ingest,
+    api,
+    queue,
+    policy: new RecordingPolicy(api, { enabled: config.recording.enabled }),
+    recording: config.recording,
+    log: recordingLog,
+  });
+  const recovered = await recordings.recover();
+  if (recovered > 0) recordingLog.warn('recordings found from a previous run, queued for delivery', { segments: recovered });
+  queue.start();
   const entryFields = (connectionId: number) => ({ connectionId, entryId: auth.entryOf(connectionId) });
   ingest.on('codecInfo', (e) =>
     log.info('codecs', { ...entryFields(e.connectionId), streamName: e.streamName, video: e.video?.codecString ?? e.video?.codec, audio: e.audio?.codecString ?? e.audio?.codec, width: e.video?.width, height: e.video?.height }),
@@ -184,6 +211,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     ingest,
     auth,
     transcodes: orchestrator,
+    recordings: { manager: recordings, queue },
     kaltura: { client, api, session },
     rtmpPort: ingest.port,
     refusals: () => auth.refusals(),
@@ -195,6 +223,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
         node.stopHeartbeat();
         await orchestrator?.close();
         await ingest.close(2000);
+        await queue.stop();
         await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
         log.info('stopped');
       })();

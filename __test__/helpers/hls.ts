@@ -11,7 +11,7 @@ import { validateConfig, type KliveConfigInput } from '../../src/config';
 import { startDaemon, type DaemonHandle } from '../../src/daemon';
 import { demoFixtures, DEMO_ENTRY_TOKEN, MEDIA_SERVER_ADMIN_SECRET, startKalturaEmulator, type EmulatorFixtures, type FixtureEntry, type KalturaEmulator } from '../../src/dev';
 import { createLogger } from '../../src/log';
-import { FFMPEG, FFPROBE, run, sleep, start, type Running } from './media';
+import { FFMPEG, FFPROBE, run, sleep, start, tempDir, type Running } from './media';
 
 // ---------------------------------------------------------------------------------------------
 // The daemon and its Kaltura
@@ -29,6 +29,9 @@ export interface TestEntry {
   segmentDuration?: number;
   /** Default 0 (no DVR). */
   dvrStatus?: number;
+  /** Default 0 (not recorded). */
+  recordStatus?: number;
+  recordedEntryId?: string;
 }
 
 /**
@@ -46,7 +49,8 @@ export function fixturesWith(entries: TestEntry[]): EmulatorFixtures {
       name: `test entry ${e.id}`,
       token: DEMO_ENTRY_TOKEN,
       conversionProfileId: profileId,
-      recordStatus: 0,
+      recordStatus: e.recordStatus ?? 0,
+      ...(e.recordedEntryId ? { recordedEntryId: e.recordedEntryId } : {}),
       dvrStatus: e.dvrStatus ?? 0,
       dvrWindow: 120,
       segmentDuration: e.segmentDuration ?? 2000,
@@ -72,26 +76,35 @@ export interface HlsEnvOptions {
   fixtures: EmulatorFixtures;
   limitOrigin?: KliveConfigInput['limitOrigin'];
   http?: KliveConfigInput['http'];
+  /** Default: recording into a fresh temporary directory. */
+  recording?: KliveConfigInput['recording'];
+  workMode?: KliveConfigInput['workMode'];
+  /** Merged over the emulator's URL and the media-server partner's secret (eCDN: a partner's own). */
+  kaltura?: { partnerId?: number; adminSecret?: string };
+  /** Default: a new emulator with `fixtures`. */
+  emulator?: KalturaEmulator;
 }
 
 /** The emulator and a daemon against it (RTMP + HTTP on one ephemeral port). */
 export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
-  const emulator = await startKalturaEmulator({ fixtures: options.fixtures });
+  const emulator = options.emulator ?? (await startKalturaEmulator({ fixtures: options.fixtures }));
   emulator.setRequireRegisteredMediaServer(true);
   const lines: string[] = [];
   const logger = createLogger({ level: 'debug', format: 'json', sink: { write: (line: string) => lines.push(line) } });
   const config = validateConfig({
-    kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, timeoutMs: 5000, heartbeatIntervalSeconds: 0 },
+    kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, timeoutMs: 5000, heartbeatIntervalSeconds: 0, ...options.kaltura },
     hostname: HLS_TEST_HOST,
     rtmp: { host: '127.0.0.1', port: 0 },
     ...(options.http ? { http: options.http } : {}),
     ...(options.limitOrigin ? { limitOrigin: options.limitOrigin } : {}),
+    ...(options.workMode ? { workMode: options.workMode } : {}),
+    recording: { directory: tempDir('rec'), ...options.recording },
   });
   let daemon: DaemonHandle;
   try {
     daemon = await startDaemon(config, { logger });
   } catch (error) {
-    await emulator.stop();
+    if (!options.emulator) await emulator.stop();
     throw error;
   }
   let stopping: Promise<void> | undefined;
@@ -104,7 +117,7 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
     stop() {
       stopping ??= (async () => {
         await daemon.stop();
-        await emulator.stop();
+        if (!options.emulator) await emulator.stop();
       })();
       return stopping;
     },

@@ -11,6 +11,9 @@ export type {
   HlsStreamSnapshot,
   IngestEvent,
   QueryParam,
+  RecordingSnapshot,
+  RecordOptionsInput,
+  RecoveredSegmentInfo,
   RtmpServer,
   RtmpServerOptions,
   ServerStatsSnapshot,
@@ -19,4 +22,4 @@ export type {
   VideoCodecInfo,
 } from '../../index';
 
-export const { startRtmpServer, nativeVersion } = binding;
+export const { startRtmpServer, nativeVersion, recoverRecordingSegment, recordingSegmentDurationMs } = binding;

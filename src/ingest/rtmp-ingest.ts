@@ -12,6 +12,8 @@ import {
   type DecisionInput,
   type HlsOptionsInput,
   type HlsStreamSnapshot,
+  type RecordingSnapshot,
+  type RecordOptionsInput,
   type IngestEvent,
   type RtmpServer,
   type RtmpServerOptions,
@@ -142,6 +144,33 @@ export class RtmpIngest {
    */
   startHls(streamName: string, options: HlsOptionsInput = {}): void {
     this.native().startHls(streamName, options);
+  }
+
+  /** Record `streamName` to MP4 segments (`recordingSegment` events report each one). */
+  startRecording(streamName: string, options: RecordOptionsInput): void {
+    try {
+      this.native().startRecording(streamName, options);
+    } catch (cause) {
+      throw new IngestError('RECORDING_FAILED', `cannot record '${streamName}': ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** Stop recording; the open segment is reported as the last. */
+  stopRecording(streamName: string): boolean {
+    return this.native().stopRecording(streamName);
+  }
+
+  recordings(): RecordingSnapshot[] {
+    return this.native().recordings();
+  }
+
+  /** Inject `onMetaDataRecording` sync points into a live stream every `intervalMs` until it ends. */
+  startSyncPoints(streamName: string, intervalMs: number): void {
+    try {
+      this.native().startSyncPoints(streamName, intervalMs);
+    } catch (cause) {
+      throw new IngestError('STREAM_NOT_LIVE', `cannot add sync points to '${streamName}': ${(cause as Error).message}`, { cause });
+    }
   }
 
   stopHls(streamName: string): boolean {

@@ -37,3 +37,5 @@ export type {
   SegmentEntryInfo,
   UploadProgress,
 } from './types';
+export { RecordingManager, RENDITION_META_FILE } from './manager';
+export type { RecordingManagerOptions } from './manager';

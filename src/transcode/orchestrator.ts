@@ -17,13 +17,23 @@ import { silentLogger, type Logger } from '../log';
 import { TranscodePlanError } from './errors';
 import type { SourceMedia } from './ffmpeg-args';
 import { StreamPipeline, type PipelineStats } from './pipeline';
-import { parseTranscodePlan, type TranscodePlan } from './plan';
+import { enabledEncodes, parseTranscodePlan, type TranscodePlan } from './plan';
 
 /** What the orchestrator needs to know about the publisher of a stream. */
 export interface PublisherContext {
   entry: KalturaLiveStreamEntry;
   /** Partner to impersonate for Kaltura calls (undefined: none). */
   impersonate?: number;
+  /** 0 primary, 1 backup (the publisher's `i`). */
+  serverIndex?: 0 | 1;
+}
+
+/** A source whose renditions are now being produced. */
+export interface PipelineStarted {
+  sourceStreamName: string;
+  /** The renditions' stream names (`<entryId>_<flavorParamsId>`). */
+  renditions: string[];
+  context: PublisherContext;
 }
 
 export interface OrchestratorOptions {
@@ -37,6 +47,8 @@ export interface OrchestratorOptions {
   /** Start without onMetaData after this long (encoders that send none). */
   metadataWaitMs?: number;
   log?: Logger;
+  /** Called once a source's pipeline runs (the recording manager starts its recorders). */
+  onPipelineStarted?: (started: PipelineStarted) => void;
 }
 
 interface Pending {
@@ -162,6 +174,7 @@ export class TranscodeOrchestrator {
         log: this.log.child({ entryId: entry.id }),
       });
       this.pipelines.set(streamName, pipeline);
+      this.opts.onPipelineStarted?.({ sourceStreamName: streamName, renditions: enabledEncodes(plan).map((e) => e.streamName), context: pending.context });
     } catch (error) {
       this.log.error('pipeline failed to start', { streamName, entryId: entry.id, reason: (error as Error).message });
     }

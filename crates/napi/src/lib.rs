@@ -222,6 +222,14 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
     Ok(config)
 }
 
+/// The playable duration (ms) of a finished recording segment, from its fragments.
+#[napi(catch_unwind)]
+pub fn recording_segment_duration_ms(path: String) -> Result<f64> {
+    klive_server_core::segment_duration_ms(std::path::Path::new(&path))
+        .map(|ms| ms as f64)
+        .map_err(|e| Error::new(Status::GenericFailure, format!("cannot read {path}: {e}")))
+}
+
 /// Finish a `<start>.mp4.part` segment left by a crash or a failed write: cut after its
 /// last complete fragment, declare that duration, fsync, rename to `<start>.mp4`. Null (and
 /// the file removed) when not one fragment is complete.

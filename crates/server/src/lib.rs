@@ -29,7 +29,7 @@ pub use bus::{Frame, StreamInfo};
 pub use config::ServerConfig;
 pub use events::{AudioInfo, Decision, DisconnectInfo, ServerEvent, VideoInfo};
 pub use hls::{HlsOptions, HlsStreamInfo};
-pub use record::{recover_segment, RecordOptions, RecordingInfo, RecoveredSegment};
+pub use record::{recover_segment, segment_duration_ms, RecordOptions, RecordingInfo, RecoveredSegment};
 pub use rtmp_proto::session::MediaKind;
 pub use server::{Server, ServerError};
 pub use sink::SinkTarget;

@@ -158,6 +158,11 @@ impl StreamClock {
             Track::Data => None,
         };
         let jumped = last.is_some_and(|l| (src - l).abs() > max_drift_ms);
+        if self.offset.is_none() && track == Track::Data {
+            // Anchor on media, not on the metadata an encoder sends while it is still
+            // connecting (a tee to two servers connects them one after the other).
+            return (now_ms, false);
+        }
         if self.offset.is_none() || jumped {
             if jumped {
                 self.discontinuity = true;

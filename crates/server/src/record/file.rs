@@ -129,3 +129,8 @@ pub fn recover_segment(part: &Path) -> io::Result<Option<RecoveredSegment>> {
     sync_dir(&done);
     Ok(Some(RecoveredSegment { path: done, start_wall_ms, duration_ms: found.duration_ms, bytes: found.valid_len as u64 }))
 }
+
+/// The playable duration of a finished segment file, ms (from its fragments).
+pub fn segment_duration_ms(path: &Path) -> io::Result<u64> {
+    Ok(recover(&fs::read(path)?).duration_ms)
+}

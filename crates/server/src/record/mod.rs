@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub use file::{recover_segment, RecoveredSegment};
+pub use file::{recover_segment, segment_duration_ms, RecoveredSegment};
 
 /// How often a recorder whose stream is not live looks for it.
 const REPUBLISH_POLL: Duration = Duration::from_millis(50);

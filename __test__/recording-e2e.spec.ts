@@ -1,0 +1,334 @@
+/**
+ * Issue 6 end to end: real ffmpeg encoders publish to the daemon, the Rust recorder writes
+ * fragmented MP4 segments on the wall-clock timeline, and the delivery queue hands them to the
+ * embedded Kaltura emulator (appendRecording with a server file, or uploadToken in eCDN
+ * mode). What Kaltura received is checked against the local files with ffprobe.
+ *
+ * The long tests (a 3-minute recorded publish, a 2-minute Kaltura outage) run concurrently
+ * with the short ones; every wait has a deadline and every encoder a time limit.
+ */
+import test from 'ava';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { liveAssetId, startKalturaEmulator, DEMO_ADMIN_SECRET, DEMO_ENTRY_TOKEN, MEDIA_SERVER_ADMIN_SECRET } from '../src/dev';
+import { RtmpIngest } from '../src/ingest/rtmp-ingest';
+import type { ReceivedRecordingChunk } from '../src/dev/received-recordings';
+import {
+  FLAVOR,
+  HLS_TEST_HOST,
+  fetchMedia,
+  fixturesWith,
+  httpRequest,
+  parseMedia,
+  parseTs,
+  publishDetailed,
+  startHlsEnv,
+  syncPoints,
+  firstPtsMs,
+  STREAM_TYPE,
+  until,
+  type HlsEnv,
+} from './helpers/hls';
+import { FFMPEG, FFPROBE, run, sleep, tempDir } from './helpers/media';
+
+const BIN = join(__dirname, '..', 'bin', 'klive-server.js');
+
+interface Probed {
+  codecs: string[];
+  durationS: number;
+}
+
+async function probe(path: string): Promise<Probed> {
+  const r = await run(FFPROBE, ['-v', 'error', '-of', 'json', '-show_streams', '-show_format', path], 60_000);
+  if (r.code !== 0) throw new Error(`ffprobe ${path}: ${r.stderr}`);
+  const o = JSON.parse(r.stdout) as { streams: Array<{ codec_name: string }>; format: { duration?: string } };
+  return { codecs: o.streams.map((s) => s.codec_name).sort(), durationS: Number(o.format.duration ?? NaN) };
+}
+
+/** Decoding the whole file reports no error. */
+async function decodesCleanly(path: string): Promise<boolean> {
+  const r = await run(FFMPEG, ['-v', 'error', '-i', path, '-f', 'null', '-'], 120_000);
+  return r.code === 0 && r.stderr.trim() === '';
+}
+
+function chunksOf(env: HlsEnv, entryId: string, flavor: number): ReceivedRecordingChunk[] {
+  return env.emulator.receivedRecordings(entryId, liveAssetId(entryId, flavor));
+}
+
+function bytesOf(chunk: ReceivedRecordingChunk): Buffer {
+  if (chunk.data) return chunk.data;
+  if (chunk.storedPath) return readFileSync(chunk.storedPath);
+  throw new Error(`chunk ${chunk.n} kept no content`);
+}
+
+function logEvents(env: HlsEnv, msg: string): Array<Record<string, unknown>> {
+  return env.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => o.msg === msg);
+}
+
+/** Start ms of a segment file, from its name `<start>.mp4`. */
+function startOf(path: string): number {
+  return Number(path.slice(path.lastIndexOf('/') + 1).replace(/\.mp4$/, ''));
+}
+
+test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended once, sync points over RTMP and in HLS', async (t) => {
+  t.timeout(330_000);
+  const ENTRY = '0_recfull1';
+  const renditions = [FLAVOR.source, FLAVOR.sd480, FLAVOR.sd360, FLAVOR.audioOnly];
+  const env = await startHlsEnv({
+    fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: renditions, recordStatus: 1, recordedEntryId: '0_vodrec01', dvrStatus: 1 }]),
+    recording: { segmentDurationSeconds: 60, syncPointIntervalSeconds: 60 },
+  });
+  t.teardown(() => env.stop());
+  const publishS = 180;
+  const started = Date.now();
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: publishS, size: '854x480', rate: 25, videoKbps: 1200, noise: 0 }, 240_000);
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  // An RTMP player on the source for 155 s: the sync points at 0, 60 and 120 s reach it.
+  const dump = join(tempDir('rec-dump'), 'source.flv');
+  await until('the source is live', 15_000, () => env.daemon.ingest.stats().streams.some((s) => s.name === `${ENTRY}_1`));
+  const player = spawn('rtmpdump', ['-q', '-v', '-r', `rtmp://127.0.0.1:${env.daemon.rtmpPort}/kLive/${ENTRY}_1`, '-B', '155', '-o', dump], { stdio: 'ignore' });
+  t.teardown(() => player.kill('SIGKILL'));
+  const playerDone = new Promise<void>((resolve) => player.on('exit', () => resolve()));
+
+  await encoder.done;
+  const publishedMs = Date.now() - started;
+  // Every rendition's last chunk arrives once the republish grace has passed.
+  await until('every rendition delivered its last segment', 90_000, () => renditions.every((f) => chunksOf(env, ENTRY, f).some((c) => c.isLastChunk)), 500);
+  await playerDone;
+
+  const recordDir = env.daemon.config.recording.sharedDirectory;
+  for (const flavor of renditions) {
+    const chunks = chunksOf(env, ENTRY, flavor);
+    t.is(chunks.length, 3, `flavor ${flavor}: ${chunks.map((c) => c.duration).join(', ')}`);
+    t.deepEqual(chunks.map((c) => c.isLastChunk), [false, false, true], `flavor ${flavor}: isLastChunk only on the last`);
+    t.true(chunks.every((c) => c.mediaServerIndex === 0));
+    const files = chunks.map((c) => c.localFilePath ?? '');
+    t.true(files.every((f) => f.startsWith(recordDir)), 'delivered from the shared directory');
+    let previousEnd: number | undefined;
+    let total = 0;
+    for (const [i, chunk] of chunks.entries()) {
+      const p = await probe(files[i]);
+      t.deepEqual(p.codecs, flavor === FLAVOR.audioOnly ? ['aac'] : ['aac', 'h264'], `flavor ${flavor} segment ${i}`);
+      t.true(Math.abs(p.durationS - chunk.duration) < 0.2, `appendRecording duration ${chunk.duration} vs ffprobe ${p.durationS}`);
+      t.is(createHash('sha256').update(readFileSync(files[i])).digest('hex'), chunk.sha256, 'Kaltura got the file as written');
+      const start = startOf(files[i]);
+      if (previousEnd !== undefined) t.true(Math.abs(start - previousEnd) <= 60, `flavor ${flavor}: gap or overlap of ${start - previousEnd} ms between segments`);
+      previousEnd = start + chunk.duration * 1000;
+      total += chunk.duration;
+    }
+    t.true(await decodesCleanly(files[2]), `flavor ${flavor}: the last segment decodes without error`);
+    // Source (a relay of the encoder): its recording spans the publish. Transcoded renditions
+    // start when their transcoder's first keyframe arrives, up to a few seconds later.
+    const slack = flavor === FLAVOR.source ? 1 : 4;
+    t.true(total >= publishS - slack && total <= publishS + 1, `flavor ${flavor}: recorded ${total.toFixed(2)} s of a ${publishS} s publish (${publishedMs} ms wall)`);
+    t.log(`flavor ${flavor}: ${chunks.map((c) => c.duration.toFixed(3)).join(' + ')} = ${total.toFixed(3)} s`);
+  }
+  t.is(env.emulator.callsOf('media', 'cancelReplace').length, 1, 'the primary unpublish of an anchored, recorded entry cancels the replace');
+
+  // Sync points, as an RTMP player saw them: the first at publish, then every 60 s.
+  const flv = readFileSync(dump).toString('latin1');
+  const ids = [...flv.matchAll(new RegExp(`${ENTRY}_1_(\\d+)`, 'g'))].map((m) => Number(m[1]));
+  t.true(flv.split('onMetaDataRecording').length - 1 >= 3, `onMetaDataRecording messages seen by rtmpdump: ${flv.split('onMetaDataRecording').length - 1}`);
+  t.true(ids.length >= 3 && ids[1] === ids[0] + 1 && ids[2] === ids[1] + 1, `sync point ids ${ids.join(',')}`);
+  // And as ID3 in the HLS of the passthrough rendition (which relays the source's data).
+  const dvr = parseMedia((await httpRequest(`${env.origin}/kLive/${ENTRY}_${FLAVOR.source}/playlist.m3u8?DVR`)).body.toString());
+  const id3: unknown[] = [];
+  for (const s of dvr.segments) {
+    const body = (await httpRequest(`${env.origin}/kLive/${ENTRY}_${FLAVOR.source}/${s.uri}`)).body;
+    for (const p of syncPoints(parseTs(body))) if (String((p.json as { id?: string }).id).startsWith(`${ENTRY}_1_`)) id3.push(p.json);
+  }
+  t.true(id3.length >= 3, `recording sync points in HLS ID3: ${JSON.stringify(id3)}`);
+});
+
+test('eCDN mode: segments go through uploadToken and arrive byte-identical', async (t) => {
+  t.timeout(180_000);
+  const ENTRY = '0_rececdn1';
+  const env = await startHlsEnv({
+    fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
+    workMode: 'ecdn',
+    recording: { segmentDurationSeconds: 15, uploadChunkBytes: 256 * 1024, retainDeliveredSeconds: 3600 },
+    kaltura: { partnerId: 102, adminSecret: DEMO_ADMIN_SECRET },
+  });
+  t.teardown(() => env.stop());
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: 35, size: '640x360', rate: 25, videoKbps: 800, noise: 0 });
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  await encoder.done;
+  await until('the last chunk', 60_000, () => chunksOf(env, ENTRY, FLAVOR.source).some((c) => c.isLastChunk), 500);
+  const chunks = chunksOf(env, ENTRY, FLAVOR.source);
+  t.true(chunks.length >= 2);
+  t.true(chunks.every((c) => c.resourceType === 'KalturaUploadedFileTokenResource'));
+  t.true(env.emulator.callsOf('uploadToken', 'upload').length > chunks.length, 'uploaded in several chunks');
+  const local = env.daemon.recordings.queue.list().filter((i) => i.state === 'done');
+  t.is(local.length, chunks.length);
+  for (const [i, chunk] of chunks.entries()) {
+    t.true(bytesOf(chunk).equals(readFileSync(local[i].path)), `segment ${i} is byte-identical`);
+  }
+});
+
+test('Kaltura down for 2 minutes during recording: afterwards every segment arrives, in order, once', async (t) => {
+  t.timeout(330_000);
+  const ENTRY = '0_recdown1';
+  const env = await startHlsEnv({
+    fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
+    recording: { segmentDurationSeconds: 20 },
+  });
+  t.teardown(() => env.stop());
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: 100, size: '640x360', rate: 25, videoKbps: 600, noise: 0 }, 180_000);
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  await sleep(8000);
+  env.emulator.setDown(true);
+  const downAt = Date.now();
+  await sleep(120_000);
+  const duringOutage = chunksOf(env, ENTRY, FLAVOR.source).length;
+  env.emulator.setDown(false);
+  t.log(`Kaltura down ${Date.now() - downAt} ms; queue then: ${JSON.stringify(env.daemon.recordings.queue.counters())}`);
+  await encoder.done;
+  await until('the last chunk after the outage', 120_000, () => chunksOf(env, ENTRY, FLAVOR.source).some((c) => c.isLastChunk), 500);
+  const chunks = chunksOf(env, ENTRY, FLAVOR.source);
+  t.is(duringOutage, 0, 'nothing was delivered while Kaltura was down');
+  t.true(chunks.length >= 5, `${chunks.length} segments`);
+  const starts = chunks.map((c) => startOf(c.localFilePath ?? ''));
+  t.deepEqual([...starts].sort((a, b) => a - b), starts, 'delivered in recording order');
+  t.is(new Set(chunks.map((c) => c.sha256)).size, chunks.length, 'no segment twice');
+  t.deepEqual(chunks.map((c) => c.isLastChunk), chunks.map((_, i) => i === chunks.length - 1));
+  const total = chunks.reduce((s, c) => s + c.duration, 0);
+  t.true(total > 98 && total < 101, `recorded ${total} s of 100`);
+});
+
+test('a full disk stops the recording with an error; HLS goes on and what was written is delivered', async (t) => {
+  t.timeout(120_000);
+  const dir = tempDir('rec-full');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]);
+  } catch (error) {
+    t.fail(`cannot mount a small tmpfs (needs root): ${(error as Error).message}`);
+    return;
+  }
+  t.teardown(() => {
+    try {
+      execFileSync('umount', ['-l', dir]);
+    } catch {
+      /* already gone */
+    }
+  });
+  const ENTRY = '0_recfull2';
+  const env = await startHlsEnv({
+    fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
+    recording: { directory: join(dir, 'rec'), sharedDirectory: join(tempDir('rec-full-shared'), 'shared'), stateDirectory: tempDir('rec-full-state'), segmentDurationSeconds: 60 },
+  });
+  t.teardown(() => env.stop());
+  // 1.5 Mbit/s: the 3 MB disk fills within ~20 s.
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: 45, size: '640x360', rate: 25, videoKbps: 1500, noise: 8 }, 90_000);
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  const error = await until('a recording error', 60_000, () => logEvents(env, 'recording failed')[0], 250);
+  t.regex(String(error.message), /No space left on device|os error 28/);
+  const stream = `${ENTRY}_${FLAVOR.source}`;
+  const before = (await fetchMedia(env.origin, stream))?.segments.at(-1)?.seq ?? -1;
+  await sleep(6000);
+  const after = (await fetchMedia(env.origin, stream))?.segments.at(-1)?.seq ?? -1;
+  t.true(after > before, `HLS goes on after the disk filled (segment ${before} → ${after})`);
+  await until('the written segments delivered', 30_000, () => chunksOf(env, ENTRY, FLAVOR.source).length >= 1, 500);
+  const chunks = chunksOf(env, ENTRY, FLAVOR.source);
+  const p = await probe(chunks[0].localFilePath ?? '');
+  t.deepEqual(p.codecs, ['aac', 'h264']);
+  t.true(p.durationS > 1, `salvaged ${p.durationS} s`);
+  t.is(env.daemon.ingest.recordings().find((r) => r.name === stream)?.error !== undefined, true, 'the recording reports its error');
+  t.log(`error: ${String(error.message)}; delivered ${chunks.map((c) => c.duration).join(', ')} s`);
+});
+
+test('kill -9 mid-segment: the next start finishes the partial segment and delivers it once', async (t) => {
+  t.timeout(180_000);
+  const ENTRY = '0_reckill1';
+  const emulator = await startKalturaEmulator({ fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]) });
+  t.teardown(() => emulator.stop());
+  const dir = tempDir('rec-kill');
+  const configFile = join(dir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, heartbeatIntervalSeconds: 0 },
+      hostname: HLS_TEST_HOST,
+      rtmp: { host: '127.0.0.1', port: 0 },
+      recording: { directory: join(dir, 'rec'), segmentDurationSeconds: 60 },
+      log: { format: 'json', level: 'info' },
+    }),
+  );
+  const startServer = async () => {
+    const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    t.teardown(() => child.kill('SIGKILL'));
+    const port = await until('the daemon listening', 30_000, () => {
+      const m = /"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    });
+    return { child, port, output: () => out };
+  };
+  const first = await startServer();
+  const url = `rtmp://127.0.0.1:${first.port}/kLive/?p=102&e=${ENTRY}&i=0&t=${DEMO_ENTRY_TOKEN}/${ENTRY}_1`;
+  const encoder = publishDetailed(url, { seconds: 60, size: '640x360', rate: 25, videoKbps: 600, noise: 0 }, 90_000);
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  await sleep(25_000);
+  first.child.kill('SIGKILL');
+  const killedAt = Date.now();
+  encoder.child.kill('SIGKILL');
+  await new Promise((resolve) => first.child.on('exit', resolve));
+  const assetId = liveAssetId(ENTRY, FLAVOR.source);
+  t.is(emulator.receivedRecordings(ENTRY, assetId).length, 0, 'nothing delivered before the kill (60 s segments)');
+
+  const second = await startServer();
+  await until('the recovered segment delivered', 30_000, () => emulator.receivedRecordings(ENTRY, assetId).length >= 1, 250);
+  await sleep(2000);
+  const chunks = emulator.receivedRecordings(ENTRY, assetId);
+  t.is(chunks.length, 1, 'delivered once');
+  const path = chunks[0].localFilePath ?? '';
+  const p = await probe(path);
+  t.deepEqual(p.codecs, ['aac', 'h264']);
+  const recordedUntil = startOf(path) + p.durationS * 1000;
+  t.true(killedAt - recordedUntil <= 5000, `plays up to ${killedAt - recordedUntil} ms before the kill`);
+  t.true(Math.abs(p.durationS - chunks[0].duration) < 0.2);
+  t.true(await decodesCleanly(path));
+  t.regex(second.output(), /recovered a segment cut short/);
+  // A third start finds nothing new to deliver.
+  second.child.kill('SIGTERM');
+  await new Promise((resolve) => second.child.on('exit', resolve));
+  const third = await startServer();
+  await sleep(3000);
+  t.is(emulator.callsOf('liveStream', 'appendRecording').length, 1, 'nothing delivered twice');
+  third.child.kill('SIGTERM');
+});
+
+test('two servers fed by one encoder (tee): same media sequence numbers and PTS for the same content', async (t) => {
+  t.timeout(120_000);
+  const servers = await Promise.all([0, 1].map(() => RtmpIngest.start({ host: '127.0.0.1', port: 0 })));
+  t.teardown(() => Promise.all(servers.map((s) => s.close(1000))).then(() => undefined));
+  const STREAM = '0_rectee01_1';
+  for (const s of servers) s.startHls(STREAM, { targetDurationMs: 2000, republishGraceMs: 30_000 });
+  const tee = servers.map((s) => `[f=flv:onfail=ignore]rtmp://127.0.0.1:${s.port}/kLive/${STREAM}`).join('|');
+  const encoder = run(
+    FFMPEG,
+    ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '20',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-flags', '+global_header', '-map', '0:v', '-map', '1:a', '-f', 'tee', tee],
+    60_000,
+  );
+  const origins = servers.map((s) => `http://127.0.0.1:${s.port}`);
+  const playlists = await until('both playlists with 5 segments', 40_000, async () => {
+    const ps = await Promise.all(origins.map((o) => fetchMedia(o, STREAM)));
+    return ps.every((p) => p && p.segments.length >= 5) ? ps : undefined;
+  }, 500);
+  const [a, b] = playlists.map((p) => p!);
+  const common = a.segments.filter((s) => b.segments.some((o) => o.seq === s.seq && o.uri === s.uri));
+  t.true(common.length >= 4, `segments named alike on both: ${common.map((s) => s.seq).join(',')} (a: ${a.segments.map((s) => s.seq).join(',')}; b: ${b.segments.map((s) => s.seq).join(',')})`);
+  for (const s of common.slice(1)) {
+    const bodies = await Promise.all(origins.map(async (o) => (await httpRequest(`${o}/kLive/${STREAM}/${s.uri}`)).body));
+    t.log(`segment ${s.uri}: ${bodies.map((b) => b.length).join(" / ")} bytes`);
+    const pts = bodies.map((b) => firstPtsMs(parseTs(b), STREAM_TYPE.h264));
+    t.true(pts[0] !== undefined && pts[1] !== undefined && Math.abs(pts[0] - pts[1]) <= 50, `segment ${s.seq}: PTS ${pts[0]} vs ${pts[1]}`);
+    const other = b.segments.find((o) => o.seq === s.seq)!;
+    t.true(Math.abs(s.duration - other.duration) <= 0.05, `segment ${s.seq}: ${s.duration} s vs ${other.duration} s`);
+  }
+  await encoder;
+});

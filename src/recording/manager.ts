@@ -1,0 +1,199 @@
+/**
+ * RecordingManager: ties the Rust recorder to the delivery queue for the daemon.
+ *
+ * - When a source's pipeline starts and the policy says the entry records, every rendition
+ *   is recorded (into `<directory>/<entryId>/<streamName>/`, with a `recording.json` naming
+ *   the partner and server index so that files found after a crash can be delivered), and
+ *   the source stream gets `onMetaDataRecording` sync points.
+ * - Each `recordingSegment` event is journaled in the delivery queue.
+ * - Unpublish of a recorded source: `cancelReplace` on the primary when the anchor
+ *   conditions hold.
+ * - At start, `recover()` finishes `.mp4.part` files left by a crash and enqueues every
+ *   finished file the journal does not know.
+ */
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KliveConfig } from '../config';
+import { recordingSegmentDurationMs, recoverRecordingSegment } from '../ingest/native';
+import type { RtmpIngest } from '../ingest/rtmp-ingest';
+import type { KalturaApi, MediaServerIndex } from '../kaltura/api';
+import { silentLogger, type Logger } from '../log';
+import type { PipelineStarted } from '../transcode/orchestrator';
+import { cancelReplaceOnUnpublish } from './cancel-replace';
+import type { DeliveryQueue } from './delivery-queue';
+import type { RecordingPolicy } from './policy';
+import { renditionDirectory } from './segment';
+import type { RecordingErrorEvent, RecordingSegmentEvent, SegmentEntryInfo } from './types';
+
+/** Written into each rendition directory before its recorder starts. */
+export const RENDITION_META_FILE = 'recording.json';
+
+interface RecordedSource {
+  entryId: string;
+  info: SegmentEntryInfo;
+  renditions: string[];
+}
+
+export interface RecordingManagerOptions {
+  ingest: RtmpIngest;
+  api: KalturaApi;
+  queue: DeliveryQueue;
+  policy: RecordingPolicy;
+  recording: KliveConfig['recording'];
+  /** How long a recorder waits for its stream to come back before closing the last segment. */
+  republishGraceMs?: number;
+  log?: Logger;
+  /** Called with each recording failure (diagnostics). */
+  onError?: (streamName: string, message: string) => void;
+}
+
+export class RecordingManager {
+  private readonly log: Logger;
+  private readonly sources = new Map<string, RecordedSource>();
+  /** Rendition stream → what its segments are delivered with. */
+  private readonly renditions = new Map<string, SegmentEntryInfo>();
+
+  constructor(private readonly opts: RecordingManagerOptions) {
+    this.log = opts.log ?? silentLogger;
+    opts.ingest.on('recordingSegment', (e) => void this.onSegment(e));
+    opts.ingest.on('recordingError', (e) => this.onRecordingError(e));
+    opts.ingest.on('unpublish', (e) => void this.onUnpublish(e.streamName));
+  }
+
+  /** Streams being recorded now. */
+  recordedStreams(): string[] {
+    return [...this.renditions.keys()];
+  }
+
+  /** The orchestrator's hook: decide, then record every rendition. */
+  async onPipelineStarted(started: PipelineStarted): Promise<void> {
+    const { entry, impersonate, serverIndex = 0 } = started.context;
+    const decision = await this.opts.policy.shouldRecord(entry, impersonate);
+    if (!decision.record) {
+      this.log.info('not recording', { entryId: entry.id, reason: decision.reason, error: decision.error });
+      return;
+    }
+    const info: SegmentEntryInfo = { partnerId: impersonate, serverIndex: serverIndex as MediaServerIndex };
+    const rec = this.opts.recording;
+    for (const streamName of started.renditions) {
+      const dir = renditionDirectory(rec.directory, streamName);
+      try {
+        await writeMeta(dir, info);
+        this.opts.ingest.startRecording(streamName, {
+          dir,
+          segmentDurationMs: rec.segmentDurationSeconds * 1000,
+          republishGraceMs: this.opts.republishGraceMs,
+        });
+        this.renditions.set(streamName, info);
+      } catch (error) {
+        this.fail(streamName, `cannot start recording: ${(error as Error).message}`);
+      }
+    }
+    this.sources.set(started.sourceStreamName, { entryId: entry.id, info, renditions: started.renditions });
+    try {
+      this.opts.ingest.startSyncPoints(started.sourceStreamName, rec.syncPointIntervalSeconds * 1000);
+    } catch (error) {
+      this.log.warn('sync points not started', { streamName: started.sourceStreamName, reason: (error as Error).message });
+    }
+    this.log.info('recording', { entryId: entry.id, renditions: started.renditions, serverIndex });
+  }
+
+  /**
+   * Finish what a crash left (`.mp4.part`) and enqueue every finished segment the journal
+   * does not know. Run once at start, before new recordings.
+   */
+  async recover(): Promise<number> {
+    const known = new Set(this.opts.queue.list().map((i) => i.path));
+    let enqueued = 0;
+    for (const entryDir of await listDirs(this.opts.recording.directory)) {
+      for (const renditionDir of await listDirs(entryDir)) {
+        const info = await readMeta(renditionDir);
+        if (!info) continue;
+        const streamName = renditionDir.slice(renditionDir.lastIndexOf('/') + 1);
+        for (const name of (await readdir(renditionDir)).sort()) {
+          const path = join(renditionDir, name);
+          let segment: RecordingSegmentEvent | undefined;
+          if (name.endsWith('.mp4.part')) {
+            try {
+              const r = recoverRecordingSegment(path);
+              if (r) segment = { type: 'recordingSegment', streamName, path: r.path, startWallMs: r.startWallMs, durationMs: r.durationMs, bytes: r.bytes, last: false };
+              this.log.warn('recovered a segment cut short', { path, durationMs: r?.durationMs ?? 0 });
+            } catch (error) {
+              this.fail(streamName, (error as Error).message);
+            }
+          } else if (name.endsWith('.mp4') && !known.has(path)) {
+            const startWallMs = Number(name.slice(0, -4));
+            if (!Number.isFinite(startWallMs)) continue;
+            // Finished, but the crash came before the journal heard of it.
+            const durationMs = recordingSegmentDurationMs(path);
+            segment = { type: 'recordingSegment', streamName, path, startWallMs, durationMs, bytes: (await stat(path)).size, last: false };
+          }
+          if (segment && !known.has(segment.path)) {
+            await this.opts.queue.enqueue(segment, info);
+            known.add(segment.path);
+            enqueued++;
+          }
+        }
+      }
+    }
+    return enqueued;
+  }
+
+  private async onSegment(e: RecordingSegmentEvent): Promise<void> {
+    const info = this.renditions.get(e.streamName) ?? (await readMeta(renditionDirectory(this.opts.recording.directory, e.streamName)));
+    if (!info) {
+      this.fail(e.streamName, `segment ${e.path} has no recording context; left for the next start`);
+      return;
+    }
+    try {
+      await this.opts.queue.enqueue(e, info);
+      this.log.info('recording segment', { streamName: e.streamName, path: e.path, durationMs: e.durationMs, last: e.last });
+    } catch (error) {
+      this.fail(e.streamName, `segment ${e.path} not queued: ${(error as Error).message}`);
+    }
+    if (e.last) this.renditions.delete(e.streamName);
+  }
+
+  private onRecordingError(e: RecordingErrorEvent): void {
+    this.fail(e.streamName, e.message);
+  }
+
+  private async onUnpublish(streamName: string): Promise<void> {
+    const source = this.sources.get(streamName);
+    if (!source) return;
+    this.sources.delete(streamName);
+    const outcome = await cancelReplaceOnUnpublish(this.opts.api, { entryId: source.entryId, serverIndex: source.info.serverIndex, partnerId: source.info.partnerId }, this.log);
+    this.log.info('unpublish of a recorded entry', { entryId: source.entryId, cancelReplace: outcome.action });
+  }
+
+  private fail(streamName: string, message: string): void {
+    this.log.error('recording failed', { streamName, message });
+    this.opts.onError?.(streamName, message);
+  }
+}
+
+async function writeMeta(dir: string, info: SegmentEntryInfo): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `${RENDITION_META_FILE}.tmp`);
+  await writeFile(tmp, JSON.stringify(info));
+  await rename(tmp, join(dir, RENDITION_META_FILE));
+}
+
+async function readMeta(dir: string): Promise<SegmentEntryInfo | undefined> {
+  try {
+    const o = JSON.parse(await readFile(join(dir, RENDITION_META_FILE), 'utf8')) as Partial<SegmentEntryInfo>;
+    if (o.serverIndex !== 0 && o.serverIndex !== 1) return undefined;
+    return { serverIndex: o.serverIndex, partnerId: typeof o.partnerId === 'number' ? o.partnerId : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((d) => d.isDirectory()).map((d) => join(dir, d.name));
+  } catch {
+    return [];
+  }
+}
