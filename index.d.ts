@@ -328,6 +328,9 @@ export interface StreamStatsSnapshot {
   /** Players and sinks attached. */
   subscribers: number
   frames: number
+  /** Video frames (sequence headers excluded). */
+  videoFrames: number
+  /** Media bytes received. */
   bytes: number
   uptimeMs: number
 }

@@ -21,6 +21,11 @@ export const MEDIA_SERVER_PARTNER_ID = -5;
 const port = z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535');
 const positiveInt = z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').positive('must be positive');
 const nonEmpty = z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty');
+/** A bearer token: long enough not to be guessed, and safe in a header and a query string. */
+const secretToken = z
+  .string({ invalid_type_error: 'must be a string' })
+  .min(16, 'must be at least 16 characters')
+  .regex(/^[A-Za-z0-9._~-]+$/, 'must use only letters, digits and . _ ~ -');
 
 const kalturaSchema = z
   .object({
@@ -86,6 +91,16 @@ const schema = z
       })
       .strict()
       .default({}),
+    /**
+     * The control plane (diagnostics, metrics, dashboard; src/http). Without a token it is off,
+     * except in dev mode, where a random token is generated and printed.
+     */
+    admin: z
+      .object({ host: nonEmpty.default('0.0.0.0'), port: port.default(8086), token: secretToken.optional() })
+      .strict()
+      .default({}),
+    /** A separate token for Prometheus scrapes of /metrics (the admin token works too). */
+    metrics: z.object({ token: secretToken.optional() }).strict().default({}),
     auth: z
       .object({
         /** Longest a connect/publish waits for Kaltura before it is refused; default kaltura.timeoutMs. */
@@ -190,6 +205,10 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'log.level': { kind: 'string', env: 'KLIVE_LOG_LEVEL' },
   'log.format': { kind: 'string', env: 'KLIVE_LOG_FORMAT' },
   'auth.decisionTimeoutMs': { kind: 'int', env: 'KLIVE_AUTH_DECISION_TIMEOUT_MS' },
+  'admin.host': { kind: 'string', env: 'KLIVE_ADMIN_HOST' },
+  'admin.port': { kind: 'int', env: 'KLIVE_ADMIN_PORT' },
+  'admin.token': { kind: 'string', env: 'KLIVE_ADMIN_TOKEN' },
+  'metrics.token': { kind: 'string', env: 'KLIVE_METRICS_TOKEN' },
 };
 
 /** The environment variable naming the config file when `--config` is not given. */
@@ -293,6 +312,8 @@ export function redactConfig(config: KliveConfig): KliveConfig {
     ...config,
     kaltura: { ...config.kaltura, adminSecret: config.kaltura.adminSecret === undefined ? undefined : '***' },
     limitOrigin: { ...config.limitOrigin, headerValue: config.limitOrigin.headerValue === undefined ? undefined : '***' },
+    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '***' },
+    metrics: { ...config.metrics, token: config.metrics.token === undefined ? undefined : '***' },
   };
 }
 
@@ -301,7 +322,7 @@ export function parseOverride(arg: string, source = `--set ${arg}`): { key: stri
   const eq = arg.indexOf('=');
   if (eq <= 0) throw new ConfigError('CONFIG_BAD_OVERRIDE', [`--set ${arg}: expected key=value`]);
   const key = arg.slice(0, eq).trim();
-  return { key, value: arg.slice(eq + 1), source: source.replace(/(adminSecret=).*/, '$1***') };
+  return { key, value: arg.slice(eq + 1), source: source.replace(/((?:adminSecret|token)=).*/, '$1***') };
 }
 
 // ---------------------------------------------------------------------------------------------

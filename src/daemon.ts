@@ -19,6 +19,7 @@ import { PublisherAuth } from './kaltura/auth/policy';
 import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
 import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
+import { ErrorLog, startDaemonControlPlane, type ControlPlane, type RecordError } from './http';
 import { createLogger, type Logger } from './log';
 import { resolveFfmpeg } from './transcode/ffmpeg-path';
 import { TranscodeOrchestrator } from './transcode/orchestrator';
@@ -34,6 +35,8 @@ export interface DaemonOptions {
    * timeout come from the config and cannot be overridden here.
    */
   ingest?: Omit<RtmpIngestOptions, 'host' | 'port' | 'onConnect' | 'onPublish' | 'decisionTimeoutMs'>;
+  /** Dev mode (set by startDevDaemon): the control plane gets a random token when none is configured. */
+  dev?: boolean;
 }
 
 export interface DaemonKaltura {
@@ -56,6 +59,10 @@ export interface DaemonHandle {
   readonly rtmpPort: number;
   /** The last refusals (url with token masked, message, ip, time), oldest first. */
   refusals(): RefusalRecord[];
+  /** Diagnostics, metrics and dashboard (src/http); undefined when off (no admin/metrics token). */
+  readonly controlPlane: ControlPlane | undefined;
+  /** Report an operational error (transcoder, Kaltura, recording…) to /diagnostics/errors. */
+  readonly recordError: RecordError;
   /** Graceful shutdown: stop admitting, close sessions, mark the node offline. Idempotent. */
   stop(): Promise<void>;
 }
@@ -85,6 +92,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     throw new ConfigError('CONFIG_MISSING', ['kaltura.serviceUrl and kaltura.adminSecret are required to start the daemon']);
   }
   log.debug('configuration', { config: redactConfig(config) });
+  const errors = new ErrorLog();
 
   const session = new AdminSession({
     secret: adminSecret,
@@ -170,6 +178,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     policy: new RecordingPolicy(api, { enabled: config.recording.enabled }),
     recording: config.recording,
     log: recordingLog,
+    onError: (streamName, message) => errors.recorder('recording', message, { streamName }),
   });
   const recovered = await recordings.recover();
   if (recovered > 0) recordingLog.warn('recordings found from a previous run, queued for delivery', { segments: recovered });
@@ -184,6 +193,20 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
   ingest.on('disconnect', (e) => {
     log.info('disconnect', { ...entryFields(e.connectionId), remoteAddress: e.remoteAddress, reason: e.reason, bytesIn: e.bytesIn, bytesOut: e.bytesOut, durationMs: e.durationMs });
     auth.disconnect(e.connectionId);
+  });
+
+  let controlPlane: ControlPlane | undefined;
+  try {
+    controlPlane = await startDaemonControlPlane({ config, dev: options.dev === true, version, ingest, auth, transcodes: orchestrator, kaltura: { client, session }, errors, log: log.child({ component: 'http' }) });
+  } catch (error) {
+    await orchestrator.close();
+    await ingest.close(0);
+    await queue.stop();
+    throw error;
+  }
+  controlPlane?.setRecordingSource({
+    deliveries: () => ({ pending: queue.counters().pending, failed: queue.counters().failed }),
+    entry: (entryId) => recordings.entryStatus(entryId),
   });
 
   const node = new NodeRegistration(api, config, kalturaLog);
@@ -215,9 +238,12 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     kaltura: { client, api, session },
     rtmpPort: ingest.port,
     refusals: () => auth.refusals(),
+    controlPlane,
+    recordError: errors.recorder,
     stop() {
       stopping ??= (async () => {
         log.info('shutting down');
+        await controlPlane?.close();
         auth.close();
         renewal.stop();
         node.stopHeartbeat();
@@ -246,7 +272,7 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
   };
   let daemon: DaemonHandle;
   try {
-    daemon = await startDaemon(devConfig, options);
+    daemon = await startDaemon(devConfig, { ...options, dev: true });
   } catch (err) {
     await emulator.stop();
     throw err;
@@ -289,6 +315,9 @@ export function devBanner(handle: DevDaemonHandle): string {
     `  Server:     ${i.obsServer}`,
     `  Stream Key: ${i.obsStreamKey}`,
     '',
+    ...(handle.controlPlane
+      ? ['Dashboard (diagnostics, live previews; the link carries the admin token):', `  ${handle.controlPlane.dashboardUrl(true)}`, '']
+      : []),
     'Stop with Ctrl-C.',
     '',
   ].join('\n');

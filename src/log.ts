@@ -196,6 +196,11 @@ export const MASK = '***';
 /** Field names whose values are credentials. */
 const SECRET_KEY = /(secret|password|passwd|^ks$|token$|^t$|authorization|cookie)/i;
 
+/** Whether a field of this name holds a credential (its value is masked wherever it is printed). */
+export function isSecretKey(name: string): boolean {
+  return SECRET_KEY.test(name);
+}
+
 /** `t=` / `token=` (and `ks=`) values in query strings. */
 const SECRET_QUERY = /([?&](?:t|token|ks|secret|adminSecret)=)[^&\s"'/]*/gi;
 

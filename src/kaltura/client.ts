@@ -102,6 +102,22 @@ export interface KalturaClientStats {
   latencyByAction: Record<string, ActionLatency>;
 }
 
+/**
+ * What an observer (metrics, diagnostics) sees: each HTTP exchange that got an answer, with its
+ * latency, and each error by Kaltura or transport code (retried ones included). Messages are
+ * already scrubbed of the KS.
+ */
+export type KalturaCallObservation =
+  | { kind: 'exchange'; service: string; action: string; durationMs: number; status: number }
+  | { kind: 'error'; service: string; action: string; code: string; message: string }
+  /**
+   * A call failed for good (after retries and KS renewal): what the caller gets. `transport`
+   * when Kaltura gave no answer (timeout, network, HTTP status, unreadable body).
+   */
+  | { kind: 'failure'; service: string; action: string; code: string; message: string; transport: boolean };
+
+export type KalturaCallObserver = (observation: KalturaCallObservation) => void;
+
 type Parsed = { kind: 'json'; value: unknown } | { kind: 'text'; value: string };
 
 interface RequestSpec {
@@ -126,6 +142,7 @@ export class KalturaClient {
   private readonly logFn?: (entry: KalturaLogEntry) => void;
   readonly partnerId: number;
   private readonly counters: KalturaClientStats = { calls: 0, errorsByCode: {}, latencyByAction: {} };
+  private readonly observers = new Set<KalturaCallObserver>();
 
   constructor(opts: KalturaClientOptions) {
     this.serviceUrl = opts.serviceUrl.replace(/\/+$/, '');
@@ -188,6 +205,12 @@ export class KalturaClient {
     return parsed.value as Array<unknown | KalturaApiError>;
   }
 
+  /** Watch every exchange and error (see KalturaCallObservation). Returns the unsubscribe function. */
+  observe(observer: KalturaCallObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
   stats(): KalturaClientStats {
     const latency: Record<string, ActionLatency> = {};
     for (const [k, v] of Object.entries(this.counters.latencyByAction)) latency[k] = { ...v };
@@ -233,11 +256,19 @@ export class KalturaClient {
         this.counters.lastSuccessAt = Date.now();
         return parsed;
       } catch (err) {
-        if (err instanceof KalturaApiError) this.countError(err.code);
+        if (err instanceof KalturaApiError) this.countError(err.code, spec.service, spec.action, err.message);
         if (err instanceof KalturaApiError && err.code === 'INVALID_KS' && ownKs && replay === 0) {
           this.renewAfterInvalidKs(spec, ks);
           continue;
         }
+        this.notify({
+          kind: 'failure',
+          service: spec.service,
+          action: spec.action,
+          code: String((err as { code?: unknown }).code ?? 'UNKNOWN'),
+          message: (err as Error).message,
+          transport: !(err instanceof KalturaApiError),
+        });
         this.emit({
           level: 'warn',
           event: 'failure',
@@ -280,6 +311,7 @@ export class KalturaClient {
         });
         const durationMs = performance.now() - started;
         this.recordLatency(key, durationMs);
+        this.notify({ kind: 'exchange', service: spec.service, action: spec.action, durationMs, status: response.statusCode });
         this.emit({ level: 'debug', event: 'response', service: spec.service, action: spec.action, attempt, durationMs, status: response.statusCode });
         if (response.statusCode === 200) return response;
         failure = { code: 'HTTP_STATUS', status: response.statusCode, message: `HTTP ${response.statusCode} from ${key}` };
@@ -290,7 +322,7 @@ export class KalturaClient {
             ? { code: 'TIMEOUT', message: `${key} timed out after ${timeoutMs} ms` }
             : { code: 'NETWORK', message: `${key} failed: ${err instanceof RequestError ? `${err.code ?? ''} ${err.message}`.trim() : String(err)}` };
       }
-      this.countError(failure.code);
+      this.countError(failure.code, spec.service, spec.action, redact(failure.message, [ks]));
       const retryable = failure.code !== 'HTTP_STATUS' || (failure.status !== undefined && failure.status >= 500);
       if (retryable && attempt < maxAttempts) {
         const delay = this.retryBaseMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
@@ -331,7 +363,7 @@ export class KalturaClient {
       const items = value.map((item, i) => {
         const req = multi[i];
         const err = asException(item, req?.service ?? 'multirequest', req?.action ?? String(i + 1), ks);
-        if (err) this.countError(err.code);
+        if (err) this.countError(err.code, err.service, err.action, err.message);
         return err ?? item;
       });
       return { kind: 'json', value: items };
@@ -340,12 +372,23 @@ export class KalturaClient {
   }
 
   private badResponse(spec: RequestSpec, why: string): KalturaNetworkError {
-    this.countError('BAD_RESPONSE');
+    this.countError('BAD_RESPONSE', spec.service, spec.action, `${spec.service}.${spec.action}: ${why}`);
     return new KalturaNetworkError({ code: 'BAD_RESPONSE', message: `${spec.service}.${spec.action}: ${why}`, service: spec.service, action: spec.action, status: 200, attempts: 1 });
   }
 
-  private countError(code: string): void {
+  private countError(code: string, service: string, action: string, message: string): void {
     this.counters.errorsByCode[code] = (this.counters.errorsByCode[code] ?? 0) + 1;
+    this.notify({ kind: 'error', service, action, code, message });
+  }
+
+  private notify(observation: KalturaCallObservation): void {
+    for (const observer of this.observers) {
+      try {
+        observer(observation);
+      } catch {
+        // An observer's bug must not break API calls.
+      }
+    }
   }
 
   private recordLatency(key: string, ms: number): void {

@@ -65,6 +65,26 @@ export class RecordingManager {
     return [...this.renditions.keys()];
   }
 
+  /** Recording state of an entry for diagnostics; undefined when it is not recorded. */
+  entryStatus(entryId: string): { state: string; renditions: string[]; delivered: number; pending: number; failed: number; lastError?: string } | undefined {
+    const prefix = `${entryId}_`;
+    const live = this.opts.ingest.recordings().filter((r) => r.name.startsWith(prefix));
+    const items = this.opts.queue.list().filter((i) => i.entryId === entryId);
+    if (live.length === 0 && items.length === 0) return undefined;
+    const count = (state: string) => items.filter((i) => i.state === state).length;
+    const lastError = live.find((r) => r.error)?.error ?? items.find((i) => i.lastError)?.lastError;
+    const recording = live.some((r) => r.live);
+    const failed = count('failed');
+    return {
+      state: recording ? 'recording' : failed > 0 || lastError ? 'failed' : count('pending') + count('sending') > 0 ? 'delivering' : 'idle',
+      renditions: live.map((r) => r.name),
+      delivered: count('done'),
+      pending: count('pending') + count('sending'),
+      failed,
+      lastError,
+    };
+  }
+
   /** The orchestrator's hook: decide, then record every rendition. */
   async onPipelineStarted(started: PipelineStarted): Promise<void> {
     const { entry, impersonate, serverIndex = 0 } = started.context;

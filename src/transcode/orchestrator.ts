@@ -18,6 +18,16 @@ import { TranscodePlanError } from './errors';
 import type { SourceMedia } from './ffmpeg-args';
 import { StreamPipeline, type PipelineStats } from './pipeline';
 import { enabledEncodes, parseTranscodePlan, type TranscodePlan } from './plan';
+import type { ExitedEvent } from './supervisor';
+
+/** What diagnostics and metrics learn about transcoders (not per packet: per exit / failure). */
+export type TranscodeEvent =
+  /** A transcoder exited; `exit.restarting` when the supervisor restarts it (a crash). */
+  | { type: 'exited'; streamName: string; entryId: string; exit: ExitedEvent }
+  /** A pipeline could not be started. */
+  | { type: 'startFailed'; streamName: string; entryId: string; message: string };
+
+export type TranscodeListener = (event: TranscodeEvent) => void;
 
 /** What the orchestrator needs to know about the publisher of a stream. */
 export interface PublisherContext {
@@ -89,6 +99,7 @@ export class TranscodeOrchestrator {
   private readonly log: Logger;
   private readonly pending = new Map<string, Pending>();
   private readonly pipelines = new Map<string, StreamPipeline>();
+  private readonly listeners = new Set<TranscodeListener>();
   private closed = false;
 
   constructor(private readonly opts: OrchestratorOptions) {
@@ -117,6 +128,12 @@ export class TranscodeOrchestrator {
     const timer = setTimeout(() => void this.onSourceReady(event.streamName, undefined), this.opts.metadataWaitMs ?? DEFAULT_METADATA_WAIT_MS);
     this.pending.set(event.streamName, { plan, context, timer });
     return { accept: true };
+  }
+
+  /** Watch transcoder exits and start failures. Returns the unsubscribe function. */
+  onEvent(listener: TranscodeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   stats(): PipelineStats[] {
@@ -174,9 +191,21 @@ export class TranscodeOrchestrator {
         log: this.log.child({ entryId: entry.id }),
       });
       this.pipelines.set(streamName, pipeline);
+      pipeline.ffmpeg?.on('exited', (exit) => this.notify({ type: 'exited', streamName, entryId: entry.id, exit }));
       this.opts.onPipelineStarted?.({ sourceStreamName: streamName, renditions: enabledEncodes(plan).map((e) => e.streamName), context: pending.context });
     } catch (error) {
       this.log.error('pipeline failed to start', { streamName, entryId: entry.id, reason: (error as Error).message });
+      this.notify({ type: 'startFailed', streamName, entryId: entry.id, message: (error as Error).message });
+    }
+  }
+
+  private notify(event: TranscodeEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.log.warn('transcode listener failed', { reason: (error as Error).message });
+      }
     }
   }
 

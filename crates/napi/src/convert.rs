@@ -234,6 +234,9 @@ pub struct StreamStatsSnapshot {
     /// Players and sinks attached.
     pub subscribers: u32,
     pub frames: i64,
+    /// Video frames (sequence headers excluded).
+    pub video_frames: i64,
+    /// Media bytes received.
     pub bytes: i64,
     pub uptime_ms: i64,
 }
@@ -280,6 +283,7 @@ fn stream(s: StreamStats) -> StreamStatsSnapshot {
         metadata_json: s.metadata_json,
         subscribers: s.subscribers as u32,
         frames: s.frames as i64,
+        video_frames: s.video_frames as i64,
         bytes: s.bytes as i64,
         uptime_ms: s.uptime_ms as i64,
     }

@@ -85,6 +85,8 @@ pub struct StreamInfo {
     pub subscribers: usize,
     /// Frames received.
     pub frames: u64,
+    /// Video frames received (sequence headers excluded): fps is its rate.
+    pub video_frames: u64,
     /// Bytes of media received.
     pub bytes: u64,
     /// Milliseconds since publishing started.
@@ -102,6 +104,7 @@ pub struct LiveStream {
     pub publisher: u64,
     started: Instant,
     frames: AtomicU64,
+    video_frames: AtomicU64,
     bytes: AtomicU64,
     state: Mutex<BusState>,
     ended: Notify,
@@ -115,6 +118,7 @@ impl LiveStream {
             publisher,
             started: Instant::now(),
             frames: AtomicU64::new(0),
+            video_frames: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             state: Mutex::new(BusState::default()),
             ended: Notify::new(),
@@ -124,6 +128,9 @@ impl LiveStream {
     /// Fan a frame out to every subscriber. Never blocks on a subscriber.
     pub fn push(&self, frame: Frame) {
         self.frames.fetch_add(1, Ordering::Relaxed);
+        if frame.kind == MediaKind::Video && !frame.config {
+            self.video_frames.fetch_add(1, Ordering::Relaxed);
+        }
         self.bytes.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
         let mut state = self.state.lock();
         state.last_timestamp = frame.timestamp;
@@ -248,6 +255,7 @@ impl LiveStream {
             metadata_json: state.metadata_json.clone(),
             subscribers: state.subscribers.len(),
             frames: self.frames.load(Ordering::Relaxed),
+            video_frames: self.video_frames.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             uptime_ms: self.started.elapsed().as_millis() as u64,
         }

@@ -14,7 +14,7 @@ export type { AuthErrorCode } from './errors';
 export { authGates } from './gates';
 export type { AuthGates } from './gates';
 export { RefusalLog } from './refusal-log';
-export type { RefusalRecord } from './refusal-log';
+export type { RefusalCounts, RefusalRecord } from './refusal-log';
 export { alertCodeOf, alertJson, healthBeacon, ALERT_SEVERITY, ENTRY_BEACON } from './beacon';
 export type { AlertData } from './beacon';
 export {

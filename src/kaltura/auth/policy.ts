@@ -48,7 +48,7 @@ import type { KalturaLiveStreamEntry } from '../types';
 import { healthBeacon } from './beacon';
 import { AuthError } from './errors';
 import { argsFromConnect, argsFromQuery, checkArgs, checkStreamName, hasAnyArgument, maskedQuery, maskUrl, type PublishArgs } from './publish-args';
-import { RefusalLog, type RefusalRecord } from './refusal-log';
+import { RefusalLog, type RefusalCounts, type RefusalRecord } from './refusal-log';
 
 /** Kaltura's built-in media-server partner. */
 export const MEDIA_SERVER_PARTNER = -5;
@@ -278,6 +278,11 @@ export class PublisherAuth {
   /** The last refusals, oldest first. */
   refusals(): RefusalRecord[] {
     return this.refusalLog.list();
+  }
+
+  /** Refusals since start by `<stage>:<code>`, for metrics. */
+  refusalTotals(): RefusalCounts {
+    return this.refusalLog.totals();
   }
 
   stats(): AuthStats {

@@ -1,5 +1,5 @@
 /**
- * The most recent refusals, for diagnostics (`/diagnostics/errors` in a later issue). The old
+ * The most recent refusals, for diagnostics (`/diagnostics/errors`, src/http). The old
  * server kept the last 100 (Constants.KALTURA_REJECTED_STEAMS_SIZE) with the connection URL,
  * message, IP and time (DiagnosticsProvider.addRejectedStream); URLs here have their token masked.
  */
@@ -21,12 +21,18 @@ export interface RefusalRecord {
   kalturaCode?: string;
 }
 
+/** Refusals since start by stage and code (not bounded by the log's capacity): for metrics. */
+export type RefusalCounts = Record<string, number>;
+
 export class RefusalLog {
   private readonly records: RefusalRecord[] = [];
+  private readonly counts = new Map<string, number>();
 
   constructor(readonly capacity = 100) {}
 
   add(record: RefusalRecord): void {
+    const key = `${record.stage}:${record.code}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     this.records.push(record);
     // A ring would avoid the shift, but 100 elements make it irrelevant.
     if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
@@ -35,6 +41,11 @@ export class RefusalLog {
   /** Oldest first; copies, so callers cannot alter the log. */
   list(): RefusalRecord[] {
     return this.records.map((r) => ({ ...r }));
+  }
+
+  /** Every refusal since start, keyed `<stage>:<code>` (e.g. `publish:KALTURA_REFUSED`). */
+  totals(): RefusalCounts {
+    return Object.fromEntries(this.counts);
   }
 
   get size(): number {
