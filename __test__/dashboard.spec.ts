@@ -80,8 +80,11 @@ test('dashboard: a live entry appears within 5 s, its preview plays, kill ends t
   }, 250).catch((error: Error) => {
     throw new Error(`${error.message}; console: ${consoleLines.join(' | ')}`);
   });
-  await new Promise((r) => setTimeout(r, 2500));
-  const later = await preview();
+  // Bounded wait: on a loaded machine the player may stall briefly at the live edge.
+  const later = await until('the preview to advance 1 s', 15_000, async () => {
+    const p = await preview();
+    return p && p.currentTime > first.currentTime + 1 ? p : undefined;
+  }, 250).catch(() => preview());
   t.truthy(later);
   t.true((later?.currentTime ?? 0) > first.currentTime + 1, `currentTime ${first.currentTime} → ${later?.currentTime}`);
   t.is(first.url, `http://127.0.0.1:${env.daemon.rtmpPort}/kLive/smil:${ENTRY}_all.smil/playlist.m3u8`);

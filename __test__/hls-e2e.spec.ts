@@ -85,7 +85,11 @@ function publish(t: ExecutionContext, env: HlsEnv, entryId: string, source: Para
 }
 
 /** Segments of a playlist that are whole target-length segments: not the stream's first, no discontinuity. */
-const fullSegments = (p: MediaPlaylist): MediaSegment[] => p.segments.filter((s) => s.seq >= 1 && !s.discontinuity);
+/**
+ * Segments cut at both ends by the grid: not the first listed (a stream's first segment runs
+ * from its first keyframe to the next slot of the wall-clock grid) and not after a discontinuity.
+ */
+const fullSegments = (p: MediaPlaylist): MediaSegment[] => p.segments.slice(1).filter((s) => !s.discontinuity);
 
 // ---------------------------------------------------------------------------------------------
 // a. The ladder

@@ -11,7 +11,7 @@ import { validateConfig } from '../../src/config';
 import { startDevDaemon, type DevDaemonHandle } from '../../src/daemon';
 import { DEMO_ENTRY_TOKEN, DEMO_PASSTHROUGH_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET } from '../../src/dev';
 import { createLogger } from '../../src/log';
-import { FFMPEG, FFPROBE, run } from './media';
+import { FFMPEG, FFPROBE, run, tempDir } from './media';
 
 export const ADMIN_TOKEN = 'adm1n-t0ken-for-the-tests-0123456789';
 export const METRICS_TOKEN = 'scr4pe-t0ken-for-the-tests-987654';
@@ -38,6 +38,8 @@ export async function startOpsEnv(): Promise<OpsEnv> {
       admin: { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN },
       metrics: { token: METRICS_TOKEN },
       kaltura: { heartbeatIntervalSeconds: 0 },
+      // Each daemon its own recording journal: tests run in parallel.
+      recording: { directory: tempDir('ops-rec') },
     },
     { dev: true },
   );
