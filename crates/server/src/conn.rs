@@ -129,6 +129,7 @@ impl Conn {
                     if let Err(reason) = self.read_available(&mut rbuf, true).await {
                         return reason;
                     }
+                    self.tick_publishers();
                 }
                 _ = sleep_until(write_paused_until.unwrap_or_else(tokio::time::Instant::now)), if write_paused_until.is_some() => {
                     write_paused_until = None;
@@ -143,6 +144,7 @@ impl Conn {
                 }
                 _ = sleep_until(housekeeping) => {
                     housekeeping = paced_deadline(HOUSEKEEPING);
+                    self.tick_publishers();
                     let now = Instant::now();
                     let is_player = self.playing.is_some();
                     if !is_player && now.duration_since(self.last_input) > config.idle_timeout {
@@ -159,6 +161,13 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// Let publishers release frames held while their clock is anchored.
+    fn tick_publishers(&mut self) {
+        for publisher in self.publishing.values_mut() {
+            publisher.tick(&self.shared);
         }
     }
 

@@ -1,11 +1,14 @@
 //! The publishing side of a live stream, shared by RTMP publishers and FLV sources: it
-//! classifies each frame (keyframe, sequence header), reports codecs and metadata once, and
-//! pushes frames onto the stream's bus.
+//! classifies each frame (keyframe, sequence header), reports codecs and metadata once, puts
+//! it on the wall-clock timeline ([`crate::timeline`]) and pushes it onto the stream's bus.
+//!
+//! An encoder's first half second is held back while its clock is anchored; then it goes out
+//! in order, and every later frame at once.
 
 use crate::bus::{Frame, LiveStream};
 use crate::events::{AudioInfo, ServerEvent, VideoInfo};
 use crate::server::Shared;
-use crate::timeline::{wall_now_ms, ClockMode, EntryTimelines, StreamClock, Track};
+use crate::timeline::{wall_now_ms, ClockMode, EntryTimelines, Stamp, StreamClock, Track};
 use bytes::Bytes;
 use rtmp_proto::amf::AmfValue;
 use rtmp_proto::media::{aac, audio, avc, hevc, video};
@@ -21,7 +24,20 @@ pub(crate) struct Publisher {
     /// The entry whose timeline the stream shares.
     entry: String,
     timelines: Arc<EntryTimelines>,
+    /// Frames waiting for the clock's anchor, in arrival order, with their source time.
+    held: Vec<(i64, Held)>,
+    held_bytes: usize,
 }
+
+/// A frame held while the stream's clock is anchored.
+enum Held {
+    Frame(Frame),
+    Metadata(Bytes, String),
+}
+
+/// Past this much held media the clock is anchored at once (a sender far faster than real
+/// time would otherwise fill memory within the window).
+const MAX_HELD_BYTES: usize = 8 * 1024 * 1024;
 
 impl Drop for Publisher {
     fn drop(&mut self) {
@@ -36,18 +52,72 @@ impl Publisher {
     /// rebased, transcoder outputs already on it).
     pub fn new(shared: &Shared, stream: Arc<LiveStream>, source_id: u64, mode: ClockMode) -> Self {
         let entry = crate::timeline::entry_key(&stream.name).to_string();
-        Publisher { stream, source_id, audio_seen: false, clock: StreamClock::new(mode), entry, timelines: shared.timelines.clone() }
+        Publisher {
+            stream,
+            source_id,
+            audio_seen: false,
+            clock: StreamClock::new(mode),
+            entry,
+            timelines: shared.timelines.clone(),
+            held: Vec::new(),
+            held_bytes: 0,
+        }
     }
 
-    /// Timeline ms of a frame stamped `timestamp`, and whether a resync precedes it.
-    fn timeline(&mut self, shared: &Shared, track: Track, timestamp: u32) -> (i64, bool) {
-        self.clock.map(&self.timelines, &self.entry, track, timestamp, wall_now_ms(), shared.config.max_pts_drift_ms)
+    /// Put a frame on the timeline and the bus, or hold it while the clock is anchored.
+    fn emit(&mut self, shared: &Shared, track: Track, timestamp: u32, coded: bool, frame: Held) {
+        let now = wall_now_ms();
+        let drift = shared.config.max_pts_drift_ms;
+        match self.clock.map(&self.timelines, &self.entry, track, timestamp, coded, now, drift) {
+            Stamp::At(ms, discontinuity) => self.push(ms, discontinuity, frame),
+            Stamp::Held(src) => {
+                self.held_bytes += match &frame {
+                    Held::Frame(f) => f.payload.len(),
+                    Held::Metadata(p, _) => p.len(),
+                };
+                self.held.push((src, frame));
+                if self.held_bytes > MAX_HELD_BYTES {
+                    self.release_held(shared, now);
+                } else {
+                    self.tick(shared);
+                }
+            }
+        }
+    }
+
+    /// Called on the connection's timer too: a sender that went quiet inside the anchoring
+    /// window still gets its frames out.
+    pub fn tick(&mut self, shared: &Shared) {
+        let now = wall_now_ms();
+        if !self.held.is_empty() && self.clock.anchor_due(now) {
+            self.release_held(shared, now);
+        }
+    }
+
+    fn release_held(&mut self, shared: &Shared, now: i64) {
+        let Some(&(last_src, _)) = self.held.last() else { return };
+        self.clock.anchor(&self.timelines, &self.entry, last_src, now, shared.config.max_pts_drift_ms);
+        for (src, frame) in std::mem::take(&mut self.held) {
+            let track = match &frame {
+                Held::Frame(f) if f.kind == MediaKind::Video => Track::Video,
+                Held::Frame(f) if f.kind == MediaKind::Audio => Track::Audio,
+                _ => Track::Data,
+            };
+            let ms = self.clock.place(src, track);
+            self.push(ms, false, frame);
+        }
+        self.held_bytes = 0;
+    }
+
+    fn push(&self, timestamp: i64, discontinuity: bool, frame: Held) {
+        match frame {
+            Held::Frame(f) => self.stream.push(Frame { timestamp, discontinuity, ..f }),
+            Held::Metadata(payload, json) => self.stream.set_metadata(timestamp, payload, json),
+        }
     }
 
     /// One audio or video tag body.
     pub fn media(&mut self, shared: &Shared, kind: MediaKind, timestamp: u32, payload: Bytes) {
-        let track = if kind == MediaKind::Video { Track::Video } else { Track::Audio };
-        let (timestamp, discontinuity) = self.timeline(shared, track, timestamp);
         let (keyframe, config) = match kind {
             MediaKind::Video => match video::parse_video_tag(&payload) {
                 Ok(info) => (info.keyframe && info.kind == video::VideoPacketKind::Frame, info.kind == video::VideoPacketKind::SequenceHeader),
@@ -79,18 +149,19 @@ impl Publisher {
                 _ => self.report_codecs(shared, None, Some(audio_info(&payload))),
             }
         }
-        self.stream.push(Frame { kind, timestamp, payload, keyframe, config, discontinuity });
+        let track = if kind == MediaKind::Video { Track::Video } else { Track::Audio };
+        let frame = Frame { kind, timestamp: 0, payload, keyframe, config, discontinuity: false };
+        self.emit(shared, track, timestamp, !config, Held::Frame(frame));
     }
 
     /// One data message (AMF0 body, `@setDataFrame` already removed); `values` decoded.
     pub fn data(&mut self, shared: &Shared, timestamp: u32, name: &str, values: &[AmfValue], payload: Bytes) {
-        let (timestamp, _) = self.timeline(shared, Track::Data, timestamp);
         if name == "onMetaData" {
             let json = values.get(1).map(AmfValue::to_json).unwrap_or_else(|| "{}".into());
-            self.stream.set_metadata(timestamp, payload, json.clone());
-            shared.emit(ServerEvent::Metadata { connection_id: self.source_id, stream_name: self.stream.name.clone(), json });
+            shared.emit(ServerEvent::Metadata { connection_id: self.source_id, stream_name: self.stream.name.clone(), json: json.clone() });
+            self.emit(shared, Track::Data, timestamp, false, Held::Metadata(payload, json));
         } else {
-            self.stream.push(Frame::data(timestamp, payload));
+            self.emit(shared, Track::Data, timestamp, false, Held::Frame(Frame::data(0, payload)));
         }
     }
 

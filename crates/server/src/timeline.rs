@@ -122,12 +122,24 @@ pub(crate) enum ClockMode {
     Unwrap,
 }
 
+/// How long an encoder's stream is watched before it is anchored, ms: its frames are held
+/// meanwhile and the anchor is the one that arrived least delayed (see [`StreamClock`]).
+pub(crate) const ANCHOR_WINDOW_MS: i64 = 500;
+
 /// One ingest stream's clock: RTMP timestamps in, 64-bit timeline milliseconds out.
+///
+/// An encoder's stream (rebased) is anchored on the wall clock at which its frames arrive. A
+/// frame is seen some time after it arrived (read pacing, a pending publish decision), so
+/// over its first [`ANCHOR_WINDOW_MS`] the clock holds the frames back ([`Stamp::Held`]) and
+/// anchors on the least delayed one, `min(now − src)`: two servers fed by one encoder then
+/// agree to within a frame or two, whatever each one's read timing.
 #[derive(Debug)]
 pub(crate) struct StreamClock {
     mode: ClockMode,
     extender: TimestampExtender,
     offset: Option<i64>,
+    /// While probing: the first coded frame's arrival and the best `(now − src, src, now)`.
+    probe: Option<(i64, (i64, i64, i64))>,
     last_video: Option<i64>,
     last_audio: Option<i64>,
     /// The next frame out follows a resync.
@@ -144,36 +156,77 @@ pub(crate) enum Track {
     Data,
 }
 
+/// Where a frame goes on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    /// At this timeline ms; `true`: a discontinuity precedes it.
+    At(i64, bool),
+    /// Not yet: the stream is being anchored. Keep the frame with this source time and place
+    /// it with [`StreamClock::place`] once [`StreamClock::anchor`] ran.
+    Held(i64),
+}
+
 impl StreamClock {
     pub fn new(mode: ClockMode) -> Self {
-        StreamClock { mode, extender: TimestampExtender::default(), offset: None, last_video: None, last_audio: None, discontinuity: false, last_out: None }
+        StreamClock { mode, extender: TimestampExtender::default(), offset: None, probe: None, last_video: None, last_audio: None, discontinuity: false, last_out: None }
     }
 
-    /// Timeline ms of a frame stamped `ts`, and whether a discontinuity precedes it.
-    pub fn map(&mut self, timelines: &EntryTimelines, entry: &str, track: Track, ts: u32, now_ms: i64, max_drift_ms: i64) -> (i64, bool) {
+    /// Where a frame stamped `ts` goes. `coded`: an audio or video frame proper (not a
+    /// sequence header or data), the only kind an encoder's stream is anchored on.
+    pub fn map(&mut self, timelines: &EntryTimelines, entry: &str, track: Track, ts: u32, coded: bool, now_ms: i64, max_drift_ms: i64) -> Stamp {
         let (src, _) = self.extender.extend(ts);
+        if self.offset.is_none() {
+            match self.mode {
+                ClockMode::Unwrap => self.offset = Some(nearest_unwrap(ts, now_ms) - src),
+                ClockMode::Rebase => {
+                    if coded {
+                        let delay = now_ms - src;
+                        let (_, best) = self.probe.get_or_insert((now_ms, (delay, src, now_ms)));
+                        if delay < best.0 {
+                            *best = (delay, src, now_ms);
+                        }
+                    }
+                    return Stamp::Held(src);
+                }
+            }
+        }
         let last = match track {
             Track::Video => self.last_video,
             Track::Audio => self.last_audio,
             Track::Data => None,
         };
-        let jumped = last.is_some_and(|l| (src - l).abs() > max_drift_ms);
-        if self.offset.is_none() && track == Track::Data {
-            // Anchor on media, not on the metadata an encoder sends while it is still
-            // connecting (a tee to two servers connects them one after the other).
-            return (now_ms, false);
-        }
-        if self.offset.is_none() || jumped {
-            if jumped {
-                self.discontinuity = true;
-                self.last_video = None;
-                self.last_audio = None;
-            }
+        if last.is_some_and(|l| (src - l).abs() > max_drift_ms) {
+            self.discontinuity = true;
+            self.last_video = None;
+            self.last_audio = None;
             self.offset = Some(match self.mode {
                 ClockMode::Rebase => timelines.join(entry, src, now_ms, max_drift_ms),
                 ClockMode::Unwrap => nearest_unwrap(ts, now_ms) - src,
             });
         }
+        let out = self.place(src, track);
+        let discontinuity = track != Track::Data && std::mem::take(&mut self.discontinuity);
+        Stamp::At(out, discontinuity)
+    }
+
+    /// The anchoring window of the first coded frame has passed: anchor now.
+    pub fn anchor_due(&self, now_ms: i64) -> bool {
+        self.probe.is_some_and(|(first, _)| now_ms - first >= ANCHOR_WINDOW_MS)
+    }
+
+    /// Anchor the stream on its least delayed frame (or, with no coded frame yet, on `now`
+    /// for source time `fallback_src`), joining the entry's base.
+    pub fn anchor(&mut self, timelines: &EntryTimelines, entry: &str, fallback_src: i64, now_ms: i64, max_drift_ms: i64) {
+        if self.offset.is_some() {
+            return;
+        }
+        let (src, at) = self.probe.map_or((fallback_src, now_ms), |(_, (_, src, at))| (src, at));
+        self.offset = Some(timelines.join(entry, src, at, max_drift_ms));
+        self.probe = None;
+    }
+
+    /// Timeline ms of source time `src` (after [`Self::anchor`]).
+    pub fn place(&mut self, src: i64, track: Track) -> i64 {
         match track {
             Track::Video => self.last_video = Some(src),
             Track::Audio => self.last_audio = Some(src),
@@ -181,12 +234,9 @@ impl StreamClock {
         }
         let out = src + self.offset.unwrap_or(0);
         self.last_out = Some(self.last_out.map_or(out, |l| l.max(out)));
-        let discontinuity = std::mem::take(&mut self.discontinuity) && track != Track::Data;
-        (out, discontinuity)
+        out
     }
-}
 
-impl StreamClock {
     /// The latest timeline ms put out, if any frame was.
     pub fn last_out(&self) -> Option<i64> {
         self.last_out
@@ -264,13 +314,44 @@ mod tests {
     const NOW: i64 = 1_800_000_000_000;
     const DRIFT: i64 = 10_000;
 
+    /// Map a frame; a held frame is anchored at once (as if the window had passed) and placed.
+    fn at(c: &mut StreamClock, t: &EntryTimelines, entry: &str, track: Track, ts: u32, coded: bool, now: i64) -> (i64, bool) {
+        match c.map(t, entry, track, ts, coded, now, DRIFT) {
+            Stamp::At(ms, d) => (ms, d),
+            Stamp::Held(src) => {
+                c.anchor(t, entry, src, now, DRIFT);
+                (c.place(src, track), false)
+            }
+        }
+    }
+
     #[test]
     fn an_encoder_is_rebased_onto_the_wall_clock() {
         let t = EntryTimelines::default();
         let mut c = StreamClock::new(ClockMode::Rebase);
-        assert_eq!(c.map(&t, "0_abcd1234", Track::Video, 5000, NOW, DRIFT), (NOW, false));
-        assert_eq!(c.map(&t, "0_abcd1234", Track::Audio, 5021, NOW + 30, DRIFT), (NOW + 21, false));
-        assert_eq!(c.map(&t, "0_abcd1234", Track::Video, 5033, NOW + 50, DRIFT), (NOW + 33, false), "the clock at arrival no longer matters");
+        assert_eq!(at(&mut c, &t, "0_abcd1234", Track::Video, 5000, true, NOW), (NOW, false));
+        assert_eq!(at(&mut c, &t, "0_abcd1234", Track::Audio, 5021, true, NOW + 30), (NOW + 21, false));
+        assert_eq!(at(&mut c, &t, "0_abcd1234", Track::Video, 5033, true, NOW + 50), (NOW + 33, false), "the clock at arrival no longer matters");
+    }
+
+    #[test]
+    fn the_anchor_is_the_least_delayed_frame_of_the_window() {
+        let t = EntryTimelines::default();
+        let mut c = StreamClock::new(ClockMode::Rebase);
+        // Headers and a first burst read late (a pending publish decision), then frames read
+        // soon after they arrive.
+        assert_eq!(c.map(&t, "e", Track::Data, 0, false, NOW, DRIFT), Stamp::Held(0));
+        assert_eq!(c.map(&t, "e", Track::Video, 0, true, NOW + 300, DRIFT), Stamp::Held(0));
+        assert_eq!(c.map(&t, "e", Track::Video, 40, true, NOW + 300, DRIFT), Stamp::Held(40));
+        assert!(!c.anchor_due(NOW + 400));
+        assert_eq!(c.map(&t, "e", Track::Video, 280, true, NOW + 420, DRIFT), Stamp::Held(280));
+        assert_eq!(c.map(&t, "e", Track::Video, 480, true, NOW + 610, DRIFT), Stamp::Held(480));
+        assert!(c.anchor_due(NOW + 800));
+        c.anchor(&t, "e", 480, NOW + 800, DRIFT);
+        // Least delay: 480 seen at +610, so source 0 is at +130.
+        assert_eq!(c.place(0, Track::Video), NOW + 130);
+        assert_eq!(c.map(&t, "e", Track::Video, 520, true, NOW + 900, DRIFT), Stamp::At(NOW + 650, false));
+        assert_eq!(t.get("e").unwrap().wall_ms, NOW + 610);
     }
 
     #[test]
@@ -278,12 +359,12 @@ mod tests {
         let t = EntryTimelines::default();
         let mut first = StreamClock::new(ClockMode::Rebase);
         let mut second = StreamClock::new(ClockMode::Rebase);
-        first.map(&t, "e", Track::Video, 1000, NOW, DRIFT);
+        at(&mut first, &t, "e", Track::Video, 1000, true, NOW);
         // A multi-bitrate input of the same encoder, arriving 300 ms later.
-        assert_eq!(second.map(&t, "e", Track::Video, 1000, NOW + 300, DRIFT).0, NOW);
+        assert_eq!(at(&mut second, &t, "e", Track::Video, 1000, true, NOW + 300).0, NOW);
         // One whose clock is 20 s away replaces the base.
         let mut third = StreamClock::new(ClockMode::Rebase);
-        assert_eq!(third.map(&t, "e", Track::Video, 50_000, NOW + 400, DRIFT).0, NOW + 400);
+        assert_eq!(at(&mut third, &t, "e", Track::Video, 50_000, true, NOW + 400).0, NOW + 400);
         assert_eq!(t.get("e").unwrap().src_ms, 50_000);
     }
 
@@ -291,29 +372,29 @@ mod tests {
     fn a_restarted_encoder_clock_never_goes_back_in_time() {
         let t = EntryTimelines::default();
         let mut c = StreamClock::new(ClockMode::Rebase);
-        c.map(&t, "e", Track::Video, 0, NOW, DRIFT);
-        c.map(&t, "e", Track::Video, 4000, NOW + 4000, DRIFT);
+        at(&mut c, &t, "e", Track::Video, 0, true, NOW);
+        at(&mut c, &t, "e", Track::Video, 4000, true, NOW + 4000);
         t.stream_ended("e", c.last_out().unwrap());
         // Back 2 s later from 0: the base would put it at NOW, before where it ended.
         let mut again = StreamClock::new(ClockMode::Rebase);
-        assert_eq!(again.map(&t, "e", Track::Video, 0, NOW + 6000, DRIFT).0, NOW + 6000);
+        assert_eq!(at(&mut again, &t, "e", Track::Video, 0, true, NOW + 6000).0, NOW + 6000);
         // A reconnect that continues its clock keeps the base.
         t.stream_ended("e", NOW + 7000);
         let mut cont = StreamClock::new(ClockMode::Rebase);
-        assert_eq!(cont.map(&t, "e", Track::Video, 1500, NOW + 7600, DRIFT).0, NOW + 7500);
+        assert_eq!(at(&mut cont, &t, "e", Track::Video, 1500, true, NOW + 7600).0, NOW + 7500);
     }
 
     #[test]
     fn a_jump_resyncs_and_flags_a_discontinuity_once() {
         let t = EntryTimelines::default();
         let mut c = StreamClock::new(ClockMode::Rebase);
-        c.map(&t, "e", Track::Video, 1000, NOW, DRIFT);
-        c.map(&t, "e", Track::Audio, 1000, NOW, DRIFT);
-        assert_eq!(c.map(&t, "e", Track::Video, 1040, NOW + 40, DRIFT), (NOW + 40, false));
+        at(&mut c, &t, "e", Track::Video, 1000, true, NOW);
+        at(&mut c, &t, "e", Track::Audio, 1000, true, NOW);
+        assert_eq!(at(&mut c, &t, "e", Track::Video, 1040, true, NOW + 40), (NOW + 40, false));
         // The encoder's clock leaps 1 h ahead.
-        assert_eq!(c.map(&t, "e", Track::Video, 3_601_080, NOW + 80, DRIFT), (NOW + 80, true));
-        assert_eq!(c.map(&t, "e", Track::Audio, 3_601_080, NOW + 80, DRIFT), (NOW + 80, false));
-        assert_eq!(c.map(&t, "e", Track::Video, 3_601_120, NOW + 120, DRIFT), (NOW + 120, false));
+        assert_eq!(at(&mut c, &t, "e", Track::Video, 3_601_080, true, NOW + 80), (NOW + 80, true));
+        assert_eq!(at(&mut c, &t, "e", Track::Audio, 3_601_080, true, NOW + 80), (NOW + 80, false));
+        assert_eq!(at(&mut c, &t, "e", Track::Video, 3_601_120, true, NOW + 120), (NOW + 120, false));
     }
 
     #[test]
@@ -322,14 +403,14 @@ mod tests {
         let mut c = StreamClock::new(ClockMode::Unwrap);
         // The timeline modulo 2^32, 700 ms behind the wall clock (transcoding delay).
         let ts = (NOW - 700) as u32;
-        assert_eq!(c.map(&t, "e", Track::Video, ts, NOW, DRIFT), (NOW - 700, false));
-        assert_eq!(c.map(&t, "e", Track::Video, ts.wrapping_add(33), NOW + 10, DRIFT).0, NOW - 667);
+        assert_eq!(c.map(&t, "e", Track::Video, ts, true, NOW, DRIFT), Stamp::At(NOW - 700, false));
+        assert_eq!(c.map(&t, "e", Track::Video, ts.wrapping_add(33), true, NOW + 10, DRIFT), Stamp::At(NOW - 667, false));
         assert!(t.get("e").is_none(), "unwrapped streams leave the entry's base alone");
         // Across the 2^32 wrap.
         let edge = (NOW / (1 << 32) + 1) * (1 << 32);
         let mut w = StreamClock::new(ClockMode::Unwrap);
-        assert_eq!(w.map(&t, "e", Track::Video, (edge - 5) as u32, edge + 100, DRIFT).0, edge - 5);
-        assert_eq!(w.map(&t, "e", Track::Video, (edge + 28) as u32, edge + 130, DRIFT).0, edge + 28);
+        assert_eq!(w.map(&t, "e", Track::Video, (edge - 5) as u32, true, edge + 100, DRIFT), Stamp::At(edge - 5, false));
+        assert_eq!(w.map(&t, "e", Track::Video, (edge + 28) as u32, true, edge + 130, DRIFT), Stamp::At(edge + 28, false));
     }
 
     #[test]
