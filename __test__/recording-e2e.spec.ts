@@ -83,8 +83,9 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
   t.teardown(() => env.stop());
   const publishS = 180;
   const started = Date.now();
-  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: publishS, size: '854x480', rate: 25, videoKbps: 1200, noise: 0 }, 240_000);
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: publishS, size: '854x480', rate: 25, videoKbps: 1800, noise: 0 }, 240_000);
   t.teardown(() => encoder.child.kill('SIGKILL'));
+  // 1800 kbit/s: above the 480p flavor's 1200 by the 40 % Kaltura requires to keep an optional flavor.
   // An RTMP player on the source for 155 s: the sync points at 0, 60 and 120 s reach it.
   const dump = join(tempDir('rec-dump'), 'source.flv');
   await until('the source is live', 15_000, () => env.daemon.ingest.stats().streams.some((s) => s.name === `${ENTRY}_1`));
@@ -95,7 +96,11 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
   await encoder.done;
   const publishedMs = Date.now() - started;
   // Every rendition's last chunk arrives once the republish grace has passed.
-  await until('every rendition delivered its last segment', 90_000, () => renditions.every((f) => chunksOf(env, ENTRY, f).some((c) => c.isLastChunk)), 500);
+  await until('every rendition delivered its last segment', 90_000, () => renditions.every((f) => chunksOf(env, ENTRY, f).some((c) => c.isLastChunk)), 500).catch((error: Error) => {
+    const got = renditions.map((f) => `${f}: [${chunksOf(env, ENTRY, f).map((c) => `${c.duration.toFixed(1)}${c.isLastChunk ? ' last' : ''}`).join(', ')}]`);
+    const log = env.lines.filter((l) => /recording|transcode|pipeline|unpublish/.test(l)).slice(-40);
+    throw new Error(`${error.message}; received ${got.join('; ')}; recorders ${JSON.stringify(env.daemon.ingest.recordings())}; log:\n${log.join('\n')}`);
+  });
   await playerDone;
 
   const recordDir = env.daemon.config.recording.sharedDirectory;

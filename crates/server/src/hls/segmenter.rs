@@ -501,7 +501,9 @@ impl Segmenter {
             _ => slot,
         };
         self.renumber = false;
-        let start_wall_ms = ms;
+        // EXT-X-PROGRAM-DATE-TIME dates the first frame shown: the opening keyframe's
+        // presentation time, the same in every rendition whatever its B-frame delay.
+        let start_wall_ms = grid_ms;
         let mut buf = Vec::with_capacity(self.capacity_hint);
         muxer.begin_segment(&mut buf);
         let sync_point = format!(

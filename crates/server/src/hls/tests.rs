@@ -17,6 +17,8 @@ const AAC_SEQ: &[u8] = &[0xAF, 0x00, 0x12, 0x10];
 const T0: i64 = 1_704_067_200_000;
 /// The 2 s grid slot of T0: the number of a 2 s segment starting at T0.
 const SLOT0: u64 = (T0 / 2000) as u64;
+/// Composition time of the test video frames, ms.
+const CTS_MS: i64 = 80;
 
 fn config(kind: MediaKind, payload: &[u8]) -> Frame {
     Frame { kind, timestamp: T0, payload: Bytes::copy_from_slice(payload), keyframe: false, config: true, discontinuity: false }
@@ -104,12 +106,13 @@ fn cuts_at_the_first_keyframe_on_each_target_boundary() {
     assert_eq!(durations(&last), vec![2005]);
     for (i, seg) in segments.iter().chain(&last).enumerate() {
         assert_eq!(seg.data.len() % 188, 0);
-        assert_eq!(seg.start_wall_ms, T0 + 2000 * i as i64);
+        // Dated by the opening keyframe's presentation time (DTS + its 80 ms composition time).
+        assert_eq!(seg.start_wall_ms, T0 + 2000 * i as i64 + CTS_MS);
         // PAT, PMT, then the ID3 tag (after the PCR-only packet on the video PID).
         assert_eq!(&pids(seg)[..2], &[0, 0x1000]);
         assert_eq!(
             sync_point(seg),
-            format!("{{\"objectType\":\"KalturaSyncPoint\",\"timestamp\":{},\"id\":\"0_abcd1234_1_{}\"}}", T0 + 2000 * i as i64, SLOT0 + i as u64)
+            format!("{{\"objectType\":\"KalturaSyncPoint\",\"timestamp\":{},\"id\":\"0_abcd1234_1_{}\"}}", T0 + 2000 * i as i64 + CTS_MS, SLOT0 + i as u64)
         );
     }
     assert_eq!(s.media().video_codec.as_deref(), Some("avc1.42c01e"));
@@ -131,7 +134,7 @@ fn a_late_start_cuts_on_the_same_grid() {
     let mut s = av_segmenter(2000);
     let segments = feed(&mut s, &av_frames(1000, 7000, 25));
     assert_eq!(durations(&segments), vec![1000, 2000, 2000]);
-    assert_eq!(segments[0].start_wall_ms, T0 + 1000);
+    assert_eq!(segments[0].start_wall_ms, T0 + 1000 + CTS_MS);
     assert_eq!(segments[0].seq, SLOT0, "numbered by the slot it starts in");
 }
 
@@ -165,7 +168,7 @@ fn a_gap_closes_the_segment_and_the_next_keyframe_starts_a_discontinuity() {
     // The cut-short segment ends with its last audio frame (2990 + 23 ms).
     assert_eq!(durations(&segments), vec![2000, 1013, 1000]);
     assert_eq!(segments.iter().map(|s| (s.seq, s.discontinuity)).collect::<Vec<_>>(), vec![(SLOT0, false), (SLOT0 + 1, false), (SLOT0 + 2, true)]);
-    assert_eq!(segments[2].start_wall_ms, T0 + 5000);
+    assert_eq!(segments[2].start_wall_ms, T0 + 5000 + CTS_MS);
 }
 
 #[test]
@@ -183,7 +186,7 @@ fn a_republish_continues_the_numbering_behind_a_discontinuity() {
     let expected = vec![(SLOT0, false), (SLOT0 + 1, false), (SLOT0 + 2, false), (SLOT0 + 15, true), (SLOT0 + 16, false)];
     assert_eq!(segments.iter().map(|s| (s.seq, s.discontinuity)).collect::<Vec<_>>(), expected);
     assert_eq!(durations(&segments), vec![2000, 2000, 120, 2000, 2000]);
-    assert_eq!(segments[3].start_wall_ms, T0 + 30_000);
+    assert_eq!(segments[3].start_wall_ms, T0 + 30_000 + CTS_MS);
     assert!(sync_point(&segments[3]).contains(&format!("\"id\":\"0_abcd1234_1_{}\"", SLOT0 + 15)));
 }
 
@@ -211,7 +214,7 @@ fn a_timestamp_jump_starts_a_new_timeline() {
     segments.extend(feed(&mut s, &av_frames(60_000, 62_500, 25)));
     assert_eq!(durations(&segments), vec![2000, 520, 2000]);
     assert!(segments[2].discontinuity);
-    assert_eq!(segments[2].start_wall_ms, T0 + 60_000);
+    assert_eq!(segments[2].start_wall_ms, T0 + 60_000 + CTS_MS);
     assert_eq!(segments[2].seq, SLOT0 + 30);
 }
 
@@ -235,7 +238,7 @@ fn nothing_is_written_before_the_first_keyframe() {
     frames.extend(av_frames(1000, 3100, 25));
     let segments = feed(&mut s, &frames);
     assert_eq!(durations(&segments), vec![1000]);
-    assert_eq!(segments[0].start_wall_ms, T0 + 1000, "the wall clock is anchored at the first frame");
+    assert_eq!(segments[0].start_wall_ms, T0 + 1000 + CTS_MS, "dated by the first keyframe shown");
 }
 
 #[test]
@@ -395,7 +398,7 @@ fn segmenter_output_feeds_the_playlist() {
     let text = p.media_playlist(false).unwrap();
     let text = std::str::from_utf8(&text).unwrap();
     assert_eq!(text.matches("#EXTINF:2.000,").count(), 4);
-    assert!(text.contains(&format!("#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:06.000Z\n#EXTINF:2.000,\nseg-{}.ts\n", SLOT0 + 3)));
+    assert!(text.contains(&format!("#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:06.080Z\n#EXTINF:2.000,\nseg-{}.ts\n", SLOT0 + 3)));
     let v = p.variant("x".into()).unwrap();
     assert_eq!(v.codecs, "avc1.42c01e,mp4a.40.2");
     assert_eq!(v.resolution, Some((640, 360)));
