@@ -1,31 +1,48 @@
 // Benchmark target: the klive-server native RTMP core with a control plane that accepts
 // every request. Prints {"port":…,"pid":…} on stdout once listening; SIGTERM/SIGINT shut it
 // down cleanly. Run as `node --import tsx bench/klive-target.ts [host] [readPacingMs]
-// [--hls-target-ms MS]` so that the pid measured by the harness is the process that hosts
-// the server. Every other option keeps its production default.
+// [--hls-target-ms MS] [--record-dir DIR]` so that the pid measured by the harness is the
+// process that hosts the server. Every other option keeps its production default.
 //
 // With --hls-target-ms, every accepted publish is also packaged to HLS
 // (`server.startHls(name, { targetDurationMs })`, called right after `decide(accept)`);
 // playlists and segments are served on the RTMP port under /kLive/<stream>/. In that mode
 // a line `hls` on stdin answers one JSON line `{"reply":"hls","streams":[…hlsStreams()]}`.
+//
+// With --record-dir, every accepted publish is also recorded
+// (`server.startRecording(name, { dir: DIR/<name> })` right after `decide(accept)` (and
+// after startHls), production defaults otherwise: 900 s segments, a fragment every 2 s).
+// Lines on stdin (any mode):
+//   `rec`          → `{"reply":"rec","recordings":[…recordings()],"segmentEvents":N,
+//                     "segments":[last 20 recordingSegment events],"errors":[…],
+//                     "bytesIn":Σ publishers' bytesIn,"mediaBytes":Σ streams' bytes,"publishers":N}`
+//   `rec-stop NAME` → stopRecording(NAME), `{"reply":"rec-stop NAME","ok":bool,"bytesIn":…,"mediaBytes":…}`
+//                     (bytes received on NAME's publishing connection / stream so far, read just before)
+import * as path from 'node:path'
 import { startRtmpServer, nativeVersion, type IngestEvent, type RtmpServer, type RtmpServerOptions } from '../index'
 
-function parseArgv(argv: string[]): { positional: string[]; hlsTargetMs?: number } {
+function parseArgv(argv: string[]): { positional: string[]; hlsTargetMs?: number; recordDir?: string } {
   const positional: string[] = []
   let hlsTargetMs: number | undefined
+  let recordDir: string | undefined
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--hls-target-ms') {
       hlsTargetMs = Number(argv[++i])
       if (!Number.isInteger(hlsTargetMs) || hlsTargetMs < 1000) throw new Error(`bad --hls-target-ms '${argv[i]}'`)
+    } else if (argv[i] === '--record-dir') {
+      recordDir = argv[++i]
+      if (!recordDir) throw new Error('--record-dir needs a directory')
     } else {
       positional.push(argv[i])
     }
   }
-  return { positional, hlsTargetMs }
+  return { positional, hlsTargetMs, recordDir }
 }
 
+type RecordingSegmentEvent = Extract<IngestEvent, { type: 'recordingSegment' }>
+
 async function main(): Promise<void> {
-  const { positional, hlsTargetMs } = parseArgv(process.argv.slice(2))
+  const { positional, hlsTargetMs, recordDir } = parseArgv(process.argv.slice(2))
   const host = positional[0] ?? '127.0.0.1'
   const options: RtmpServerOptions = { host, port: 0 }
   if (hlsTargetMs !== undefined) options.hostname = 'bench'
@@ -37,6 +54,10 @@ async function main(): Promise<void> {
   let server: RtmpServer | undefined
   let published = 0
   let hlsErrors = 0
+  let recordErrors = 0
+  let segmentEvents = 0
+  const segments: RecordingSegmentEvent[] = []
+  const recordingErrors: string[] = []
   const pending: Array<{ requestId: number; streamName?: string }> = []
   const accept = (s: RtmpServer, requestId: number, streamName?: string): void => {
     s.decide(requestId, { accept: true })
@@ -45,6 +66,13 @@ async function main(): Promise<void> {
         s.startHls(streamName, { targetDurationMs: hlsTargetMs })
       } catch (err) {
         if (hlsErrors++ < 5) process.stderr.write(`klive-target: startHls(${streamName}) failed: ${String(err)}\n`)
+      }
+    }
+    if (streamName !== undefined && recordDir !== undefined) {
+      try {
+        s.startRecording(streamName, { dir: path.join(recordDir, streamName) })
+      } catch (err) {
+        if (recordErrors++ < 5) process.stderr.write(`klive-target: startRecording(${streamName}) failed: ${String(err)}\n`)
       }
     }
   }
@@ -59,6 +87,14 @@ async function main(): Promise<void> {
         else pending.push({ requestId: event.requestId, streamName }) // an event raced the promise resolution
         break
       }
+      case 'recordingSegment':
+        segmentEvents++
+        segments.push(event)
+        if (segments.length > 20) segments.shift()
+        break
+      case 'recordingError':
+        if (recordingErrors.length < 20) recordingErrors.push(`${event.streamName}: ${event.message}`)
+        break
       default:
         break
     }
@@ -66,7 +102,23 @@ async function main(): Promise<void> {
   server = await startRtmpServer(options, onEvent)
   for (const p of pending.splice(0)) accept(server, p.requestId, p.streamName)
   const running = server
-  process.stdout.write(JSON.stringify({ port: running.port, pid: process.pid, version: nativeVersion(), hls: hlsTargetMs !== undefined }) + '\n')
+  process.stdout.write(JSON.stringify({ port: running.port, pid: process.pid, version: nativeVersion(), hls: hlsTargetMs !== undefined, record: recordDir !== undefined }) + '\n')
+  const reply = (obj: Record<string, unknown>): void => {
+    process.stdout.write(JSON.stringify(obj) + '\n')
+  }
+  const recReply = (): Record<string, unknown> => {
+    const stats = running.stats()
+    return {
+      reply: 'rec',
+      recordings: running.recordings(),
+      segmentEvents,
+      segments,
+      errors: recordingErrors,
+      bytesIn: stats.connections.filter((c) => c.role === 'publisher').reduce((a, c) => a + c.bytesIn, 0),
+      mediaBytes: stats.streams.reduce((a, st) => a + st.bytes, 0),
+      publishers: stats.streams.length,
+    }
+  }
 
   let stopping = false
   const stop = (): void => {
@@ -98,7 +150,15 @@ async function main(): Promise<void> {
     while (nl >= 0) {
       const line = buffered.slice(0, nl).trim()
       buffered = buffered.slice(nl + 1)
-      if (line === 'hls') process.stdout.write(JSON.stringify({ reply: 'hls', streams: running.hlsStreams() }) + '\n')
+      if (line === 'hls') reply({ reply: 'hls', streams: running.hlsStreams() })
+      else if (line === 'rec') reply(recReply())
+      else if (line.startsWith('rec-stop ')) {
+        const name = line.slice('rec-stop '.length)
+        const stats = running.stats()
+        const conn = stats.connections.find((c) => c.role === 'publisher' && c.streamName === name)
+        const stream = stats.streams.find((st) => st.name === name)
+        reply({ reply: line, ok: running.stopRecording(name), bytesIn: conn?.bytesIn ?? null, mediaBytes: stream?.bytes ?? null })
+      }
       nl = buffered.indexOf('\n')
     }
   })

@@ -1,21 +1,25 @@
 // Benchmarks of klive-server vs nginx-rtmp vs node-media-server under the same load
-// (crates/loadgen replaying one FLV clip as N publishers): RTMP ingest, and HLS packaging
-// (bench/hls.ts). `npm run bench` runs both suites; `--suite rtmp|hls` (or `--hls`) selects.
+// (crates/loadgen replaying one FLV clip as N publishers): RTMP ingest, HLS packaging
+// (bench/hls.ts), and klive's recording overhead (bench/record.ts, klive only).
+// `npm run bench` runs all three suites; `--suite rtmp|hls|record` (or `--hls`) selects.
 //
-//   npm run bench -- [--suite rtmp,hls | --hls] [--servers klive,nginx,nms] [--quick]
+//   npm run bench -- [--suite rtmp,hls,record | --hls] [--servers klive,nginx,nms] [--quick]
 //                    [--warmup 2] [--ramp-ms 20] [--loadgen PATH] [--klive-read-pacing-ms MS]
 //     RTMP:  [--streams 1,10,100] [--seconds 20] [--max] [--max-cap 1600] [--no-fast]
 //     HLS:   [--hls-streams 1,10,100,200|none] [--hls-seconds 18] [--hls-latency-runs 3]
 //            [--hls-target-ms 6000] [--hls-dir /dev/shm/klive-bench-hls-] [--hls-max] [--hls-max-cap 400]
+//     Record: [--record-streams 50,100|none] [--record-seconds 12] [--record-rounds 2]
+//             [--record-dir /dev/shm/klive-bench-rec-]   (HLS scenarios use --hls-target-ms)
 //
-// Prints markdown reports and writes them to bench/out/latest.md (RTMP) and
-// bench/out/hls-latest.md (HLS).
+// Prints markdown reports and writes them to bench/out/latest.md (RTMP),
+// bench/out/hls-latest.md (HLS) and bench/out/record-latest.md (recording).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 import { cleanupHls, hlsBudgetS, runHlsBench, type HlsBenchOptions } from './hls'
+import { cleanupRecord, recordBudgetS, runRecordBench, type RecordBenchOptions } from './record'
 import { buildLoadgen, startLoadgen, type LoadgenSummary } from './lib/loadgen'
 import { cpuMs, killAllChildren, memory, sleep, withTimeout, type Memory } from './lib/proc'
 import { SERVER_LABELS, SERVER_NAMES, startServer, unavailable, type ServerHandle, type ServerName, type ServerTuning } from './lib/servers'
@@ -38,6 +42,7 @@ const CPU_LIMIT_PCT = 90
 interface Options {
   rtmp: boolean
   hls?: Omit<HlsBenchOptions, 'kliveReadPacingMs'>
+  record?: Omit<RecordBenchOptions, 'kliveReadPacingMs'>
   servers: ServerName[]
   streams: number[]
   seconds: number
@@ -74,18 +79,24 @@ function parseOptions(argv: string[]): Options {
       'hls-dir': { type: 'string' },
       'hls-max': { type: 'boolean' },
       'hls-max-cap': { type: 'string' },
+      'record-streams': { type: 'string' },
+      'record-seconds': { type: 'string' },
+      'record-rounds': { type: 'string' },
+      'record-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   })
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--suite rtmp,hls | --hls] [--servers klive,nginx,nms] [--quick] [--warmup 2]\n' +
+      'usage: npm run bench -- [--suite rtmp,hls,record | --hls] [--servers klive,nginx,nms] [--quick] [--warmup 2]\n' +
         '                        [--ramp-ms 20] [--loadgen PATH] [--klive-read-pacing-ms MS]\n' +
         '  RTMP ingest:  [--streams 1,10,100] [--seconds 20] [--max] [--max-cap 1600] [--no-fast]\n' +
         '  HLS packaging: [--hls-streams 1,10,100,200|none] [--hls-seconds 18] [--hls-latency-runs 3] [--hls-target-ms 6000]\n' +
         '                 [--hls-dir /dev/shm/klive-bench-hls-] [--hls-max] [--hls-max-cap 400]\n' +
-        'Both suites run by default; --suite selects (--hls = --suite hls).\n',
+        '  Recording (klive only): [--record-streams 50,100|none] [--record-seconds 12] [--record-rounds 2]\n' +
+        '                 [--record-dir /dev/shm/klive-bench-rec-]   (HLS scenarios use --hls-target-ms)\n' +
+        'All suites run by default (rtmp, hls, record); --suite selects (--hls = --suite hls).\n',
     )
     process.exit(0)
   }
@@ -110,10 +121,11 @@ function parseOptions(argv: string[]): Options {
       return n
     })
   const streams = counts('streams', values.streams ?? (quick ? '1,10' : '1,10,100'))
-  const suites = values.hls === true ? ['hls'] : (values.suite ?? 'rtmp,hls').split(',').map((s) => s.trim())
-  for (const s of suites) if (s !== 'rtmp' && s !== 'hls') throw new Error(`--suite: unknown suite '${s}' (rtmp, hls)`)
+  const suites = values.hls === true ? ['hls'] : (values.suite ?? 'rtmp,hls,record').split(',').map((s) => s.trim())
+  for (const s of suites) if (s !== 'rtmp' && s !== 'hls' && s !== 'record') throw new Error(`--suite: unknown suite '${s}' (rtmp, hls, record)`)
   const warmup = positive('warmup', values.warmup, quick ? 1 : 2, 60)
   const rampMs = positive('ramp-ms', values['ramp-ms'], 20, 1000)
+  const hlsTargetMs = positive('hls-target-ms', values['hls-target-ms'], 6000, 20_000)
   const hls: Options['hls'] = suites.includes('hls')
     ? {
         servers: servers as ServerName[],
@@ -126,15 +138,31 @@ function parseOptions(argv: string[]): Options {
           if (!Number.isInteger(v) || v < 0 || v > 20) throw new Error('--hls-latency-runs must be an integer in 0..20')
           return v
         })(),
-        targetMs: positive('hls-target-ms', values['hls-target-ms'], 6000, 20_000),
+        targetMs: hlsTargetMs,
         fileRoot: values['hls-dir'] ?? '/dev/shm/klive-bench-hls-',
         max: values['hls-max'] === true,
         maxCap: positive('hls-max-cap', values['hls-max-cap'], 400, 5000),
       }
     : undefined
+  const record: Options['record'] = suites.includes('record')
+    ? {
+        streams: counts('record-streams', values['record-streams'] ?? (quick ? '10,50' : '50,100')),
+        seconds: positive('record-seconds', values['record-seconds'], quick ? 8 : 12, 600),
+        warmup,
+        rampMs,
+        rounds: (() => {
+          const v = Number(values['record-rounds'] ?? (quick ? 1 : 2))
+          if (!Number.isInteger(v) || v < 1 || v > 10) throw new Error('--record-rounds must be an integer in 1..10')
+          return v
+        })(),
+        hlsTargetMs,
+        fileRoot: values['record-dir'] ?? '/dev/shm/klive-bench-rec-',
+      }
+    : undefined
   return {
     rtmp: suites.includes('rtmp'),
     hls,
+    record,
     servers: servers as ServerName[],
     streams,
     seconds: positive('seconds', values.seconds, quick ? 8 : 20, 600),
@@ -503,10 +531,12 @@ async function main(): Promise<number> {
     if (opts.max) budgetS += opts.servers.length * 7 * (8 + 5 + opts.warmup + Math.max(8, opts.seconds / 2) + 20)
   }
   if (opts.hls) budgetS += hlsBudgetS(opts.hls)
+  if (opts.record) budgetS += recordBudgetS(opts.record)
   const watchdog = setTimeout(() => {
     log(`bench: overall time bound of ${Math.round(budgetS)} s exceeded; killing everything`)
     killAllChildren()
     cleanupHls()
+    cleanupRecord()
     process.exit(3)
   }, budgetS * 1000)
   watchdog.unref()
@@ -667,10 +697,53 @@ async function main(): Promise<number> {
       log(`wrote ${path.relative(ROOT, path.join(OUT_DIR, 'hls-latest.md'))}`)
       failures += hls.failures
     }
+
+    if (opts.record && opts.record.streams.length > 0) {
+      if (!servers.includes('klive')) {
+        log('skipping the recording suite: it measures klive-server only')
+      } else {
+        const loadBefore = os.loadavg()
+        const started = new Date()
+        const rec = await runRecordBench(
+          { root: ROOT, clip: CLIP, loadgenBin, workDir, log },
+          { ...opts.record, kliveReadPacingMs: opts.kliveReadPacingMs },
+        )
+        const loadAfter = os.loadavg()
+        const md: string[] = []
+        md.push('# Recording benchmark')
+        md.push('')
+        md.push('```')
+        md.push(commandLine)
+        md.push('```')
+        md.push('')
+        md.push(`- Date: ${started.toISOString()} – ${new Date().toISOString()}`)
+        md.push(`- Host: ${cpuModel()}, ${os.type()} ${os.release()}, Node ${process.version}; load generator and server share the host`)
+        md.push(
+          `- Host load average (1/5/15 min) before the suite: ${loadBefore.map((l) => l.toFixed(2)).join(' / ')}, after: ${loadAfter.map((l) => l.toFixed(2)).join(' / ')}`,
+        )
+        md.push(`- klive-server: ${rec.version || 'klive-server'}, ${addonDescription()}` + (opts.kliveReadPacingMs === undefined ? '' : ` (readPacingMs = ${opts.kliveReadPacingMs})`))
+        md.push(`- Clip: ${clipDescription()}`)
+        md.push(
+          `- Load: \`klive-loadgen\` replays the clip in a loop as N publishers (no re-encoding), real time, one socket write per FLV tag, starts ${opts.record.rampMs} ms apart (as in the RTMP benchmark). Fresh server process per row and round.`,
+        )
+        md.push(
+          '- CPU = utime+stime of the server process (/proc/PID/stat) over the window; RSS from /proc/PID/status (idle = VmRSS before load, peak = VmHWM at the end of the window). "held" = every publisher kept up (as in the RTMP benchmark) and, with recording, every validation below passed.',
+        )
+        md.push('')
+        md.push(rec.report)
+        const report = md.join('\n')
+        process.stdout.write(report)
+        mkdirSync(OUT_DIR, { recursive: true })
+        writeFileSync(path.join(OUT_DIR, 'record-latest.md'), report)
+        log(`wrote ${path.relative(ROOT, path.join(OUT_DIR, 'record-latest.md'))}`)
+        failures += rec.failures
+      }
+    }
     return failures > 0 ? 1 : 0
   } finally {
     killAllChildren()
     cleanupHls()
+    cleanupRecord()
     rmSync(workDir, { recursive: true, force: true })
   }
 }
@@ -680,6 +753,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     killAllChildren()
     cleanupHls()
+    cleanupRecord()
     if (workDir) rmSync(workDir, { recursive: true, force: true })
     process.exit(130)
   })

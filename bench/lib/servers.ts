@@ -28,7 +28,7 @@ export interface ServerHandle {
   child: ChildProcess
   /** HLS mode only: where playlists are served and (file-writing servers) written. */
   hls?: HlsEndpoint
-  /** klive HLS mode: send a command line on stdin, resolve with its JSON reply. */
+  /** klive: send a command line on stdin (`hls`, `rec`, `rec-stop NAME`), resolve with its JSON reply. */
   query?(command: string, ms: number): Promise<Record<string, unknown>>
   /** Last lines the server wrote to stderr (for error reports). */
   stderrTail(): string
@@ -155,6 +155,8 @@ export interface ServerTuning {
   kliveReadPacingMs?: number
   /** Package every published stream to HLS. */
   hls?: HlsTuning
+  /** klive only: record every published stream into <recordDir>/<stream>/ (production defaults). */
+  recordDir?: string
 }
 
 export async function startServer(name: ServerName, root: string, workDir: string, tuning: ServerTuning = {}): Promise<ServerHandle> {
@@ -168,6 +170,7 @@ export async function startServer(name: ServerName, root: string, workDir: strin
         HOST,
         ...(tuning.kliveReadPacingMs === undefined ? [] : [String(tuning.kliveReadPacingMs)]),
         ...(tuning.hls === undefined ? [] : ['--hls-target-ms', String(tuning.hls.targetDurationMs)]),
+        ...(tuning.recordDir === undefined ? [] : ['--record-dir', tuning.recordDir]),
       ], {
         cwd: root,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -182,8 +185,8 @@ export async function startServer(name: ServerName, root: string, workDir: strin
             playlistUrl: (stream) => `http://${HOST}:${port}/kLive/${encodeURIComponent(stream)}/playlist.m3u8`,
             how: `\`server.startHls(name, { targetDurationMs: ${tuning.hls.targetDurationMs} })\` on each accepted publish; segments in memory, served by the origin on the RTMP port`,
           }
-          h.query = replyChannel(child)
         }
+        h.query = replyChannel(child)
         return h
       } catch (err) {
         await stopChild(child, 'SIGKILL', 1000)
