@@ -19,11 +19,15 @@ import type { RtmpIngest } from '../ingest/rtmp-ingest';
 import type { KalturaApi, MediaServerIndex } from '../kaltura/api';
 import { silentLogger, type Logger } from '../log';
 import type { PipelineStarted } from '../transcode/orchestrator';
+import { healthBeacon } from '../kaltura/auth/beacon';
 import { cancelReplaceOnUnpublish } from './cancel-replace';
 import type { DeliveryQueue } from './delivery-queue';
 import type { RecordingPolicy } from './policy';
 import { renditionDirectory } from './segment';
 import type { RecordingErrorEvent, RecordingSegmentEvent, SegmentEntryInfo } from './types';
+
+/** alertType of the health beacon sent when a rendition's recording fails. */
+export const RECORDING_FAILED_ALERT = 'RECORDING_FAILED';
 
 /** Written into each rendition directory before its recorder starts. */
 export const RENDITION_META_FILE = 'recording.json';
@@ -174,8 +178,17 @@ export class RecordingManager {
     if (e.last) this.renditions.delete(e.streamName);
   }
 
+  /**
+   * The recorder stopped a rendition (a full disk, a write error): besides the log and
+   * diagnostics, Kaltura hears of it as a health beacon on the entry, like refusals.
+   */
   private onRecordingError(e: RecordingErrorEvent): void {
     this.fail(e.streamName, e.message);
+    const info = this.renditions.get(e.streamName);
+    const entryId = e.streamName.slice(0, e.streamName.lastIndexOf('_'));
+    if (!info) return;
+    const beacon = healthBeacon(entryId, info.serverIndex, RECORDING_FAILED_ALERT, `${e.streamName}: ${e.message}`, Date.now());
+    this.opts.api.beaconAdd(beacon, info.partnerId).catch((error: unknown) => this.log.warn('recording beacon not sent', { entryId, error }));
   }
 
   private async onUnpublish(streamName: string): Promise<void> {

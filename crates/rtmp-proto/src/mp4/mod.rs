@@ -52,7 +52,7 @@ mod recover;
 #[cfg(test)]
 mod tests;
 
-pub use muxer::{Mp4Muxer, Sample, TrackConfig, TrackInfo};
+pub use muxer::{FragmentParts, Mp4Muxer, Sample, TrackConfig, TrackInfo};
 pub use recover::{recover, Recovery};
 
 use crate::media::MediaError;

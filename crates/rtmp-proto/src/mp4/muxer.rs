@@ -22,6 +22,38 @@ const FRAGMENT_SAMPLE_BUDGET: usize = 1 << 20;
 /// Duration of a lone last video sample: one frame at 30 fps.
 const DEFAULT_VIDEO_DURATION: u32 = VIDEO_TIMESCALE / 30;
 
+/// One fragment in file order: `head` (the `moof` and the `mdat` header), then the samples'
+/// bytes. Written with a vectored write, the samples are never copied in user space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentParts {
+    /// `moof` + `mdat` header.
+    pub head: Vec<u8>,
+    /// The `mdat` payload, sample by sample.
+    pub samples: Vec<Bytes>,
+}
+
+impl FragmentParts {
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.samples.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Never empty: a fragment has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The fragment as one buffer.
+    pub fn concat(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.head);
+        for s in &self.samples {
+            out.extend_from_slice(s);
+        }
+        out
+    }
+}
+
 /// One track of the recording and its codec configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackConfig {
@@ -288,6 +320,11 @@ impl Mp4Muxer {
     /// A `moof`+`mdat` with every queued sample whose duration is known (all but the
     /// newest of each track), or `None` if there is none.
     pub fn fragment(&mut self) -> Option<Vec<u8>> {
+        self.fragment_parts().map(FragmentParts::concat)
+    }
+
+    /// [`Self::fragment`] as its parts, for a vectored write that does not copy the samples.
+    pub fn fragment_parts(&mut self) -> Option<FragmentParts> {
         let mut budget = (FRAGMENT_DATA_BUDGET, FRAGMENT_SAMPLE_BUDGET);
         let counts: Vec<usize> = self
             .tracks
@@ -325,20 +362,22 @@ impl Mp4Muxer {
     /// `None` if nothing was. The muxer stays usable; a later sample continues the
     /// timeline.
     pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let parts = self.finish_parts();
+        (!parts.is_empty()).then(|| parts.into_iter().flat_map(FragmentParts::concat).collect())
+    }
+
+    /// [`Self::finish`] as the parts of each fragment, in file order.
+    pub fn finish_parts(&mut self) -> Vec<FragmentParts> {
         for t in &mut self.tracks {
             let duration = t.last_duration.unwrap_or_else(|| t.default_duration());
             if let Some(last) = t.queue.back_mut() {
                 last.duration.get_or_insert(duration);
             }
         }
-        let mut out: Option<Vec<u8>> = None;
-        while let Some(fragment) = self.fragment() {
-            out.get_or_insert_with(Vec::new).extend(fragment);
-        }
-        out
+        std::iter::from_fn(|| self.fragment_parts()).collect()
     }
 
-    fn write_fragment(&self, counts: &[usize]) -> Vec<u8> {
+    fn write_fragment(&self, counts: &[usize]) -> FragmentParts {
         let mut w = BoxWriter::default();
         // (position of a trun data_offset field, offset of its samples in mdat)
         let mut data_offsets = Vec::new();
@@ -386,7 +425,6 @@ impl Mp4Muxer {
             let value = (moof_len + header_len + offset) as u32;
             w.buf[pos..pos + 4].copy_from_slice(&value.to_be_bytes());
         }
-        w.buf.reserve(header_len + mdat_len);
         if header_len == 8 {
             w.u32((mdat_len + 8) as u32);
             w.bytes(b"mdat");
@@ -395,12 +433,8 @@ impl Mp4Muxer {
             w.bytes(b"mdat");
             w.u64((mdat_len + 16) as u64);
         }
-        for (t, &n) in self.tracks.iter().zip(counts) {
-            for s in t.queue.iter().take(n) {
-                w.bytes(&s.data);
-            }
-        }
-        w.buf
+        let samples = self.tracks.iter().zip(counts).flat_map(|(t, &n)| t.queue.iter().take(n).map(|s| s.data.clone())).collect();
+        FragmentParts { head: w.buf, samples }
     }
 
     /// Number of tracks.

@@ -12,7 +12,7 @@ use crate::bus::Frame;
 use bytes::Bytes;
 use rtmp_proto::media::audio::{self, AudioCodec};
 use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
-use rtmp_proto::mp4::{DurationPatch, Mp4Muxer, Sample, TrackConfig};
+use rtmp_proto::mp4::{DurationPatch, FragmentParts, Mp4Muxer, Sample, TrackConfig};
 use rtmp_proto::session::MediaKind;
 
 /// What the I/O side must do, in order.
@@ -20,10 +20,10 @@ use rtmp_proto::session::MediaKind;
 pub(crate) enum FileOp {
     /// Create the segment file that starts at timeline ms `start_ms` and write `init`.
     Open { start_ms: i64, init: Vec<u8> },
-    /// Append complete fragments to the open file.
-    Append(Vec<u8>),
+    /// Append a complete fragment to the open file.
+    Append(FragmentParts),
     /// Finish the open file: write `tail`, patch the duration, sync, rename.
-    Close { tail: Option<Vec<u8>>, duration_ms: u64, patch: DurationPatch },
+    Close { tail: Vec<FragmentParts>, duration_ms: u64, patch: DurationPatch },
     /// Remove the open file: it holds no sample.
     Discard,
 }
@@ -102,7 +102,7 @@ impl RecorderCore {
             out.push(FileOp::Discard);
             return;
         }
-        let tail = open.muxer.finish();
+        let tail = open.muxer.finish_parts();
         out.push(FileOp::Close { tail, duration_ms: open.muxer.duration_ms(), patch: open.muxer.duration_patch() });
     }
 
@@ -141,7 +141,7 @@ impl RecorderCore {
         }
         let Some(open) = &mut self.open else { return };
         let Some(track) = open.video_track else { return };
-        let sample = Sample { dts_ms: dts - open.start_ms, pts_ms: pts - open.start_ms, keyframe, data: Bytes::copy_from_slice(body) };
+        let sample = Sample { dts_ms: dts - open.start_ms, pts_ms: pts - open.start_ms, keyframe, data: frame.payload.slice_ref(body) };
         match open.muxer.push(track, sample) {
             Ok(()) => open.samples += 1,
             Err(_) => self.rejected += 1,
@@ -184,7 +184,7 @@ impl RecorderCore {
             return; // before the segment's first keyframe
         }
         let Some(open) = &mut self.open else { return };
-        let sample = Sample { dts_ms: ts - open.start_ms, pts_ms: ts - open.start_ms, keyframe: true, data: Bytes::copy_from_slice(raw) };
+        let sample = Sample { dts_ms: ts - open.start_ms, pts_ms: ts - open.start_ms, keyframe: true, data: frame.payload.slice_ref(raw) };
         match open.muxer.push(track, sample) {
             Ok(()) => open.samples += 1,
             Err(_) => self.rejected += 1,
@@ -196,8 +196,8 @@ impl RecorderCore {
 
     fn flush(&mut self, out: &mut Vec<FileOp>) {
         let Some(open) = &mut self.open else { return };
-        if let Some(bytes) = open.muxer.fragment() {
-            out.push(FileOp::Append(bytes));
+        if let Some(parts) = open.muxer.fragment_parts() {
+            out.push(FileOp::Append(parts));
         }
         open.last_flush_ms = open.start_ms + open.muxer.duration_ms() as i64;
         if open.last_flush_ms <= open.start_ms {

@@ -4,9 +4,9 @@
 //!
 //! These are blocking calls; the recorder runs them with [`blocking`].
 
-use rtmp_proto::mp4::{recover, DurationPatch};
+use rtmp_proto::mp4::{recover, DurationPatch, FragmentParts};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -48,19 +48,28 @@ impl SegmentFile {
         self.start_ms
     }
 
-    /// Append whole fragments. On error the file may end in a torn fragment, which
-    /// [`recover_segment`] cuts off.
-    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.len += bytes.len() as u64;
+    /// Append a whole fragment with vectored writes (the samples are not copied). On error
+    /// the file may end in a torn fragment, which [`recover_segment`] cuts off.
+    pub fn append(&mut self, parts: &FragmentParts) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = std::iter::once(&parts.head[..]).chain(parts.samples.iter().map(|s| &s[..])).map(IoSlice::new).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.file.write_vectored(rest) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the file takes no more bytes")),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.len += parts.len() as u64;
         Ok(())
     }
 
     /// Write the tail, declare the duration, sync and rename. Returns the final path and
     /// its size.
-    pub fn finish(mut self, tail: Option<&[u8]>, patch: DurationPatch) -> io::Result<(PathBuf, u64)> {
-        if let Some(tail) = tail {
-            self.append(tail)?;
+    pub fn finish(mut self, tail: &[FragmentParts], patch: DurationPatch) -> io::Result<(PathBuf, u64)> {
+        for parts in tail {
+            self.append(parts)?;
         }
         self.file.write_all_at(&patch.bytes, patch.offset as u64)?;
         self.file.sync_all()?;

@@ -198,11 +198,11 @@ impl Writer {
                     self.rec.bytes.fetch_add(len, Ordering::Relaxed);
                     self.file = Some(file);
                 }
-                FileOp::Append(bytes) => {
+                FileOp::Append(parts) => {
                     let Some(mut f) = self.file.take() else { continue };
-                    let len = bytes.len() as u64;
+                    let len = parts.len() as u64;
                     let (f, result) = file::blocking(move || {
-                        let r = f.append(&bytes);
+                        let r = f.append(&parts);
                         (f, r)
                     })
                     .await;
@@ -215,8 +215,8 @@ impl Writer {
                     let Some(f) = self.file.take() else { continue };
                     let start_ms = f.start_ms();
                     let part = f.part_path().to_path_buf();
-                    let tail_len = tail.as_ref().map_or(0, |t| t.len() as u64);
-                    let (path, bytes) = file::blocking(move || f.finish(tail.as_deref(), patch)).await.map_err(|e| format!("cannot finish {}: {e}", part.display()))?;
+                    let tail_len = tail.iter().map(|t| t.len() as u64).sum::<u64>();
+                    let (path, bytes) = file::blocking(move || f.finish(&tail, patch)).await.map_err(|e| format!("cannot finish {}: {e}", part.display()))?;
                     self.rec.bytes.fetch_add(tail_len, Ordering::Relaxed);
                     closed = Some(Finished { path, start_ms, duration_ms, bytes });
                 }
