@@ -231,8 +231,8 @@ export interface RecoveredSegmentInfo {
 }
 
 /**
- * Finish a `<start>.mp4.part` segment left by a crash or a failed write: cut after its
- * last complete fragment, declare that duration, fsync, rename to `<start>.mp4`. Null (and
+ * Finish a `<stream>-<start>.mp4.part` segment left by a crash or a failed write: cut after its
+ * last complete fragment, declare that duration, fsync, rename to `<stream>-<start>.mp4`. Null (and
  * the file removed) when not one fragment is complete.
  */
 export declare function recoverRecordingSegment(partPath: string): RecoveredSegmentInfo | null

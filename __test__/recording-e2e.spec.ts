@@ -67,9 +67,9 @@ function logEvents(env: HlsEnv, msg: string): Array<Record<string, unknown>> {
   return env.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => o.msg === msg);
 }
 
-/** Start ms of a segment file, from its name `<start>.mp4`. */
+/** Start ms of a segment file, from its name `<stream>-<start>.mp4`. */
 function startOf(path: string): number {
-  return Number(path.slice(path.lastIndexOf('/') + 1).replace(/\.mp4$/, ''));
+  return Number(path.slice(path.lastIndexOf('-') + 1).replace(/\.mp4$/, ''));
 }
 
 test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended once, sync points over RTMP and in HLS', async (t) => {

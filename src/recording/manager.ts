@@ -146,7 +146,7 @@ export class RecordingManager {
               this.fail(streamName, (error as Error).message);
             }
           } else if (name.endsWith('.mp4') && !known.has(path)) {
-            const startWallMs = Number(name.slice(0, -4));
+            const startWallMs = Number(name.slice(name.lastIndexOf('-') + 1, -4));
             if (!Number.isFinite(startWallMs)) continue;
             // Finished, but the crash came before the journal heard of it.
             const durationMs = recordingSegmentDurationMs(path);

@@ -230,8 +230,8 @@ pub fn recording_segment_duration_ms(path: String) -> Result<f64> {
         .map_err(|e| Error::new(Status::GenericFailure, format!("cannot read {path}: {e}")))
 }
 
-/// Finish a `<start>.mp4.part` segment left by a crash or a failed write: cut after its
-/// last complete fragment, declare that duration, fsync, rename to `<start>.mp4`. Null (and
+/// Finish a `<stream>-<start>.mp4.part` segment left by a crash or a failed write: cut after its
+/// last complete fragment, declare that duration, fsync, rename to `<stream>-<start>.mp4`. Null (and
 /// the file removed) when not one fragment is complete.
 #[napi(catch_unwind)]
 pub fn recover_recording_segment(part_path: String) -> Result<Option<RecoveredSegmentInfo>> {

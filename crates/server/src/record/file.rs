@@ -1,5 +1,7 @@
-//! Segment files on disk: created as `<start>.mp4.part`, appended fragment by fragment,
-//! finished (duration patched, fsynced, renamed to `<start>.mp4`, directory fsynced), or
+//! Segment files on disk: created as `<stream>-<start>.mp4.part` (the stream name keeps
+//! names unique when the renditions of an entry meet in one directory, as in Kaltura's
+//! shared storage), appended fragment by fragment, finished (duration patched, fsynced,
+//! renamed to `<stream>-<start>.mp4`, directory fsynced), or
 //! salvaged after a crash or a write error by [`recover_segment`].
 //!
 //! These are blocking calls; the recorder runs them with [`blocking`].
@@ -28,9 +30,9 @@ pub(crate) struct SegmentFile {
 }
 
 impl SegmentFile {
-    pub fn create(dir: &Path, start_ms: i64, init: &[u8]) -> io::Result<Self> {
+    pub fn create(dir: &Path, stream: &str, start_ms: i64, init: &[u8]) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        let part = dir.join(format!("{start_ms}{PART_SUFFIX}"));
+        let part = dir.join(format!("{stream}-{start_ms}{PART_SUFFIX}"));
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&part)?;
         if let Err(e) = file.write_all(init) {
             drop(file);
@@ -102,7 +104,7 @@ fn sync_dir(file: &Path) {
 /// A segment made whole by [`recover_segment`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredSegment {
-    /// The finished file (`<start>.mp4`).
+    /// The finished file (`<stream>-<start>.mp4`).
     pub path: PathBuf,
     /// Timeline (wall-clock) ms of its first frame, from its name.
     pub start_wall_ms: i64,
@@ -112,15 +114,16 @@ pub struct RecoveredSegment {
     pub bytes: u64,
 }
 
-/// Finish a `<start>.mp4.part` left by a crash or a failed write: cut it after its last
+/// Finish a `<stream>-<start>.mp4.part` left by a crash or a failed write: cut it after its last
 /// complete fragment, declare that duration, sync, rename. `None` (and the file removed)
 /// when not one fragment is complete.
 pub fn recover_segment(part: &Path) -> io::Result<Option<RecoveredSegment>> {
     let name = part.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let start_wall_ms: i64 = name
         .strip_suffix(PART_SUFFIX)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a recording segment (<start>{PART_SUFFIX})", part.display())))?;
+        .and_then(|s| s.rsplit_once('-'))
+        .and_then(|(_, start)| start.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a recording segment (<stream>-<start>{PART_SUFFIX})", part.display())))?;
     let data = fs::read(part)?;
     let found = recover(&data);
     if found.fragments == 0 {

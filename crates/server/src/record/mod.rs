@@ -2,10 +2,10 @@
 //! and writes segment files of fragmented MP4 ([`core`] decides, [`file`] writes).
 //!
 //! Crash safety comes from the format: each fragment is appended as soon as it is
-//! complete, so a process killed at any moment leaves `<start>.mp4.part` playable up to its
-//! last fragment; [`recover_segment`] (run at the next start) cuts the torn tail, fixes the
-//! declared duration and renames it. A finished segment is fsynced and renamed to
-//! `<start>.mp4` atomically, then reported with [`ServerEvent::RecordingSegment`].
+//! complete, so a process killed at any moment leaves `<stream>-<start>.mp4.part` playable up
+//! to its last fragment; [`recover_segment`] (run at the next start) cuts the torn tail, fixes
+//! the declared duration and renames it. A finished segment is fsynced and renamed to
+//! `<stream>-<start>.mp4` atomically, then reported with [`ServerEvent::RecordingSegment`].
 //!
 //! A segment closed because its stream ended is held until the republish grace tells
 //! whether the stream comes back (an encoder reconnect, a transcoder restart: recording
@@ -192,9 +192,9 @@ impl Writer {
             }
             match op {
                 FileOp::Open { start_ms, init } => {
-                    let dir = self.rec.dir.clone();
+                    let (dir, stream) = (self.rec.dir.clone(), self.rec.name.clone());
                     let len = init.len() as u64;
-                    let file = file::blocking(move || SegmentFile::create(&dir, start_ms, &init)).await.map_err(|e| format!("cannot create a segment in {}: {e}", self.rec.dir.display()))?;
+                    let file = file::blocking(move || SegmentFile::create(&dir, &stream, start_ms, &init)).await.map_err(|e| format!("cannot create a segment in {}: {e}", self.rec.dir.display()))?;
                     self.rec.bytes.fetch_add(len, Ordering::Relaxed);
                     self.file = Some(file);
                 }
