@@ -18,6 +18,8 @@ import {
   RecordingPolicy,
   cancelReplaceOnUnpublish,
   filesToDelete,
+  moveIntoPlace,
+  RecordingError,
   type DeliveryItem,
   type DeliveryQueueOptions,
   type RecordingSegmentEvent,
@@ -369,4 +371,22 @@ test('cancelReplace on unpublish: only the primary, with a recording_anchor asse
   r.emu.setDown(true);
   const failed = await cancelReplaceOnUnpublish(r.api, { entryId: ENTRY, serverIndex: 0, partnerId: p, recordedEntryId: '0_recorded' });
   t.is(failed.action, 'error', 'Kaltura errors are reported, never thrown');
+});
+
+test('moving into the shared directory never takes another file of the same name for ours', async (t) => {
+  const dir = tempDir('move');
+  const source = join(dir, 'rec', 'a.mp4');
+  const target = join(dir, 'shared', 'a.mp4');
+  mkdirSync(join(dir, 'rec'));
+  mkdirSync(join(dir, 'shared'));
+  writeFileSync(source, Buffer.alloc(10, 1));
+  writeFileSync(target, Buffer.alloc(20, 2));
+  const error = await t.throwsAsync(moveIntoPlace(source, target));
+  t.is((error as RecordingError).code, 'FILE_NAME_TAKEN');
+  t.true(existsSync(source), 'the segment stays where it is');
+  t.is(readFileSync(target).length, 20, 'the other file is untouched');
+  // The same size: what a crash between the copy's rename and the unlink leaves.
+  writeFileSync(source, Buffer.alloc(20, 2));
+  t.is(await moveIntoPlace(source, target), 'already-moved');
+  t.false(existsSync(source));
 });

@@ -131,7 +131,7 @@ export type FailureKind = 'retry' | 'permanent' | 'ambiguous';
 const PERMANENT_KALTURA_CODES = ['KALTURA_RECORDING_ENABLED', 'ENTRY_ID_NOT_FOUND'];
 
 export function classifyFailure(err: unknown): FailureKind {
-  if (isRecordingError(err, 'FILE_MISSING') || isRecordingError(err, 'BAD_STREAM_NAME')) return 'permanent';
+  if (isRecordingError(err, 'FILE_MISSING') || isRecordingError(err, 'BAD_STREAM_NAME') || isRecordingError(err, 'FILE_NAME_TAKEN')) return 'permanent';
   if (isKalturaApiError(err) && PERMANENT_KALTURA_CODES.includes(err.code)) return 'permanent';
   if (err instanceof KalturaNetworkError && err.action.toLowerCase() === 'appendrecording') {
     if (err.code === 'TIMEOUT' || err.code === 'BAD_RESPONSE') return 'ambiguous';

@@ -13,6 +13,8 @@ export type RecordingErrorCode =
   | 'FILE_MISSING'
   /** Moving / copying the file to the shared directory failed. */
   | 'FILE_MOVE_FAILED'
+  /** The shared directory holds another file under the segment's name. */
+  | 'FILE_NAME_TAKEN'
   /** Kaltura holds fewer bytes of an upload token than were sent. */
   | 'UPLOAD_INCOMPLETE'
   /** The queue is stopping: the delivery was interrupted and resumes after a restart. */

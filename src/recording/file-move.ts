@@ -5,7 +5,9 @@
  *
  * rename() when both are on one filesystem; across filesystems (EXDEV) the file is copied to
  * `<target>.part`, fsynced, renamed to the target, and only then the source is unlinked. A
- * target that exists is therefore always complete, so "target exists" means "moved".
+ * target that exists is therefore always complete, so "target exists" means "moved" — unless
+ * the source still exists with another size: then the target is some other file of that name,
+ * which is never taken for ours (FILE_NAME_TAKEN; the segment stays where it is).
  */
 import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -17,8 +19,13 @@ export type MoveOutcome = 'moved' | 'already-moved';
 export async function moveIntoPlace(source: string, target: string): Promise<MoveOutcome> {
   const sourceExists = await exists(source);
   if (await exists(target)) {
-    // A crash after the copy's rename and before the unlink leaves both: finish the move.
-    if (sourceExists) await unlinkQuietly(source);
+    if (sourceExists) {
+      if ((await stat(source)).size !== (await stat(target)).size) {
+        throw new RecordingError('FILE_NAME_TAKEN', `cannot move ${source}: ${target} is another file`);
+      }
+      // A crash after the copy's rename and before the unlink leaves both: finish the move.
+      await unlinkQuietly(source);
+    }
     return 'already-moved';
   }
   if (!sourceExists) throw new RecordingError('FILE_MISSING', `segment file ${source} is missing and ${target} does not exist`);
