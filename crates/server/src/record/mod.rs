@@ -41,6 +41,10 @@ pub use file::{recover_segment, segment_duration_ms, RecoveredSegment};
 const REPUBLISH_POLL: Duration = Duration::from_millis(50);
 /// Queue budget floor of a recorder (it writes to disk, which may stall briefly).
 const MIN_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// A recorder takes its frames in batches on this grid (shared by every recorder, like the
+/// connections' read pacing) instead of waking for each frame: nobody waits on a recording,
+/// and at real-time rates the wakeups, not the bytes, are the cost.
+const BATCH_PACING: Duration = Duration::from_millis(250);
 
 /// How one stream is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,6 +302,10 @@ async fn run(shared: Arc<Shared>, rec: Arc<Recording>, opts: RecordOptions) {
             rec.current_ms.store(core.open_duration_ms(), Ordering::Relaxed);
             if !more {
                 break true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(crate::conn::paced_deadline(BATCH_PACING)) => {}
+                _ = rec.cancel.cancelled() => break false,
             }
         };
         stream.unsubscribe(id);
