@@ -20,7 +20,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { startLoadgen, type LoadgenSummary } from './lib/loadgen'
+import { keptUp, startLoadgen, type LoadgenSummary } from './lib/loadgen'
 import { cpuMs, descendants, hostMemoryAvailable, memory, procInfo, pssKiB, sleep, treeCpuMs, withTimeout } from './lib/proc'
 import { SERVER_LABELS, startServer, type ServerHandle, type ServerName, type ServerTuning } from './lib/servers'
 
@@ -496,9 +496,9 @@ class HlsBench {
       if (!summary) throw new Error('klive-loadgen printed no summary')
       r.published = summary.published
       r.behind = summary.behind
-      r.keptUp = summary.published === streams && summary.behind === 0 && summary.errors === 0 && summary.refused === 0
-      if (summary.errors > 0) r.notes.push(`${summary.errors} publisher errors: ${lg.logs.slice(0, 2).join('; ')}`)
-      if (summary.behind > 0) r.notes.push(`${summary.behind} publishers >1 s behind (max ${summary.finalLagMs.toFixed(0)} ms)`)
+      const verdict = keptUp(summary, streams, lg.logs)
+      r.keptUp = verdict.keptUp
+      r.notes.push(...verdict.notes)
       r.held =
         r.keptUp &&
         r.playlistsOk === streams &&

@@ -20,7 +20,7 @@ import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 import { cleanupHls, hlsBudgetS, runHlsBench, type HlsBenchOptions } from './hls'
 import { cleanupRecord, recordBudgetS, runRecordBench, type RecordBenchOptions } from './record'
-import { buildLoadgen, startLoadgen, type LoadgenSummary } from './lib/loadgen'
+import { buildLoadgen, keptUp, startLoadgen, type LoadgenSummary } from './lib/loadgen'
 import { cpuMs, killAllChildren, memory, sleep, withTimeout, type Memory } from './lib/proc'
 import { SERVER_LABELS, SERVER_NAMES, startServer, unavailable, type ServerHandle, type ServerName, type ServerTuning } from './lib/servers'
 
@@ -310,10 +310,10 @@ async function runRealtime(
       result.loadgenCpuPct = ((l1 - l0) / wallMs) * 100
       result.cpuMsPerStreamS = (s1 - s0) / (streams * (wallMs / 1000))
       result.peakDeltaPerStreamKiB = (result.end.hwmKiB - result.idle.rssKiB) / streams
-      result.keptUp = summary.published === streams && summary.behind === 0 && summary.errors === 0 && summary.refused === 0
+      const verdict = keptUp(summary, streams, lg.logs)
+      result.keptUp = verdict.keptUp
       result.held = result.keptUp && result.serverCpuPct < CPU_LIMIT_PCT
-      if (summary.errors > 0) result.notes.push(`${summary.errors} publisher errors: ${lg.logs.slice(0, 2).join('; ')}`)
-      if (summary.behind > 0) result.notes.push(`${summary.behind} publishers >1 s behind (max ${summary.finalLagMs.toFixed(0)} ms)`)
+      result.notes.push(...verdict.notes)
     } finally {
       await lg.stop()
     }

@@ -178,3 +178,14 @@ export function startLoadgen(bin: string, o: LoadgenOptions): LoadgenRun {
     },
   }
 }
+
+/**
+ * Whether every publisher of a scenario kept up, and the notes that say why not: the one
+ * verdict every suite applies to klive-loadgen's summary.
+ */
+export function keptUp(summary: LoadgenSummary, streams: number, logs: string[]): { keptUp: boolean; notes: string[] } {
+  const notes: string[] = []
+  if (summary.errors > 0) notes.push(`${summary.errors} publisher errors: ${logs.slice(0, 2).join('; ')}`)
+  if (summary.behind > 0) notes.push(`${summary.behind} publishers >1 s behind (max ${summary.finalLagMs.toFixed(0)} ms)`)
+  return { keptUp: summary.published === streams && summary.behind === 0 && summary.errors === 0 && summary.refused === 0, notes }
+}

@@ -100,6 +100,8 @@ export class RecordingManager {
     const info: SegmentEntryInfo = { partnerId: impersonate, serverIndex: serverIndex as MediaServerIndex };
     const rec = this.opts.recording;
     for (const streamName of started.renditions) {
+      // An encoder that reconnects within the recorder's grace continues the same recording.
+      if (this.renditions.has(streamName)) continue;
       const dir = renditionDirectory(rec.directory, streamName);
       try {
         await writeMeta(dir, info);
