@@ -156,6 +156,29 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
   t.true(Math.abs(points[0].timestamp - started) < 5000, 'the first at publish');
 });
 
+test('an encoder that reconnects continues the recording: only the segment closed by the final unpublish is the last chunk', async (t) => {
+  t.timeout(180_000);
+  const ENTRY = '0_recagain';
+  const env = await startHlsEnv({
+    fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
+    recording: { segmentDurationSeconds: 60 },
+  });
+  t.teardown(() => env.stop());
+  const source = { seconds: 15, size: '640x360', rate: 25, videoKbps: 600, noise: 0 };
+  const first = publishDetailed(env.publishUrl(ENTRY), source);
+  t.teardown(() => first.child.kill('SIGKILL'));
+  await first.done;
+  await sleep(3000);
+  const second = publishDetailed(env.publishUrl(ENTRY), source);
+  t.teardown(() => second.child.kill('SIGKILL'));
+  await second.done;
+  await until('the last chunk', 60_000, () => chunksOf(env, ENTRY, FLAVOR.source).some((c) => c.isLastChunk), 500);
+  const chunks = chunksOf(env, ENTRY, FLAVOR.source);
+  t.deepEqual(chunks.map((c) => c.isLastChunk), [false, true], `chunks ${chunks.map((c) => `${c.duration}${c.isLastChunk ? ' last' : ''}`).join(', ')}`);
+  t.true(chunks.every((c) => Math.abs(c.duration - 15) < 1), 'one segment per publish');
+  t.is(logEvents(env, 'recording failed').length, 0, 'the reconnect is not a recording failure');
+});
+
 test('eCDN mode: segments go through uploadToken and arrive byte-identical', async (t) => {
   t.timeout(180_000);
   const ENTRY = '0_rececdn1';
