@@ -94,6 +94,8 @@ export function targetSegmentMs(segmentDuration: number | undefined): number {
 }
 
 const DEFAULT_METADATA_WAIT_MS = 3000;
+/** How long a transcoder whose source unpublished may take to write its last frames. */
+const UNPUBLISH_DRAIN_MS = 5000;
 
 export class TranscodeOrchestrator {
   private readonly log: Logger;
@@ -218,7 +220,8 @@ export class TranscodeOrchestrator {
     const pipeline = this.pipelines.get(streamName);
     if (pipeline) {
       this.pipelines.delete(streamName);
-      await pipeline.stop();
+      // The transcoder still holds the source's last second (encoder delay): let it finish.
+      await pipeline.stop({ drainMs: UNPUBLISH_DRAIN_MS });
     }
   }
 }

@@ -141,11 +141,15 @@ export class StreamPipeline {
    * Source unpublished: stop ffmpeg and the taps. HLS packagers are left to their republish
    * grace (an encoder reconnecting continues the same playlists); `stopHls` ends them at once.
    */
-  async stop({ stopHls = false }: { stopHls?: boolean } = {}): Promise<void> {
+  /**
+   * `drainMs`: the source ended (unpublish), so ffmpeg's input is at its end: let it finish
+   * encoding and writing for up to that long before it is terminated.
+   */
+  async stop({ stopHls = false, drainMs = 0 }: { stopHls?: boolean; drainMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     const { ingest } = this.opts;
-    await this.supervisor?.stop();
+    await this.supervisor?.stop({ drainMs });
     const quietly = (f: () => unknown) => {
       try {
         f();

@@ -119,6 +119,7 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
   private nextDelayMs: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private killTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
   private stderrLines: string[] = [];
   private stderrPartial = '';
   private lastProgress: FfmpegProgress | null = null;
@@ -161,8 +162,12 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
     this.spawnOnce();
   }
 
-  /** Stops ffmpeg (SIGTERM, then SIGKILL after the grace) and cancels any pending restart. */
-  stop(): Promise<void> {
+  /**
+   * Stops ffmpeg (SIGTERM, then SIGKILL after the grace) and cancels any pending restart.
+   * `drainMs`: first give ffmpeg that long to exit by itself, as it does once its input ended
+   * and it has encoded and written what it still held (the last second of every rendition).
+   */
+  stop(options: { drainMs?: number } = {}): Promise<void> {
     if (this.restartTimer) {
       clearTimeout(this.restartTimer);
       this.restartTimer = null;
@@ -178,11 +183,16 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
       return Promise.resolve();
     }
     const done = new Promise<void>((resolve) => this.exitWaiters.push(resolve));
-    child.kill('SIGTERM');
-    this.killTimer = setTimeout(() => {
-      this.logger?.warn('ffmpeg ignored SIGTERM, killing it', { pid: child.pid, graceMs: this.opts.stopGraceMs });
-      child.kill('SIGKILL');
-    }, this.opts.stopGraceMs);
+    const terminate = () => {
+      this.drainTimer = null;
+      child.kill('SIGTERM');
+      this.killTimer = setTimeout(() => {
+        this.logger?.warn('ffmpeg ignored SIGTERM, killing it', { pid: child.pid, graceMs: this.opts.stopGraceMs });
+        child.kill('SIGKILL');
+      }, this.opts.stopGraceMs);
+    };
+    if (options.drainMs !== undefined && options.drainMs > 0) this.drainTimer = setTimeout(terminate, options.drainMs);
+    else terminate();
     return done;
   }
 
@@ -266,6 +276,10 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
   private onChildExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.stderrPartial.trim() !== '') this.pushStderrLine(this.stderrPartial);
     this.stderrPartial = '';
+    if (this.drainTimer) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = null;
+    }
     if (this.killTimer) {
       clearTimeout(this.killTimer);
       this.killTimer = null;

@@ -4,7 +4,7 @@
 
 mod convert;
 
-use convert::{to_binding_event, to_binding_hls, to_binding_recording, to_binding_stats, RecordingSnapshot, RecoveredSegmentInfo};
+use convert::{to_binding_event, to_binding_hls, to_binding_recording, to_binding_stats};
 use klive_server_core::{Decision, Server, SinkTarget};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
