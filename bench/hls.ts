@@ -17,7 +17,7 @@
 //    (packaged media time within target + 4 s of the time the stream has been published), and
 //    a random segment of up to 20 random streams is fetched (200, MPEG-TS, content type);
 //    one of them goes through ffprobe.
-import { execFileSync } from 'node:child_process'
+import { ffprobeSummary, fmt } from './lib/report'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { keptUp, startLoadgen, type LoadgenSummary } from './lib/loadgen'
@@ -159,18 +159,6 @@ function dirBytes(dir: string): { bytes: number; files: number } {
   return { bytes, files }
 }
 
-function ffprobe(file: string): string {
-  try {
-    const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', file], {
-      encoding: 'utf8',
-      timeout: 10_000,
-    })
-    const streams = (JSON.parse(out) as { streams?: Array<{ codec_name?: string; width?: number; height?: number }> }).streams ?? []
-    return streams.map((s) => (s.width ? `${s.codec_name} ${s.width}×${s.height}` : `${s.codec_name}`)).join(' + ') || 'no streams'
-  } catch (err) {
-    return `ffprobe failed: ${(err as Error).message.split('\n')[0]}`
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Process-tree sampling (node-media-server's ffmpeg children count as its cost)
@@ -573,7 +561,7 @@ class HlsBench {
     if (probeMe?.body) {
       const file = path.join(this.ctx.workDir, `probe-${server.name}.ts`)
       writeFileSync(file, probeMe.body)
-      r.probe = ffprobe(file)
+      r.probe = ffprobeSummary(file)
       rmSync(file, { force: true })
     }
 
@@ -791,9 +779,6 @@ class HlsBench {
   }
 }
 
-function fmt(v: number, digits: number): string {
-  return Number.isFinite(v) ? v.toFixed(digits) : '–'
-}
 
 /** Upper bound of the suite's wall time, s (for the harness watchdog). */
 export function hlsBudgetS(o: HlsBenchOptions): number {

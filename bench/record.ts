@@ -28,7 +28,7 @@
 // `<start>.mp4.part` (or `.mp4`) that grew during the window; then recording of the first
 // stream is stopped and its finished `.mp4` (reported by a `recordingSegment` event with
 // `last: true`) goes through ffprobe, and so does the open `.mp4.part` of the second.
-import { execFileSync } from 'node:child_process'
+import { ffprobeSummary, fmt } from './lib/report'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { keptUp, startLoadgen, type LoadgenSummary } from './lib/loadgen'
@@ -112,9 +112,6 @@ interface RecordRun {
   notes: string[]
 }
 
-function fmt(v: number, digits: number): string {
-  return Number.isFinite(v) ? v.toFixed(digits) : '–'
-}
 
 const mean = (xs: number[]): number => {
   const v = xs.filter(Number.isFinite)
@@ -151,24 +148,6 @@ function segmentSizes(dir: string): Map<string, number> {
   return out
 }
 
-function ffprobe(file: string): string {
-  try {
-    const out = execFileSync(
-      'ffprobe',
-      ['-v', 'error', '-show_entries', 'stream=codec_name,width,height:format=duration,format_name', '-of', 'json', file],
-      { encoding: 'utf8', timeout: 10_000 },
-    )
-    const info = JSON.parse(out) as {
-      streams?: Array<{ codec_name?: string; width?: number; height?: number }>
-      format?: { duration?: string; format_name?: string }
-    }
-    const streams = (info.streams ?? []).map((s) => (s.width ? `${s.codec_name} ${s.width}×${s.height}` : `${s.codec_name}`)).join(' + ') || 'no streams'
-    const d = Number(info.format?.duration)
-    return `${streams}, ${Number.isFinite(d) ? `${d.toFixed(1)} s` : 'no duration'}`
-  } catch (err) {
-    return `ffprobe failed: ${(err as Error).message.split('\n')[0]}`
-  }
-}
 
 interface RecReply {
   recordings: Array<{ name: string; live: boolean; bytes: number; segments: number; error?: string }>
@@ -325,7 +304,7 @@ class RecordBench {
   private async probe(server: ServerHandle, dir: string, r: RecordRun): Promise<void> {
     try {
       const parts = readdirSync(path.join(dir, 's1')).filter((f) => f.endsWith('.mp4.part'))
-      r.probePart = parts.length > 0 ? ffprobe(path.join(dir, 's1', parts[0])) : 'no .mp4.part for s1'
+      r.probePart = parts.length > 0 ? ffprobeSummary(path.join(dir, 's1', parts[0]), true) : 'no .mp4.part for s1'
     } catch (err) {
       r.probePart = `ffprobe failed: ${(err as Error).message}`
     }
@@ -339,7 +318,7 @@ class RecordBench {
         if (done) {
           r.wholeFileOverIn = done.bytes / Number(stopped['bytesIn'])
           r.wholeFileOverMedia = done.bytes / Number(stopped['mediaBytes'])
-          r.probeFinished = `${ffprobe(done.path)} (${(done.bytes / 1e6).toFixed(1)} MB, reported ${(done.durationMs / 1000).toFixed(1)} s)`
+          r.probeFinished = `${ffprobeSummary(done.path, true)} (${(done.bytes / 1e6).toFixed(1)} MB, reported ${(done.durationMs / 1000).toFixed(1)} s)`
           break
         }
         if (Date.now() > deadline) throw new Error(`no last recordingSegment for s0 within ${STOP_REPORT_MS} ms`)

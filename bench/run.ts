@@ -20,6 +20,7 @@ import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 import { cleanupHls, hlsBudgetS, runHlsBench, type HlsBenchOptions } from './hls'
 import { cleanupRecord, recordBudgetS, runRecordBench, type RecordBenchOptions } from './record'
+import { fmt } from './lib/report'
 import { buildLoadgen, keptUp, startLoadgen, type LoadgenSummary } from './lib/loadgen'
 import { cpuMs, killAllChildren, memory, sleep, withTimeout, type Memory } from './lib/proc'
 import { SERVER_LABELS, SERVER_NAMES, startServer, unavailable, type ServerHandle, type ServerName, type ServerTuning } from './lib/servers'
@@ -420,9 +421,6 @@ async function searchMax(
 // ---------------------------------------------------------------------------------------
 // Report
 
-function fmt(v: number, digits: number): string {
-  return Number.isFinite(v) ? v.toFixed(digits) : '–'
-}
 
 const mib = (kib: number): string => fmt(kib / 1024, 1)
 
