@@ -187,6 +187,16 @@ pub fn sequence_header_payload(data: &[u8]) -> Option<&[u8]> {
     data.get(p.body?..)
 }
 
+/// The raw AAC frame of an AAC audio message (legacy or enhanced), `Ok(None)` for sequence
+/// headers and other codecs, an error when the header does not parse. Parses the header once.
+pub fn aac_frame(data: &[u8]) -> Result<Option<&[u8]>, MediaError> {
+    let p = parse(data)?;
+    if p.info.codec != AudioCodec::Aac || p.info.is_sequence_header {
+        return Ok(None);
+    }
+    Ok(p.body.and_then(|b| data.get(b..)))
+}
+
 /// Body of a single-track audio message after its header (raw AAC frame, MP3 frame,
 /// Opus packet, configuration for sequence headers, …). `None` for multitrack packets
 /// and malformed headers.
@@ -198,6 +208,14 @@ pub fn payload(data: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aac_frame_is_the_raw_frame_of_aac_only() {
+        assert_eq!(aac_frame(&[0xAF, 0x01, 0x21, 0x10]).unwrap(), Some(&[0x21, 0x10][..]));
+        assert_eq!(aac_frame(&[0xAF, 0x00, 0x12, 0x10]).unwrap(), None, "a sequence header");
+        assert_eq!(aac_frame(&[0x2F, 0xFF, 0xFB]).unwrap(), None, "MP3");
+        assert!(aac_frame(&[]).is_err());
+    }
 
     #[test]
     fn legacy_aac() {

@@ -42,7 +42,7 @@ use crate::timeline::ms_to_90k;
 use rtmp_proto::amf::{amf0, AmfValue};
 use bytes::Bytes;
 use rtmp_proto::media::aac::{parse_audio_specific_config, AacConfig};
-use rtmp_proto::media::audio::{self, AudioCodec};
+use rtmp_proto::media::audio;
 use rtmp_proto::media::avc::parse_avc_decoder_config;
 use rtmp_proto::media::hevc::parse_hevc_decoder_config;
 use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
@@ -385,14 +385,14 @@ impl Segmenter {
         if self.audio.is_none() {
             return;
         }
-        let Ok(info) = audio::parse_audio_tag(&frame.payload) else {
-            self.rejected += 1;
-            return;
+        let raw = match audio::aac_frame(&frame.payload) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return,
+            Err(_) => {
+                self.rejected += 1;
+                return;
+            }
         };
-        if info.codec != AudioCodec::Aac || info.is_sequence_header {
-            return;
-        }
-        let Some(raw) = audio::payload(&frame.payload) else { return };
         if raw.is_empty() || raw.len() > ADTS_MAX_PAYLOAD {
             self.rejected += 1;
             return;

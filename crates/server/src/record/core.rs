@@ -10,7 +10,7 @@
 
 use crate::bus::Frame;
 use bytes::Bytes;
-use rtmp_proto::media::audio::{self, AudioCodec};
+use rtmp_proto::media::audio;
 use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
 use rtmp_proto::mp4::{DurationPatch, FragmentParts, Mp4Muxer, Sample, TrackConfig};
 use rtmp_proto::session::MediaKind;
@@ -157,14 +157,14 @@ impl RecorderCore {
         if self.audio.is_none() {
             return;
         }
-        let Ok(info) = audio::parse_audio_tag(&frame.payload) else {
-            self.rejected += 1;
-            return;
+        let raw = match audio::aac_frame(&frame.payload) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return,
+            Err(_) => {
+                self.rejected += 1;
+                return;
+            }
         };
-        if info.codec != AudioCodec::Aac || info.is_sequence_header {
-            return;
-        }
-        let Some(raw) = audio::payload(&frame.payload) else { return };
         let ts = frame.timestamp;
         if self.video.is_none() {
             // Audio only: audio frames open and cut segments.
