@@ -12,7 +12,7 @@
  *   finished file the journal does not know.
  */
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { KliveConfig } from '../config';
 import { recordingSegmentDurationMs, recoverRecordingSegment } from '../ingest/native';
 import type { RtmpIngest } from '../ingest/rtmp-ingest';
@@ -23,7 +23,7 @@ import { healthBeacon } from '../kaltura/auth/beacon';
 import { cancelReplaceOnUnpublish } from './cancel-replace';
 import type { DeliveryQueue } from './delivery-queue';
 import type { RecordingPolicy } from './policy';
-import { renditionDirectory } from './segment';
+import { parseRecordedStreamName, renditionDirectory } from './segment';
 import type { RecordingErrorEvent, RecordingSegmentEvent, SegmentEntryInfo } from './types';
 
 /** alertType of the health beacon sent when a rendition's recording fails. */
@@ -135,7 +135,7 @@ export class RecordingManager {
       for (const renditionDir of await listDirs(entryDir)) {
         const info = await readMeta(renditionDir);
         if (!info) continue;
-        const streamName = renditionDir.slice(renditionDir.lastIndexOf('/') + 1);
+        const streamName = basename(renditionDir);
         for (const name of (await readdir(renditionDir)).sort()) {
           const path = join(renditionDir, name);
           let segment: RecordingSegmentEvent | undefined;
@@ -187,8 +187,8 @@ export class RecordingManager {
   private onRecordingError(e: RecordingErrorEvent): void {
     this.fail(e.streamName, e.message);
     const info = this.renditions.get(e.streamName);
-    const entryId = e.streamName.slice(0, e.streamName.lastIndexOf('_'));
     if (!info) return;
+    const { entryId } = parseRecordedStreamName(e.streamName);
     const beacon = healthBeacon(entryId, info.serverIndex, RECORDING_FAILED_ALERT, `${e.streamName}: ${e.message}`, Date.now());
     this.opts.api.beaconAdd(beacon, info.partnerId).catch((error: unknown) => this.log.warn('recording beacon not sent', { entryId, error }));
   }
