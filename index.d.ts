@@ -202,6 +202,8 @@ export interface RecordingSnapshot {
   bytes: number
   /** Length of the open segment, ms. */
   currentSegmentMs: number
+  /** Frames that could not be recorded (malformed, or a codec the MP4 writer cannot carry). */
+  rejectedFrames: number
   /** Why recording stopped, after an error. */
   error?: string
 }

@@ -180,6 +180,7 @@ test('an encoder that reconnects continues the recording: only the segment close
   t.deepEqual(chunks.map((c) => c.isLastChunk), [false, true], `chunks ${chunks.map((c) => `${c.duration}${c.isLastChunk ? ' last' : ''}`).join(', ')}`);
   t.true(chunks.every((c) => Math.abs(c.duration - 15) < 1), 'one segment per publish');
   t.is(logEvents(env, 'recording failed').length, 0, 'the reconnect is not a recording failure');
+  t.deepEqual(env.daemon.ingest.recordings().map((r) => r.rejectedFrames), [0], 'every frame of both publishes recorded');
 });
 
 test('eCDN mode: segments go through uploadToken and arrive byte-identical', async (t) => {

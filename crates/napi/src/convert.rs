@@ -352,6 +352,8 @@ pub struct RecordingSnapshot {
     pub bytes: f64,
     /// Length of the open segment, ms.
     pub current_segment_ms: f64,
+    /// Frames that could not be recorded (malformed, or a codec the MP4 writer cannot carry).
+    pub rejected_frames: f64,
     /// Why recording stopped, after an error.
     pub error: Option<String>,
 }
@@ -364,6 +366,7 @@ pub(crate) fn to_binding_recording(r: RecordingInfo) -> RecordingSnapshot {
         segments: r.segments as i64,
         bytes: r.bytes as f64,
         current_segment_ms: r.current_segment_ms as f64,
+        rejected_frames: r.rejected_frames as f64,
         error: r.error,
     }
 }

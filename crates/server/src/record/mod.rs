@@ -80,6 +80,8 @@ pub struct RecordingInfo {
     pub bytes: u64,
     /// Length of the open segment, ms.
     pub current_segment_ms: u64,
+    /// Frames that could not be recorded (malformed, or a codec this MP4 writer cannot carry).
+    pub rejected_frames: u64,
     /// Why recording stopped, after an error.
     pub error: Option<String>,
 }
@@ -93,6 +95,7 @@ pub(crate) struct Recording {
     segments: AtomicU64,
     bytes: AtomicU64,
     current_ms: AtomicU64,
+    rejected_frames: AtomicU64,
     error: Mutex<Option<String>>,
 }
 
@@ -120,6 +123,7 @@ pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: RecordOptions) -> Re
         segments: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         current_ms: AtomicU64::new(0),
+        rejected_frames: AtomicU64::new(0),
         error: Mutex::new(None),
     });
     recordings.insert(name.to_string(), rec.clone());
@@ -151,6 +155,7 @@ pub(crate) fn infos(shared: &Shared) -> Vec<RecordingInfo> {
             segments: r.segments.load(Ordering::Relaxed),
             bytes: r.bytes.load(Ordering::Relaxed),
             current_segment_ms: r.current_ms.load(Ordering::Relaxed),
+            rejected_frames: r.rejected_frames.load(Ordering::Relaxed),
             error: r.error.lock().clone(),
         })
         .collect();
@@ -300,6 +305,7 @@ async fn run(shared: Arc<Shared>, rec: Arc<Recording>, opts: RecordOptions) {
                 }
             }
             rec.current_ms.store(core.open_duration_ms(), Ordering::Relaxed);
+            rec.rejected_frames.store(core.rejected, Ordering::Relaxed);
             if !more {
                 break true;
             }
