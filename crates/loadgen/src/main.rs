@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 use rtmp_proto::amf::{amf0, AmfValue};
-use rtmp_proto::media::flv::{FlvReader, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
+use media::flv::{FlvReader, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
 use rtmp_proto::session::{ClientEvent, ClientMode, ClientSession, MediaKind};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -655,10 +655,10 @@ mod tests {
 
     #[test]
     fn clip_loads_and_loops() {
-        let mut file = rtmp_proto::media::flv::file_header(true, true).to_vec();
-        rtmp_proto::media::flv::write_tag(&mut file, TAG_SCRIPT, 0, b"\x02\x00\x0aonMetaData");
+        let mut file = media::flv::file_header(true, true).to_vec();
+        media::flv::write_tag(&mut file, TAG_SCRIPT, 0, b"\x02\x00\x0aonMetaData");
         for i in 0..10u32 {
-            rtmp_proto::media::flv::write_tag(&mut file, TAG_VIDEO, 100 + i * 40, &[0x17, 1]);
+            media::flv::write_tag(&mut file, TAG_VIDEO, 100 + i * 40, &[0x17, 1]);
         }
         let clip = load_clip(&file).unwrap();
         assert_eq!(clip.tags.len(), 11);

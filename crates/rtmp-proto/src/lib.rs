@@ -8,8 +8,5 @@
 pub mod amf;
 pub mod chunk;
 pub mod handshake;
-pub mod media;
 pub mod message;
-pub mod mp4;
 pub mod session;
-pub mod ts;

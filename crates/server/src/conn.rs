@@ -7,6 +7,7 @@ use crate::ingest::Publisher;
 use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::server::Shared;
 use crate::stats::ConnCounters;
+use crate::pacing::paced_deadline;
 use crate::timeline::ClockMode;
 use bytes::BytesMut;
 use rand::RngCore;
@@ -530,19 +531,6 @@ fn set_receive_low_water(socket: &TcpStream, bytes: i32) {
             std::mem::size_of::<i32>() as libc::socklen_t,
         );
     }
-}
-
-/// The next multiple of `interval` on a process-wide grid. Every paced connection wakes on the
-/// same ticks, so one timer firing serves all of them in a single runtime wakeup instead of one
-/// wakeup per connection spread over the interval.
-pub(crate) fn paced_deadline(interval: Duration) -> tokio::time::Instant {
-    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
-    let now = tokio::time::Instant::now();
-    let step = interval.as_micros().max(1);
-    let elapsed = now.duration_since(epoch).as_micros();
-    let next = (elapsed / step + 1) * step;
-    epoch + Duration::from_micros(next as u64)
 }
 
 async fn next_batch(sub: Option<&Subscriber>, out: &mut Vec<Frame>) -> bool {

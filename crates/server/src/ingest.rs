@@ -11,7 +11,7 @@ use crate::server::Shared;
 use crate::timeline::{wall_now_ms, ClockMode, EntryTimelines, Stamp, StreamClock, Track};
 use bytes::Bytes;
 use rtmp_proto::amf::AmfValue;
-use rtmp_proto::media::{aac, audio, avc, hevc, video};
+use media::{aac, audio, avc, hevc, video};
 use rtmp_proto::session::MediaKind;
 use std::sync::Arc;
 

@@ -16,6 +16,7 @@ mod events;
 mod hls;
 mod ingest;
 mod origin;
+mod pacing;
 mod server;
 mod sink;
 mod record;

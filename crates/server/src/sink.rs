@@ -8,7 +8,7 @@
 use crate::bus::{Frame, LiveStream};
 use crate::events::ServerEvent;
 use crate::server::Shared;
-use rtmp_proto::media::flv;
+use media::flv;
 use rtmp_proto::session::MediaKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,7 +137,7 @@ async fn pump<W: AsyncWrite + Unpin>(
             break "stream ended".to_string();
         }
         if !pacing.is_zero() {
-            tokio::time::sleep_until(crate::conn::paced_deadline(pacing)).await;
+            tokio::time::sleep_until(crate::pacing::paced_deadline(pacing)).await;
         }
     };
     let _ = out.flush().await;

@@ -10,7 +10,7 @@ use crate::ingest::Publisher;
 use crate::server::Shared;
 use crate::timeline::ClockMode;
 use rtmp_proto::amf::{amf0, AmfValue};
-use rtmp_proto::media::flv::{self, FlvReader};
+use media::flv::{self, FlvReader};
 use rtmp_proto::session::MediaKind;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,7 +91,7 @@ async fn feed(shared: &Shared, publisher: &mut Publisher, mut socket: UnixStream
         }
         // Same batching as RTMP publishers: one wakeup per pacing tick, not per write.
         if n < buf.len() / 2 && !pacing.is_zero() {
-            tokio::time::sleep_until(crate::conn::paced_deadline(pacing)).await;
+            tokio::time::sleep_until(crate::pacing::paced_deadline(pacing)).await;
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-const HVCC_720P: &[u8] = include_bytes!("../../rtmp-proto/src/media/testdata/hevc_720.hvcC");
+const HVCC_720P: &[u8] = include_bytes!("../../media/testdata/hevc_720.hvcC");
 
 struct Peer {
     socket: TcpStream,

@@ -3,7 +3,7 @@
 //! the origin's own port and from the RTMP port. ffprobe checks every segment.
 
 use klive_server_core::{Decision, HlsOptions, MediaKind, Server, ServerConfig, ServerEvent};
-use rtmp_proto::media::flv::FlvReader;
+use media::flv::FlvReader;
 use rtmp_proto::session::{ClientEvent, ClientMode, ClientSession};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -349,7 +349,7 @@ async fn run(shared: Arc<Shared>, hls: Arc<HlsStream>, budget: usize) {
             }
             if !pacing.is_zero() {
                 tokio::select! {
-                    _ = sleep_until(crate::conn::paced_deadline(pacing)) => {}
+                    _ = sleep_until(crate::pacing::paced_deadline(pacing)) => {}
                     _ = hls.cancel.cancelled() => break true,
                 }
             }

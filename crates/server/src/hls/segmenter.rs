@@ -41,14 +41,14 @@ use crate::bus::Frame;
 use crate::timeline::ms_to_90k;
 use rtmp_proto::amf::{amf0, AmfValue};
 use bytes::Bytes;
-use rtmp_proto::media::aac::{parse_audio_specific_config, AacConfig};
-use rtmp_proto::media::audio;
-use rtmp_proto::media::avc::parse_avc_decoder_config;
-use rtmp_proto::media::hevc::parse_hevc_decoder_config;
-use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
+use media::aac::{parse_audio_specific_config, AacConfig};
+use media::audio;
+use media::avc::parse_avc_decoder_config;
+use media::hevc::parse_hevc_decoder_config;
+use media::video::{self, VideoCodec, VideoPacketKind};
 use rtmp_proto::session::MediaKind;
-use rtmp_proto::ts::convert::{adts_header, id3_text_tag, ADTS_HEADER_LEN, ADTS_MAX_PAYLOAD};
-use rtmp_proto::ts::{TsConfig, TsMuxer, VideoStreamKind, MAX_BOUNDED_PES_PAYLOAD};
+use media::ts::convert::{adts_header, id3_text_tag, ADTS_HEADER_LEN, ADTS_MAX_PAYLOAD};
+use media::ts::{TsConfig, TsMuxer, VideoStreamKind, MAX_BOUNDED_PES_PAYLOAD};
 use std::collections::VecDeque;
 
 /// A step of the timeline larger than this between two frames (it should never happen

@@ -9,8 +9,8 @@ use crate::bus::Frame;
 use bytes::Bytes;
 use rtmp_proto::session::MediaKind;
 
-const AVC_SEQ_360: &[u8] = include_bytes!("../../../rtmp-proto/src/media/testdata/h264_360.seq");
-const AVC_SEQ_720: &[u8] = include_bytes!("../../../rtmp-proto/src/media/testdata/h264_720p.seq");
+const AVC_SEQ_360: &[u8] = include_bytes!("../../../media/testdata/h264_360.seq");
+const AVC_SEQ_720: &[u8] = include_bytes!("../../../media/testdata/h264_720p.seq");
 /// AAC-LC, 44.1 kHz, stereo.
 const AAC_SEQ: &[u8] = &[0xAF, 0x00, 0x12, 0x10];
 /// 2024-01-01T00:00:00Z: frames carry the wall-clock timeline, and test streams start here.
@@ -418,7 +418,7 @@ fn options_and_names() {
 
 #[test]
 fn hevc_over_enhanced_rtmp_is_packaged() {
-    const HVCC_360: &[u8] = include_bytes!("../../../rtmp-proto/src/media/testdata/hevc_360.hvcC");
+    const HVCC_360: &[u8] = include_bytes!("../../../media/testdata/hevc_360.hvcC");
     let enhanced = |frame_type: u8, packet_type: u8, body: &[u8]| {
         let mut tag = vec![0x80 | frame_type << 4 | packet_type];
         tag.extend_from_slice(b"hvc1");

@@ -10,9 +10,9 @@
 
 use crate::bus::Frame;
 use bytes::Bytes;
-use rtmp_proto::media::audio;
-use rtmp_proto::media::video::{self, VideoCodec, VideoPacketKind};
-use rtmp_proto::mp4::{DurationPatch, FragmentParts, Mp4Muxer, Sample, TrackConfig};
+use media::audio;
+use media::video::{self, VideoCodec, VideoPacketKind};
+use media::mp4::{DurationPatch, FragmentParts, Mp4Muxer, Sample, TrackConfig};
 use rtmp_proto::session::MediaKind;
 
 /// What the I/O side must do, in order.

@@ -6,7 +6,7 @@
 //!
 //! These are blocking calls; the recorder runs them with [`blocking`].
 
-use rtmp_proto::mp4::{recover, DurationPatch, FragmentParts};
+use media::mp4::{recover, DurationPatch, FragmentParts};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;

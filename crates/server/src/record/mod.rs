@@ -310,7 +310,7 @@ async fn run(shared: Arc<Shared>, rec: Arc<Recording>, opts: RecordOptions) {
                 break true;
             }
             tokio::select! {
-                _ = tokio::time::sleep_until(crate::conn::paced_deadline(BATCH_PACING)) => {}
+                _ = tokio::time::sleep_until(crate::pacing::paced_deadline(BATCH_PACING)) => {}
                 _ = rec.cancel.cancelled() => break false,
             }
         };

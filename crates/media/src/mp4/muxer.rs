@@ -9,9 +9,9 @@ use super::{
     ticks_to_ms, DurationPatch, Mp4Error, AAC_DURATION_TOLERANCE_MS, AAC_FRAME_SAMPLES,
     SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC, VIDEO_TIMESCALE,
 };
-use crate::media::aac::parse_audio_specific_config;
-use crate::media::avc::parse_avc_decoder_config;
-use crate::media::hevc::parse_hevc_decoder_config;
+use crate::aac::parse_audio_specific_config;
+use crate::avc::parse_avc_decoder_config;
+use crate::hevc::parse_hevc_decoder_config;
 
 /// Largest sample accepted (the FLV tag limit is 16 MiB).
 const MAX_SAMPLE_SIZE: usize = 64 << 20;
@@ -159,7 +159,7 @@ impl Track {
             TrackConfig::Aac(asc) => {
                 let c = parse_audio_specific_config(asc).map_err(err)?;
                 if c.sample_rate == 0 {
-                    return Err(err(crate::media::MediaError::Invalid("AAC sample rate 0")));
+                    return Err(err(crate::MediaError::Invalid("AAC sample rate 0")));
                 }
                 let info = TrackInfo {
                     sample_rate: c.sample_rate,
@@ -223,7 +223,7 @@ impl Track {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use rtmp_proto::mp4::{Mp4Muxer, Sample, TrackConfig};
+/// use media::mp4::{Mp4Muxer, Sample, TrackConfig};
 ///
 /// // AAC-LC, 48 kHz, stereo.
 /// let mut mux = Mp4Muxer::new(&[TrackConfig::Aac(Bytes::from_static(&[0x11, 0x90]))]).unwrap();

@@ -1,7 +1,6 @@
-//! Media payload inspection: FLV container framing and the codec headers carried in
-//! RTMP/FLV audio and video messages.
+//! Sans-IO media containers and codec parsing for klive-server.
 //!
-//! Everything here is sans-IO and allocation-light. The parsers read *untrusted* bytes
+//! Nothing here touches a socket, a file or the clock. The parsers read *untrusted* bytes
 //! straight off the wire, so they never panic, never index out of bounds, keep every
 //! loop bounded by the input length or a small constant, and never allocate more than
 //! the size of the input they were given.
@@ -11,6 +10,9 @@
 //!   and Enhanced RTMP v1/v2 headers).
 //! * [`avc`], [`hevc`], [`aac`]: decoder configuration records, from which resolution,
 //!   frame rate, sample rate, channel count and RFC 6381 codec strings are derived.
+//! * [`ts`]: the MPEG-TS muxer behind the HLS packager.
+//! * [`mp4`]: the fragmented MP4 muxer behind the recorder, and crash recovery.
+#![warn(missing_docs)]
 
 pub mod aac;
 pub mod audio;
@@ -18,6 +20,8 @@ pub mod avc;
 mod bits;
 pub mod flv;
 pub mod hevc;
+pub mod mp4;
+pub mod ts;
 pub mod video;
 
 #[cfg(test)]

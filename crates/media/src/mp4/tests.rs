@@ -7,12 +7,12 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::media::flv::{FlvReader, TAG_AUDIO, TAG_VIDEO};
-use crate::media::{audio, video};
+use crate::flv::{FlvReader, TAG_AUDIO, TAG_VIDEO};
+use crate::{audio, video};
 
-const H264_360: &[u8] = include_bytes!("../media/testdata/h264_360.seq");
-const HEVC_360: &[u8] = include_bytes!("../media/testdata/hevc_360.hvcC");
-const SMALL_FLV: &[u8] = include_bytes!("../media/testdata/small_flv.bin");
+const H264_360: &[u8] = include_bytes!("../../testdata/h264_360.seq");
+const HEVC_360: &[u8] = include_bytes!("../../testdata/hevc_360.hvcC");
+const SMALL_FLV: &[u8] = include_bytes!("../../testdata/small_flv.bin");
 /// AAC-LC, 48 kHz, stereo.
 const ASC_48K: &[u8] = &[0x11, 0x90];
 /// AAC-LC, 44.1 kHz, stereo.

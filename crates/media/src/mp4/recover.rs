@@ -5,7 +5,7 @@
 //! and every loop is bounded by the input length.
 
 use super::{ticks_to_ms, DurationPatch};
-use crate::media::be_u32;
+use crate::be_u32;
 
 /// What [`recover`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -55,7 +55,7 @@ mod tests;
 pub use muxer::{FragmentParts, Mp4Muxer, Sample, TrackConfig, TrackInfo};
 pub use recover::{recover, Recovery};
 
-use crate::media::MediaError;
+use crate::MediaError;
 
 /// Timescale of `mvhd` and `mehd` (milliseconds).
 pub const MOVIE_TIMESCALE: u32 = 1000;

@@ -13,10 +13,10 @@ use super::convert::{
 };
 use super::psi::crc32_mpeg2;
 use super::*;
-use crate::media::aac::{parse_audio_specific_config, AacConfig};
-use crate::media::avc::{parse_avc_decoder_config, AvcConfig};
-use crate::media::flv::{FlvReader, TAG_AUDIO, TAG_VIDEO};
-use crate::media::{audio, video};
+use crate::aac::{parse_audio_specific_config, AacConfig};
+use crate::avc::{parse_avc_decoder_config, AvcConfig};
+use crate::flv::{FlvReader, TAG_AUDIO, TAG_VIDEO};
+use crate::{audio, video};
 
 const FULL: TsConfig = TsConfig {
     video: Some(VideoStreamKind::H264),

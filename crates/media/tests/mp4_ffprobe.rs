@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use bytes::Bytes;
-use rtmp_proto::media::flv::{FlvReader, TAG_AUDIO, TAG_VIDEO};
-use rtmp_proto::media::{audio, video};
-use rtmp_proto::mp4::{recover, Mp4Muxer, Sample, TrackConfig};
+use media::flv::{FlvReader, TAG_AUDIO, TAG_VIDEO};
+use media::{audio, video};
+use media::mp4::{recover, Mp4Muxer, Sample, TrackConfig};
 use serde_json::Value;
 
 /// ffmpeg and ffprobe are on PATH and ffmpeg has `encoder`; prints a note otherwise.

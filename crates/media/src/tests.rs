@@ -12,21 +12,21 @@ use super::hevc::{parse_hevc_decoder_config, parse_hevc_sps};
 use super::video::{self, parse_video_tag, VideoCodec, VideoPacketKind};
 use super::MediaError;
 
-const SMALL_FLV: &[u8] = include_bytes!("testdata/small_flv.bin");
-const SMALL_PACKETS: &str = include_str!("testdata/small_flv.packets.csv");
+const SMALL_FLV: &[u8] = include_bytes!("../testdata/small_flv.bin");
+const SMALL_PACKETS: &str = include_str!("../testdata/small_flv.packets.csv");
 
-const H264_720P: &[u8] = include_bytes!("testdata/h264_720p.seq");
-const H264_1918: &[u8] = include_bytes!("testdata/h264_1918.seq");
-const H264_360: &[u8] = include_bytes!("testdata/h264_360.seq");
-const H264_1080P5994: &[u8] = include_bytes!("testdata/h264_1080p5994.seq");
-const H264_444: &[u8] = include_bytes!("testdata/h264_444.seq");
-const H264_HI10: &[u8] = include_bytes!("testdata/h264_hi10.seq");
-const H264_INTERLACED: &[u8] = include_bytes!("testdata/h264_interlaced.seq");
-const HEVC_720: &[u8] = include_bytes!("testdata/hevc_720.hvcC");
-const HEVC_360: &[u8] = include_bytes!("testdata/hevc_360.hvcC");
-const HEVC_1918_10BIT: &[u8] = include_bytes!("testdata/hevc_1918_10bit.hvcC");
-const HEVC_444: &[u8] = include_bytes!("testdata/hevc_444.hvcC");
-const HEVC_422_10BIT: &[u8] = include_bytes!("testdata/hevc_422_10bit.hvcC");
+const H264_720P: &[u8] = include_bytes!("../testdata/h264_720p.seq");
+const H264_1918: &[u8] = include_bytes!("../testdata/h264_1918.seq");
+const H264_360: &[u8] = include_bytes!("../testdata/h264_360.seq");
+const H264_1080P5994: &[u8] = include_bytes!("../testdata/h264_1080p5994.seq");
+const H264_444: &[u8] = include_bytes!("../testdata/h264_444.seq");
+const H264_HI10: &[u8] = include_bytes!("../testdata/h264_hi10.seq");
+const H264_INTERLACED: &[u8] = include_bytes!("../testdata/h264_interlaced.seq");
+const HEVC_720: &[u8] = include_bytes!("../testdata/hevc_720.hvcC");
+const HEVC_360: &[u8] = include_bytes!("../testdata/hevc_360.hvcC");
+const HEVC_1918_10BIT: &[u8] = include_bytes!("../testdata/hevc_1918_10bit.hvcC");
+const HEVC_444: &[u8] = include_bytes!("../testdata/hevc_444.hvcC");
+const HEVC_422_10BIT: &[u8] = include_bytes!("../testdata/hevc_422_10bit.hvcC");
 
 // AudioSpecificConfigs written by ffmpeg's native AAC encoder.
 const ASC_44K_STEREO: &[u8] = &[0x12, 0x10, 0x56, 0xE5, 0x00];

@@ -8,9 +8,9 @@
 
 use super::packet::ByteSink;
 use super::{TsError, VideoStreamKind};
-use crate::media::aac::AacConfig;
-use crate::media::avc::AvcConfig;
-use crate::media::hevc::HevcConfig;
+use crate::aac::AacConfig;
+use crate::avc::AvcConfig;
+use crate::hevc::HevcConfig;
 
 /// Annex B start code used before every NAL unit written here.
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -308,7 +308,7 @@ pub fn id3_text_tag(text: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::aac::parse_audio_specific_config;
+    use crate::aac::parse_audio_specific_config;
 
     fn avcc(nals: &[&[u8]], size: u8) -> Vec<u8> {
         let mut v = Vec::new();

@@ -11,7 +11,7 @@ use super::{
     PCR_DISCONTINUITY_90K, PCR_IDLE_90K, PCR_INTERVAL_90K, PCR_OFFSET_90K, TS_PACKET_SIZE,
     VIDEO_PID,
 };
-use crate::media::aac::AacConfig;
+use crate::aac::AacConfig;
 
 /// PCR_PID value meaning "no PCR in this program".
 const NO_PCR_PID: u16 = 0x1FFF;
@@ -63,7 +63,7 @@ impl Stream {
 /// the caller's obligations and the PCR rules.
 ///
 /// ```
-/// use rtmp_proto::ts::{TsConfig, TsMuxer, VideoStreamKind};
+/// use media::ts::{TsConfig, TsMuxer, VideoStreamKind};
 ///
 /// let mut mux = TsMuxer::new(TsConfig {
 ///     video: Some(VideoStreamKind::H264),
