@@ -5,7 +5,7 @@
 use crate::bus::{Frame, LiveStream, Subscriber};
 use crate::ingest::Publisher;
 use crate::events::{Decision, DisconnectInfo, ServerEvent};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::stats::ConnCounters;
 use crate::pacing::paced_deadline;
 use crate::timeline::ClockMode;

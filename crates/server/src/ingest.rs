@@ -7,7 +7,7 @@
 
 use crate::bus::{Frame, LiveStream};
 use crate::events::{AudioInfo, ServerEvent, VideoInfo};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::timeline::{wall_now_ms, ClockMode, EntryTimelines, Stamp, StreamClock, Track};
 use bytes::Bytes;
 use rtmp_proto::amf::AmfValue;

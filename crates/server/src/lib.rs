@@ -8,16 +8,22 @@
 //! [`Server::start_hls`] packages a live stream as HLS (MPEG-TS segments in memory, see
 //! `hls/`), served by the HTTP origin (`origin.rs`) on `http_bind` and, by default, on the
 //! RTMP port too (the first bytes of a connection tell RTMP from HTTP).
+//!
+//! Modules import downward only: `shared.rs` (state every task takes) imports none of its
+//! users; `server.rs` is the top and owns what only some tasks need (HLS and recording
+//! registries).
 
 mod bus;
 mod config;
 mod conn;
+mod error;
 mod events;
 mod hls;
 mod ingest;
 mod origin;
 mod pacing;
 mod server;
+mod shared;
 mod sink;
 mod record;
 mod relay;
@@ -32,6 +38,7 @@ pub use events::{AudioInfo, Decision, DisconnectInfo, ServerEvent, VideoInfo};
 pub use hls::{HlsOptions, HlsStreamInfo};
 pub use record::{recover_segment, segment_duration_ms, RecordOptions, RecordingInfo, RecoveredSegment};
 pub use rtmp_proto::session::MediaKind;
-pub use server::{Server, ServerError};
+pub use error::ServerError;
+pub use server::Server;
 pub use sink::SinkTarget;
 pub use stats::{ConnectionStats, ServerStats, StreamStats};

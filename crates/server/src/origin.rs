@@ -21,8 +21,10 @@
 //! else gets 405. With `limit_origin` set, a request without that header value gets 403.
 
 use crate::conn;
+use crate::hls::HlsRegistry;
 use crate::events::{DisconnectInfo, ServerEvent};
-use crate::server::{ServerError, Shared};
+use crate::error::ServerError;
+use crate::shared::Shared;
 use crate::stats::ConnCounters;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -60,7 +62,7 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 }
 
 /// Accept HTTP connections on the origin's own listener until shutdown.
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+pub(crate) async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpListener) {
     let shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
@@ -68,7 +70,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 Ok((socket, _)) => {
                     let _ = socket.set_nodelay(true);
                     let cancel = shared.shutdown.child_token();
-                    shared.tasks.spawn(serve_connection(shared.clone(), socket, cancel));
+                    shared.tasks.spawn(serve_connection(shared.clone(), hls.clone(), socket, cancel));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             },
@@ -121,7 +123,7 @@ async fn classify(socket: &TcpStream) -> Protocol {
 
 /// A connection accepted on the RTMP port: run it as RTMP or HTTP according to its first
 /// bytes; close it if it sends nothing within a few seconds.
-pub(crate) async fn sniff(shared: Arc<Shared>, socket: TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
+pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
     let wait = SNIFF_TIMEOUT.min(shared.config.handshake_timeout);
     let verdict = tokio::select! {
         v = tokio::time::timeout(wait, classify(&socket)) => v.map_err(|_| format!("sent nothing within {} s", wait.as_secs_f64())),
@@ -132,7 +134,7 @@ pub(crate) async fn sniff(shared: Arc<Shared>, socket: TcpStream, counters: Arc<
         Ok(Protocol::Http) => {
             // Not an RTMP connection: it leaves the RTMP connection table silently.
             shared.connections.lock().remove(&counters.id);
-            serve_connection(shared, socket, cancel).await;
+            serve_connection(shared, hls, socket, cancel).await;
         }
         Err(reason) => {
             shared.connections.lock().remove(&counters.id);
@@ -150,10 +152,10 @@ pub(crate) async fn sniff(shared: Arc<Shared>, socket: TcpStream, counters: Arc<
 }
 
 /// Serve HTTP/1.1 requests on `socket` until the client closes or `cancel` fires.
-pub(crate) async fn serve_connection(shared: Arc<Shared>, socket: TcpStream, cancel: CancellationToken) {
+pub(crate) async fn serve_connection(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, cancel: CancellationToken) {
     let svc_shared = shared.clone();
     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-        let response = respond(&svc_shared, &req);
+        let response = respond(&svc_shared, &hls, &req);
         async move { Ok::<_, Infallible>(response) }
     });
     let conn = http1::Builder::new()
@@ -282,9 +284,9 @@ pub(crate) fn parse_range(value: Option<&str>, len: u64) -> ByteRange {
 }
 
 /// Answer one request. Pure apart from reading the playlists.
-fn respond<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
+fn respond<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<Body> {
     let config = &shared.config;
-    let mut response = answer(shared, req);
+    let mut response = answer(shared, hls, req);
     let headers = response.headers_mut();
     if let Ok(me) = HeaderValue::from_str(&config.hostname) {
         headers.insert("x-me", me);
@@ -294,7 +296,7 @@ fn respond<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
     response
 }
 
-fn answer<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
+fn answer<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<Body> {
     let config = &shared.config;
     if let Some((name, value)) = &config.limit_origin {
         if req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(value.as_str()) {
@@ -316,10 +318,10 @@ fn answer<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
     let dvr = wants_dvr(req.uri().query());
     let found = match route {
         Route::Media(stream) => {
-            shared.hls.get(&stream).and_then(|s| s.playlist.read().media_playlist(dvr)).map(|b| (b, PLAYLIST_TYPE, PLAYLIST_CACHE))
+            hls.get(&stream).and_then(|s| s.playlist.read().media_playlist(dvr)).map(|b| (b, PLAYLIST_TYPE, PLAYLIST_CACHE))
         }
-        Route::Segment(stream, name) => shared.hls.get(&stream).and_then(|s| s.playlist.read().segment(&name)).map(|b| (b, SEGMENT_TYPE, SEGMENT_CACHE)),
-        Route::Master(name) => master(shared, &name, dvr).map(|b| (b, PLAYLIST_TYPE, PLAYLIST_CACHE)),
+        Route::Segment(stream, name) => hls.get(&stream).and_then(|s| s.playlist.read().segment(&name)).map(|b| (b, SEGMENT_TYPE, SEGMENT_CACHE)),
+        Route::Master(name) => master(hls, &name, dvr).map(|b| (b, PLAYLIST_TYPE, PLAYLIST_CACHE)),
     };
     match found {
         Some((body, content_type, cache)) => entity(req.headers(), body, content_type, cache),
@@ -327,10 +329,10 @@ fn answer<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
     }
 }
 
-fn master(shared: &Shared, name: &str, dvr: bool) -> Option<Bytes> {
+fn master(hls: &HlsRegistry, name: &str, dvr: bool) -> Option<Bytes> {
     let query = if dvr { "?DVR" } else { "" };
     let mut variants: Vec<_> =
-        shared.hls.smil_members(name).iter().filter_map(|s| s.variant(format!("../{}/playlist.m3u8{query}", s.name))).collect();
+        hls.smil_members(name).iter().filter_map(|s| s.variant(format!("../{}/playlist.m3u8{query}", s.name))).collect();
     if variants.is_empty() {
         return None;
     }

@@ -5,7 +5,7 @@
 
 use crate::bus::{Frame, LiveStream};
 use crate::events::ServerEvent;
-use crate::server::Shared;
+use crate::shared::Shared;
 use rtmp_proto::session::MediaKind;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

@@ -1,112 +1,29 @@
-//! The listener, the shared state and the application's handle on a running server.
+//! The application's handle on a running server, and the RTMP listener. The top of the
+//! crate: it wires the shared state ([`crate::shared`]) to the tasks that use it.
 
-use crate::bus::Registry;
 use crate::config::ServerConfig;
 use crate::conn;
+use crate::error::ServerError;
 use crate::events::{Decision, DisconnectInfo, ServerEvent};
+use crate::hls::HlsRegistry;
+use crate::record::RecordingRegistry;
+use crate::shared::{ConnHandle, Shared, SinkHandle};
 use crate::sink::{self, SinkTarget};
 use crate::stats::{ConnCounters, ServerStats};
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-/// Errors the application can get from the server handle.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// Binding the listener failed.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// Requested address.
-        addr: SocketAddr,
-        /// OS error.
-        source: std::io::Error,
-    },
-    /// No live stream has that name.
-    #[error("stream '{0}' is not live")]
-    StreamNotLive(String),
-    /// Creating a sink failed.
-    #[error("cannot open sink {path}: {source}")]
-    Sink {
-        /// Sink path.
-        path: String,
-        /// OS error.
-        source: std::io::Error,
-    },
-    /// The server is shutting down.
-    #[error("the server is shutting down")]
-    ShuttingDown,
-    /// The stream is already being recorded.
-    #[error("stream '{0}' is already being recorded")]
-    AlreadyRecording(String),
-}
-
-pub(crate) type EventCallback = Arc<dyn Fn(ServerEvent) + Send + Sync>;
-
-pub(crate) struct ConnHandle {
-    pub counters: Arc<ConnCounters>,
-    /// Cancelled by kill_connection or, as a child of the server's token, by shutdown.
-    pub cancel: CancellationToken,
-}
-
-pub(crate) struct SinkHandle {
-    pub cancel: CancellationToken,
-}
-
-/// State shared by the listener, every connection and sink task, and the handle.
-pub(crate) struct Shared {
-    pub config: ServerConfig,
-    callback: EventCallback,
-    pub registry: Registry,
-    pub connections: Mutex<HashMap<u64, ConnHandle>>,
-    pub sinks: Mutex<HashMap<u64, SinkHandle>>,
-    pub sources: Mutex<HashMap<u64, SinkHandle>>,
-    decisions: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
-    next_id: AtomicU64,
-    /// Cancelled once, at shutdown; every connection and sink token is its child.
-    pub shutdown: CancellationToken,
-    pub tasks: TaskTracker,
-    /// HLS packagers and their playlists, served by the origin.
-    pub hls: crate::hls::HlsRegistry,
-    /// Per-entry wall-clock bases of the ingest timeline.
-    pub timelines: Arc<crate::timeline::EntryTimelines>,
-    /// MP4 recorders.
-    pub recordings: crate::record::RecordingRegistry,
-    total_connections: AtomicU64,
-    refused_connections: AtomicU64,
-}
-
-impl Shared {
-    pub fn emit(&self, event: ServerEvent) {
-        (self.callback)(event);
-    }
-
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Register a request and return its id and the receiver of the decision.
-    pub fn new_request(&self) -> (u64, oneshot::Receiver<Decision>) {
-        let id = self.next_id();
-        let (tx, rx) = oneshot::channel();
-        self.decisions.lock().insert(id, tx);
-        (id, rx)
-    }
-
-    pub fn forget_request(&self, id: u64) {
-        self.decisions.lock().remove(&id);
-    }
-}
 
 /// A running RTMP server.
 pub struct Server {
     shared: Arc<Shared>,
+    /// HLS packagers and their playlists, served by the origin.
+    hls: Arc<HlsRegistry>,
+    /// MP4 recorders.
+    recordings: Arc<RecordingRegistry>,
     local_addr: SocketAddr,
     http_local_addr: Option<SocketAddr>,
     /// The runtime the server runs on; calls from other threads (Node's) enter it.
@@ -125,28 +42,14 @@ impl Server {
         };
         let http_local_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared {
-            config,
-            callback: Arc::new(callback),
-            registry: Registry::default(),
-            connections: Mutex::new(HashMap::new()),
-            sinks: Mutex::new(HashMap::new()),
-            sources: Mutex::new(HashMap::new()),
-            decisions: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            shutdown,
-            tasks: TaskTracker::new(),
-            hls: Default::default(),
-            timelines: Default::default(),
-            recordings: Default::default(),
-            total_connections: AtomicU64::new(0),
-            refused_connections: AtomicU64::new(0),
-        });
-        tokio::spawn(accept_loop(shared.clone(), listener));
+        let shared = Arc::new(Shared::new(config, Arc::new(callback), shutdown));
+        let hls = Arc::new(HlsRegistry::default());
+        let recordings = Arc::new(RecordingRegistry::default());
+        tokio::spawn(accept_loop(shared.clone(), hls.clone(), listener));
         if let Some(http_listener) = http_listener {
-            tokio::spawn(crate::origin::accept_loop(shared.clone(), http_listener));
+            tokio::spawn(crate::origin::accept_loop(shared.clone(), hls.clone(), http_listener));
         }
-        Ok(Server { shared, local_addr, http_local_addr, runtime: tokio::runtime::Handle::current() })
+        Ok(Server { shared, hls, recordings, local_addr, http_local_addr, runtime: tokio::runtime::Handle::current() })
     }
 
     /// The bound address of the HTTP origin, when `http_bind` is configured.
@@ -158,12 +61,12 @@ impl Server {
     /// not be live yet; see [`crate::HlsOptions`] for the republish grace period.
     pub fn start_hls(&self, stream_name: &str, opts: crate::HlsOptions) -> Result<(), ServerError> {
         let _runtime = self.runtime.enter();
-        crate::hls::start(&self.shared, stream_name, opts)
+        crate::hls::start(&self.shared, &self.hls, stream_name, opts)
     }
 
     /// Stop packaging `stream_name` and drop its playlist. False when it was not packaged.
     pub fn stop_hls(&self, stream_name: &str) -> bool {
-        crate::hls::stop(&self.shared, stream_name)
+        self.hls.stop(stream_name)
     }
 
     /// Inject recording sync points (`onMetaDataRecording`) into live stream `stream_name`
@@ -181,23 +84,23 @@ impl Server {
     /// Record `stream_name` to MP4 segments in `opts.dir` (the stream need not be live yet).
     pub fn start_recording(&self, stream_name: &str, opts: crate::RecordOptions) -> Result<(), ServerError> {
         let _runtime = self.runtime.enter();
-        crate::record::start(&self.shared, stream_name, opts)
+        crate::record::start(&self.shared, &self.recordings, stream_name, opts)
     }
 
     /// Stop recording `stream_name`; its open segment is reported as the last. False when
     /// it is not being recorded.
     pub fn stop_recording(&self, stream_name: &str) -> bool {
-        crate::record::stop(&self.shared, stream_name)
+        self.recordings.stop(stream_name)
     }
 
     /// Every recorded stream.
     pub fn recordings(&self) -> Vec<crate::RecordingInfo> {
-        crate::record::infos(&self.shared)
+        self.recordings.infos()
     }
 
     /// Every packaged stream, by name.
     pub fn hls_streams(&self) -> Vec<crate::HlsStreamInfo> {
-        crate::hls::infos(&self.shared)
+        self.hls.infos()
     }
 
     /// The bound address (with the OS-chosen port when 0 was asked).
@@ -208,10 +111,7 @@ impl Server {
     /// Answer request `request_id`. Returns false when no such request is waiting (already
     /// decided, timed out, or its connection closed).
     pub fn decide(&self, request_id: u64, decision: Decision) -> bool {
-        match self.shared.decisions.lock().remove(&request_id) {
-            Some(tx) => tx.send(decision).is_ok(),
-            None => false,
-        }
+        self.shared.decide(request_id, decision)
     }
 
     /// Close connection `id`. Returns false when it does not exist.
@@ -332,7 +232,7 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpListener) {
     let shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
@@ -367,7 +267,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), cancel: cancel.clone() });
                 if shared.config.http_on_rtmp_port {
                     // RTMP or HTTP on one port: the origin peeks at the first bytes.
-                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), socket, counters, cancel));
+                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), hls.clone(), socket, counters, cancel));
                 } else {
                     shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel));
                 }

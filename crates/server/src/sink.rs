@@ -7,7 +7,7 @@
 
 use crate::bus::{Frame, LiveStream};
 use crate::events::ServerEvent;
-use crate::server::Shared;
+use crate::shared::Shared;
 use media::flv;
 use rtmp_proto::session::MediaKind;
 use std::path::{Path, PathBuf};

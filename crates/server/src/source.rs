@@ -7,7 +7,7 @@
 
 use crate::events::ServerEvent;
 use crate::ingest::Publisher;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::timeline::ClockMode;
 use rtmp_proto::amf::{amf0, AmfValue};
 use media::flv::{self, FlvReader};

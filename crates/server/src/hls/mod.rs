@@ -16,7 +16,8 @@ pub(crate) mod segmenter;
 mod tests;
 
 use crate::bus::LiveStream;
-use crate::server::{ServerError, Shared};
+use crate::error::ServerError;
+use crate::shared::Shared;
 use parking_lot::{Mutex, RwLock};
 use playlist::{Playlist, Variant, Window};
 use segmenter::Segmenter;
@@ -220,6 +221,15 @@ impl HlsRegistry {
         infos
     }
 
+    /// Stop packaging `name` and drop its playlist. False when it is not packaged.
+    pub fn stop(&self, name: &str) -> bool {
+        let Some(hls) = self.streams.lock().remove(name) else {
+            return false;
+        };
+        hls.cancel.cancel();
+        true
+    }
+
     /// Remove `hls` if it is still the registered one.
     fn remove(&self, hls: &Arc<HlsStream>) {
         let mut streams = self.streams.lock();
@@ -242,11 +252,11 @@ fn split_entry_flavors(name: &str) -> Option<(&str, &str)> {
 
 /// Start packaging `name`, or update the options of its running packager. The stream need
 /// not be live yet: the packager waits up to `republish_grace` for it.
-pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: HlsOptions) -> Result<(), ServerError> {
+pub(crate) fn start(shared: &Arc<Shared>, registry: &Arc<HlsRegistry>, name: &str, opts: HlsOptions) -> Result<(), ServerError> {
     if shared.shutdown.is_cancelled() {
         return Err(ServerError::ShuttingDown);
     }
-    let mut streams = shared.hls.streams.lock();
+    let mut streams = registry.streams.lock();
     if let Some(existing) = streams.get(name) {
         if !existing.cancel.is_cancelled() {
             existing.update(&opts);
@@ -268,26 +278,13 @@ pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: HlsOptions) -> Resul
     streams.insert(name.to_string(), hls.clone());
     drop(streams);
     let budget = if opts.buffer_bytes > 0 { opts.buffer_bytes } else { shared.config.subscriber_buffer_bytes.max(MIN_BUFFER_BYTES) };
-    shared.tasks.spawn(run(shared.clone(), hls, budget));
+    shared.tasks.spawn(run(shared.clone(), registry.clone(), hls, budget));
     Ok(())
-}
-
-/// Stop packaging `name` and drop its playlist. False when it is not packaged.
-pub(crate) fn stop(shared: &Shared, name: &str) -> bool {
-    let Some(hls) = shared.hls.streams.lock().remove(name) else {
-        return false;
-    };
-    hls.cancel.cancel();
-    true
-}
-
-pub(crate) fn infos(shared: &Shared) -> Vec<HlsStreamInfo> {
-    shared.hls.infos()
 }
 
 /// The packager task: (re)attach to the stream whenever it is live under `hls.name`,
 /// segment it, and give up once it has been gone for the grace period.
-async fn run(shared: Arc<Shared>, hls: Arc<HlsStream>, budget: usize) {
+async fn run(shared: Arc<Shared>, registry: Arc<HlsRegistry>, hls: Arc<HlsStream>, budget: usize) {
     let mut seg = Segmenter::new(&hls.name, hls.target_ms.load(Ordering::Relaxed));
     let mut frames = Vec::with_capacity(256);
     let mut previous: Option<Arc<LiveStream>> = None;
@@ -304,7 +301,7 @@ async fn run(shared: Arc<Shared>, hls: Arc<HlsStream>, budget: usize) {
             if Instant::now() >= deadline {
                 // Decide under the registry lock so that a concurrent start_hls either
                 // renews this packager or finds it gone and starts a new one.
-                let mut streams = shared.hls.streams.lock();
+                let mut streams = registry.streams.lock();
                 if hls.renewed.swap(false, Ordering::Relaxed) {
                     deadline = Instant::now() + grace();
                     continue;
@@ -365,5 +362,5 @@ async fn run(shared: Arc<Shared>, hls: Arc<HlsStream>, budget: usize) {
         hls.renewed.store(false, Ordering::Relaxed);
         deadline = Instant::now() + grace();
     }
-    shared.hls.remove(&hls);
+    registry.remove(&hls);
 }

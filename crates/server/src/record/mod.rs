@@ -22,7 +22,8 @@ mod tests;
 
 use crate::bus::{Frame, LiveStream};
 use crate::events::ServerEvent;
-use crate::server::{ServerError, Shared};
+use crate::error::ServerError;
+use crate::shared::Shared;
 use crate::timeline::entry_key;
 use core::{FileOp, RecorderCore};
 use file::SegmentFile;
@@ -107,11 +108,11 @@ pub(crate) struct RecordingRegistry {
 
 /// Start recording `name` (live or not yet). Recording an already recorded name is an
 /// error, so that two recorders never write one directory.
-pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: RecordOptions) -> Result<(), ServerError> {
+pub(crate) fn start(shared: &Arc<Shared>, registry: &RecordingRegistry, name: &str, opts: RecordOptions) -> Result<(), ServerError> {
     if shared.shutdown.is_cancelled() {
         return Err(ServerError::ShuttingDown);
     }
-    let mut recordings = shared.recordings.recordings.lock();
+    let mut recordings = registry.recordings.lock();
     if recordings.get(name).is_some_and(|r| !r.cancel.is_cancelled() && r.error.lock().is_none()) {
         return Err(ServerError::AlreadyRecording(name.to_string()));
     }
@@ -132,35 +133,38 @@ pub(crate) fn start(shared: &Arc<Shared>, name: &str, opts: RecordOptions) -> Re
     Ok(())
 }
 
-/// Stop recording `name`: the open segment is finished and reported as the last. False
-/// when it is not recorded.
-pub(crate) fn stop(shared: &Shared, name: &str) -> bool {
-    match shared.recordings.recordings.lock().get(name) {
-        Some(rec) if !rec.cancel.is_cancelled() => {
-            rec.cancel.cancel();
-            true
+impl RecordingRegistry {
+    /// Stop recording `name`: the open segment is finished and reported as the last. False
+    /// when it is not recorded.
+    pub fn stop(&self, name: &str) -> bool {
+        match self.recordings.lock().get(name) {
+            Some(rec) if !rec.cancel.is_cancelled() => {
+                rec.cancel.cancel();
+                true
+            }
+            _ => false,
         }
-        _ => false,
     }
-}
 
-pub(crate) fn infos(shared: &Shared) -> Vec<RecordingInfo> {
-    let recordings: Vec<_> = shared.recordings.recordings.lock().values().cloned().collect();
-    let mut infos: Vec<_> = recordings
-        .iter()
-        .map(|r| RecordingInfo {
-            name: r.name.clone(),
-            dir: r.dir.display().to_string(),
-            live: r.live.load(Ordering::Relaxed),
-            segments: r.segments.load(Ordering::Relaxed),
-            bytes: r.bytes.load(Ordering::Relaxed),
-            current_segment_ms: r.current_ms.load(Ordering::Relaxed),
-            rejected_frames: r.rejected_frames.load(Ordering::Relaxed),
-            error: r.error.lock().clone(),
-        })
-        .collect();
-    infos.sort_by(|a, b| a.name.cmp(&b.name));
-    infos
+    /// Every recording, by name.
+    pub fn infos(&self) -> Vec<RecordingInfo> {
+        let recordings: Vec<_> = self.recordings.lock().values().cloned().collect();
+        let mut infos: Vec<_> = recordings
+            .iter()
+            .map(|r| RecordingInfo {
+                name: r.name.clone(),
+                dir: r.dir.display().to_string(),
+                live: r.live.load(Ordering::Relaxed),
+                segments: r.segments.load(Ordering::Relaxed),
+                bytes: r.bytes.load(Ordering::Relaxed),
+                current_segment_ms: r.current_ms.load(Ordering::Relaxed),
+                rejected_frames: r.rejected_frames.load(Ordering::Relaxed),
+                error: r.error.lock().clone(),
+            })
+            .collect();
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        infos
+    }
 }
 
 /// A finished segment not yet reported.
