@@ -491,7 +491,7 @@ test('d. origin headers on real responses: X-Me, no Server, cache-control, CORS,
       t.is(r.status, 200, `${port} ${what}`);
       common(`${port} ${what}`, r);
       if (what === 'segment') {
-        t.is(r.headers['cache-control'], 'max-age=86400', `${port} segment cache`);
+        t.is(r.headers['cache-control'], 'max-age=86400, immutable', `${port} segment cache`);
         t.is(r.headers['content-type'], 'video/mp2t');
         t.is(r.body[0], 0x47);
         t.is(Number(r.headers['content-length']), r.body.length);

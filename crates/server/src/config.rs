@@ -45,6 +45,8 @@ pub struct ServerConfig {
     /// A step larger than this between two audio or two video timestamps of a stream
     /// resyncs it onto the wall clock (a discontinuity downstream), ms.
     pub max_pts_drift_ms: i64,
+    /// Where HLS segments live (memory budget, directory, disk budget); default: memory only.
+    pub hls_store: crate::store::StoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +70,7 @@ impl Default for ServerConfig {
             app_name: "kLive".into(),
             app_prefix: None,
             max_pts_drift_ms: 10_000,
+            hls_store: Default::default(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum ServerError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The HLS segment store's directory cannot be used.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The stream is already being recorded.
     #[error("stream '{0}' is already being recorded")]
     AlreadyRecording(String),

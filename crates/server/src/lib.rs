@@ -29,6 +29,7 @@ mod record;
 mod relay;
 mod source;
 mod stats;
+mod store;
 mod sync;
 mod timeline;
 
@@ -42,3 +43,4 @@ pub use error::ServerError;
 pub use server::Server;
 pub use sink::SinkTarget;
 pub use stats::{ConnectionStats, ServerStats, StreamStats};
+pub use store::{default_memory_budget, StoreConfig, StoreError, StoreStats, MAX_SPILL_QUEUE_BYTES};

@@ -15,13 +15,18 @@
 //!
 //! # Responses
 //! Every response, errors included, carries `X-Me: <hostname>` and the CORS headers, and
-//! no `Server` header. Playlists: `application/vnd.apple.mpegurl`, `Cache-Control:
-//! max-age=1`; segments: `video/mp2t`, `max-age=86400`; errors: `no-cache`. GET and HEAD
+//! no `Server` header. Playlists, live and DVR alike (both change at every segment):
+//! `application/vnd.apple.mpegurl`, `Cache-Control: max-age=1`; segments (never change under
+//! their name): `video/mp2t`, `max-age=86400, immutable`; errors: `no-cache`. GET and HEAD
 //! are served (single byte ranges: 206 / 416), OPTIONS answers a CORS preflight, anything
 //! else gets 405. With `limit_origin` set, a request without that header value gets 403.
+//!
+//! Segments come from the segment store ([`crate::store`]): from memory on the live edge,
+//! else from their file, mapped off the async workers (see `store/disk.rs` for why mmap).
 
 use crate::conn;
 use crate::hls::HlsRegistry;
+use crate::store::{map_file, Body as StoredBody};
 use crate::events::{DisconnectInfo, ServerEvent};
 use crate::error::ServerError;
 use crate::shared::Shared;
@@ -44,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
 const PLAYLIST_CACHE: &str = "max-age=1";
-const SEGMENT_CACHE: &str = "max-age=86400";
+const SEGMENT_CACHE: &str = "max-age=86400, immutable";
 const EXPOSE_HEADERS: &str = "Content-Length, Content-Range, Accept-Ranges, Date, X-Me";
 /// A client on the shared port that sends nothing for this long is closed.
 const SNIFF_TIMEOUT: Duration = Duration::from_secs(5);
@@ -155,8 +160,8 @@ pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: Tc
 pub(crate) async fn serve_connection(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, cancel: CancellationToken) {
     let svc_shared = shared.clone();
     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-        let response = respond(&svc_shared, &hls, &req);
-        async move { Ok::<_, Infallible>(response) }
+        let (shared, hls) = (svc_shared.clone(), hls.clone());
+        async move { Ok::<_, Infallible>(respond(&shared, &hls, &req).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -283,10 +288,10 @@ pub(crate) fn parse_range(value: Option<&str>, len: u64) -> ByteRange {
     ByteRange::Part(start, end.map_or(len - 1, |e| e.min(len - 1)))
 }
 
-/// Answer one request. Pure apart from reading the playlists.
-fn respond<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<Body> {
+/// Answer one request. Pure apart from reading the playlists and segment files.
+async fn respond<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<Body> {
     let config = &shared.config;
-    let mut response = answer(shared, hls, req);
+    let mut response = answer(shared, hls, req).await;
     let headers = response.headers_mut();
     if let Ok(me) = HeaderValue::from_str(&config.hostname) {
         headers.insert("x-me", me);
@@ -296,7 +301,7 @@ fn respond<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<
     response
 }
 
-fn answer<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<Body> {
+async fn answer<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<Body> {
     let config = &shared.config;
     if let Some((name, value)) = &config.limit_origin {
         if req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(value.as_str()) {
@@ -320,12 +325,29 @@ fn answer<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Response<B
         Route::Media(stream) => {
             hls.get(&stream).and_then(|s| s.playlist.read().media_playlist(dvr)).map(|b| (b, PLAYLIST_TYPE, PLAYLIST_CACHE))
         }
-        Route::Segment(stream, name) => hls.get(&stream).and_then(|s| s.playlist.read().segment(&name)).map(|b| (b, SEGMENT_TYPE, SEGMENT_CACHE)),
+        Route::Segment(stream, name) => segment(hls, &stream, &name).await.map(|b| (b, SEGMENT_TYPE, SEGMENT_CACHE)),
         Route::Master(name) => master(hls, &name, dvr).map(|b| (b, PLAYLIST_TYPE, PLAYLIST_CACHE)),
     };
     match found {
         Some((body, content_type, cache)) => entity(req.headers(), body, content_type, cache),
         None => error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// The bytes of a listed segment: from memory, or its file mapped on the blocking pool
+/// (holding the segment, so that its file is not deleted before it is mapped).
+async fn segment(hls: &HlsRegistry, stream: &str, name: &str) -> Option<Bytes> {
+    let stored = hls.get(stream).and_then(|s| s.playlist.read().segment(name))?;
+    match stored.body()? {
+        StoredBody::Memory(bytes) => Some(bytes),
+        StoredBody::File(path) => tokio::task::spawn_blocking(move || {
+            let mapped = map_file(&path);
+            drop(stored);
+            mapped.ok()
+        })
+        .await
+        .ok()
+        .flatten(),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::hls::HlsRegistry;
 use crate::record::RecordingRegistry;
 use crate::shared::{ConnHandle, Shared, SinkHandle};
+use crate::store::SegmentStore;
 use crate::sink::{self, SinkTarget};
 use crate::stats::{ConnCounters, ServerStats};
 use std::net::SocketAddr;
@@ -43,7 +44,8 @@ impl Server {
         let http_local_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared::new(config, Arc::new(callback), shutdown));
-        let hls = Arc::new(HlsRegistry::default());
+        let store = SegmentStore::open(&shared.config.hls_store)?;
+        let hls = Arc::new(HlsRegistry::new(store));
         let recordings = Arc::new(RecordingRegistry::default());
         tokio::spawn(accept_loop(shared.clone(), hls.clone(), listener));
         if let Some(http_listener) = http_listener {
@@ -96,6 +98,11 @@ impl Server {
     /// Every recorded stream.
     pub fn recordings(&self) -> Vec<crate::RecordingInfo> {
         self.recordings.infos()
+    }
+
+    /// The HLS segment store: memory and disk use, budgets, the last disk error.
+    pub fn hls_store(&self) -> crate::StoreStats {
+        self.hls.store.stats()
     }
 
     /// Every packaged stream, by name.
@@ -223,6 +230,7 @@ impl Server {
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
         let _ = tokio::time::timeout(grace, self.shared.tasks.wait()).await;
+        self.hls.store.close();
     }
 }
 

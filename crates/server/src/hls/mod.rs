@@ -18,6 +18,7 @@ mod tests;
 use crate::bus::LiveStream;
 use crate::error::ServerError;
 use crate::shared::Shared;
+use crate::store::SegmentStore;
 use parking_lot::{Mutex, RwLock};
 use playlist::{Playlist, Variant, Window};
 use segmenter::Segmenter;
@@ -184,13 +185,18 @@ impl HlsStream {
     }
 }
 
-/// Packaged streams by name.
-#[derive(Debug, Default)]
+/// Packaged streams by name, and the store of their segments.
+#[derive(Debug)]
 pub(crate) struct HlsRegistry {
     streams: Mutex<HashMap<String, Arc<HlsStream>>>,
+    pub store: SegmentStore,
 }
 
 impl HlsRegistry {
+    pub fn new(store: SegmentStore) -> Self {
+        HlsRegistry { streams: Mutex::new(HashMap::new()), store }
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<HlsStream>> {
         self.streams.lock().get(name).cloned()
     }
@@ -266,7 +272,7 @@ pub(crate) fn start(shared: &Arc<Shared>, registry: &Arc<HlsRegistry>, name: &st
     let hls = Arc::new(HlsStream {
         name: name.to_string(),
         group: Mutex::new(opts.group.clone()),
-        playlist: RwLock::new(Playlist::new(opts.window())),
+        playlist: RwLock::new(Playlist::with_store(opts.window(), registry.store.stream())),
         live: AtomicBool::new(false),
         target_ms: AtomicU64::new(opts.target_duration_ms),
         grace: Mutex::new(opts.republish_grace),

@@ -4,14 +4,20 @@
 //! Segments enter through [`Playlist::push`] only once complete, so a playlist never
 //! lists a segment that cannot be served whole. The rendered texts are cached as
 //! [`Bytes`] at each push, so serving a playlist is a reference-count increment.
+//!
+//! The bytes go to the segment store ([`crate::store`]); the playlist tells it when a
+//! segment leaves the live list (it goes to disk) and drops its handle when the segment
+//! leaves the kept window (its file is deleted). Segments the store lost (disk full, disk
+//! budget) are no longer listed: the DVR window starts after the newest of them.
 
 use super::segmenter::MediaInfo;
+use crate::store::{Stored, StreamStore};
 use crate::timeline::iso8601_ms;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-/// A finished MPEG-TS segment. Immutable once published.
+/// A finished MPEG-TS segment, as the segmenter cuts it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     /// Media sequence number (also the `<index>` of the ID3 sync point id).
@@ -26,6 +32,23 @@ pub struct Segment {
     pub video_frames: u32,
     /// The TS bytes.
     pub data: Bytes,
+}
+
+/// A published segment: its description and its bytes in the store. Immutable.
+#[derive(Debug)]
+pub struct Kept {
+    /// Media sequence number.
+    pub seq: u64,
+    /// Duration, ms.
+    pub duration_ms: u64,
+    /// Wall-clock ms (Unix epoch) of its first frame.
+    pub start_wall_ms: i64,
+    /// A discontinuity precedes it.
+    pub discontinuity: bool,
+    /// Video access units in it.
+    pub video_frames: u32,
+    /// The TS bytes, in memory or on disk.
+    pub data: Stored,
 }
 
 /// How many segments a playlist lists and keeps.
@@ -72,23 +95,35 @@ pub struct Variant {
 #[derive(Debug)]
 pub struct Playlist {
     window: Window,
-    segments: VecDeque<Segment>,
+    segments: VecDeque<Kept>,
     /// Segments no longer listed but still servable: those before a numbering gap.
-    retired: VecDeque<Segment>,
+    retired: VecDeque<Kept>,
+    /// Segments at the front of `segments` already told they left the live list.
+    off_edge: usize,
     /// Discontinuity tags that left the front of the kept window.
     removed_discontinuities: u64,
     target_duration_s: u64,
     media: MediaInfo,
     live_text: Bytes,
     dvr_text: Bytes,
+    /// Declared last: dropped after the segments, so that its directory goes after their files.
+    store: StreamStore,
 }
 
 impl Playlist {
     /// An empty playlist. Segment names are their sequence numbers, which come from the
     /// wall-clock timeline, so they do not repeat across restarts (caches keep segments for
     /// a day) and a primary and a backup name the same content alike.
+    #[cfg(test)]
     pub fn new(window: Window) -> Self {
+        Playlist::with_store(window, StreamStore::memory_only())
+    }
+
+    /// An empty playlist whose segments live in `store`.
+    pub fn with_store(window: Window, store: StreamStore) -> Self {
         Playlist {
+            store,
+            off_edge: 0,
             retired: VecDeque::new(),
             target_duration_s: rounded_seconds(window.target_duration_ms).max(1),
             window,
@@ -120,14 +155,48 @@ impl Playlist {
             // skip one. After a restart that jumped to its grid slot, the old segments stay
             // servable but are no longer listed.
             self.removed_discontinuities += self.segments.iter().map(|s| u64::from(s.discontinuity)).sum::<u64>();
+            for s in self.segments.range(self.off_edge..) {
+                s.data.leave_live_edge();
+            }
+            self.off_edge = 0;
             self.retired.extend(self.segments.drain(..));
             while self.retired.len() > self.window.kept_segments {
                 self.retired.pop_front();
             }
         }
-        self.segments.push_back(segment);
+        let data = self.store.insert(segment.seq, segment.data);
+        self.segments.push_back(Kept {
+            seq: segment.seq,
+            duration_ms: segment.duration_ms,
+            start_wall_ms: segment.start_wall_ms,
+            discontinuity: segment.discontinuity,
+            video_frames: segment.video_frames,
+            data,
+        });
         self.expire();
+        self.drop_lost();
+        self.leave_live_edge();
         self.render();
+    }
+
+    /// Tell the store which segments the live playlist no longer lists.
+    fn leave_live_edge(&mut self) {
+        let live_from = self.segments.len().saturating_sub(self.window.playlist_segments.max(1));
+        while self.off_edge < live_from {
+            self.segments[self.off_edge].data.leave_live_edge();
+            self.off_edge += 1;
+        }
+    }
+
+    /// The store lost a segment (disk full or too slow, disk budget): the window starts
+    /// after the newest lost one, so that no listed segment answers 404.
+    fn drop_lost(&mut self) {
+        self.retired.retain(|s| !s.data.is_lost());
+        let Some(last_lost) = self.segments.iter().rposition(|s| s.data.is_lost()) else { return };
+        for removed in self.segments.drain(..=last_lost) {
+            self.removed_discontinuities += u64::from(removed.discontinuity);
+        }
+        self.off_edge = self.off_edge.saturating_sub(last_lost + 1);
     }
 
     fn expire(&mut self) {
@@ -143,6 +212,7 @@ impl Playlist {
             total -= front.duration_ms;
             let removed = self.segments.pop_front().expect("non-empty");
             self.removed_discontinuities += u64::from(removed.discontinuity);
+            self.off_edge = self.off_edge.saturating_sub(1);
         }
     }
 
@@ -192,8 +262,8 @@ impl Playlist {
         format!("seg-{seq}.ts")
     }
 
-    /// The bytes of the kept segment called `name`.
-    pub fn segment(&self, name: &str) -> Option<Bytes> {
+    /// The kept segment called `name`.
+    pub fn segment(&self, name: &str) -> Option<Stored> {
         let seq: u64 = name.strip_prefix("seg-")?.strip_suffix(".ts")?.parse().ok()?;
         let listed = self.segments.front().is_some_and(|s| s.seq <= seq);
         let kept = if listed { &self.segments } else { &self.retired };
@@ -204,7 +274,7 @@ impl Playlist {
     }
 
     /// Kept segments.
-    pub fn segments(&self) -> impl ExactSizeIterator<Item = &Segment> + '_ {
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = &Kept> + '_ {
         self.segments.iter()
     }
 
@@ -226,9 +296,9 @@ impl Playlist {
         let recent = self.segments.range(n.saturating_sub(self.window.playlist_segments.max(1))..);
         let (mut bytes, mut ms, mut peak, mut short_peak) = (0u64, 0u64, 0u64, 0u64);
         for s in recent {
-            bytes += s.data.len() as u64;
+            bytes += s.data.len();
             ms += s.duration_ms;
-            let rate = bits_per_second(s.data.len() as u64, s.duration_ms);
+            let rate = bits_per_second(s.data.len(), s.duration_ms);
             if s.duration_ms * 2 >= self.window.target_duration_ms {
                 peak = peak.max(rate);
             } else {

@@ -9,7 +9,10 @@
 //! start. Frames carry the wall-clock timeline of [`crate::timeline`], so this grid is
 //! the same for every rendition of an entry and for a primary and a backup server fed by
 //! one encoder: they cut on the same frames. A segment is never cut between keyframes:
-//! with a GOP longer than the target, segments are one GOP long.
+//! with a GOP longer than the target, segments are one GOP long, up to a hard cap: a
+//! segment that reaches [`HARD_CAP_TARGETS`] × the target or [`HARD_CAP_BYTES`] without a
+//! keyframe (a passthrough publisher that sends none) is cut on any frame, and the next one
+//! starts behind a discontinuity, so no publisher grows one segment without bound.
 //!
 //! # Numbering
 //! The first segment (and the first after a restart that left a gap) is numbered by its
@@ -54,6 +57,10 @@ use std::collections::VecDeque;
 /// A step of the timeline larger than this between two frames (it should never happen
 /// after ingest's resync, except across a republish) starts over behind a discontinuity.
 pub const MAX_TIMESTAMP_JUMP_MS: i64 = 10_000;
+/// A segment is cut without a keyframe once it spans this many target durations...
+pub const HARD_CAP_TARGETS: i64 = 3;
+/// ...or holds this many bytes.
+pub const HARD_CAP_BYTES: usize = 32 * 1024 * 1024;
 /// Audio frames are grouped into one PES until the group spans this long.
 const AUDIO_GROUP_MS: i64 = 60;
 /// Parameter sets written in-band on keyframes, at most.
@@ -362,6 +369,8 @@ impl Segmenter {
             }
         } else if self.open.is_none() || self.wait_keyframe {
             return;
+        } else if self.over_hard_cap(ms) {
+            self.cut_without_keyframe(ms);
         }
         let (Some(track), Some(muxer), Some(open)) = (&self.video, &mut self.muxer, &mut self.open) else { return };
         let mut sets: [&[u8]; MAX_PARAMETER_SETS] = [&[]; MAX_PARAMETER_SETS];
@@ -408,6 +417,9 @@ impl Segmenter {
             if self.open.is_none() || self.wait_keyframe {
                 return;
             }
+            if self.over_hard_cap(ms) {
+                self.cut_without_keyframe(ms);
+            }
         } else if self.open.is_none() || self.wait_keyframe || self.force_cut || self.crosses_grid(ms) {
             self.cut(ms);
         }
@@ -441,6 +453,21 @@ impl Segmenter {
         }
         self.audio_group.buf.clear();
         self.audio_group.frames = 0;
+    }
+
+    /// The open segment has reached the hard cap (see the module docs).
+    fn over_hard_cap(&self, ms: i64) -> bool {
+        self.open.as_ref().is_some_and(|o| {
+            ms - o.start_ms >= HARD_CAP_TARGETS * self.target_ms || o.buf.len() + self.audio_group.buf.len() >= HARD_CAP_BYTES
+        })
+    }
+
+    /// Cut at a frame that is not a keyframe: the next segment cannot be decoded from its
+    /// start, so it is marked as a discontinuity.
+    fn cut_without_keyframe(&mut self, ms: i64) {
+        self.close(ms);
+        self.pending_discontinuity = true;
+        self.open_segment(ms, ms);
     }
 
     /// Close the open segment at `ms` and open the next one there.

@@ -447,3 +447,20 @@ fn hevc_over_enhanced_rtmp_is_packaged() {
     assert_eq!(&data[aud + 7..aud + 12], &[0, 0, 0, 1, 0x40], "a VPS follows");
     assert_eq!(s.rejected_frames(), 0);
 }
+
+#[test]
+fn a_stream_without_keyframes_is_cut_at_the_hard_cap_behind_discontinuities() {
+    // One keyframe, then none for 20 s: segments are cut at 3 × the 2 s target anyway.
+    let mut s = av_segmenter(2000);
+    let mut segments = feed(&mut s, &av_frames(0, 20_000, 100_000));
+    s.handle_end();
+    segments.extend(drain(&mut s));
+    let d = durations(&segments);
+    assert!(segments.len() >= 3, "{d:?}");
+    for (i, seg) in segments.iter().enumerate() {
+        assert!(seg.duration_ms <= 6000 + 40, "segment {i} is {} ms", seg.duration_ms);
+        assert_eq!(seg.discontinuity, i > 0, "segment {i}");
+        assert!(seg.video_frames > 0 && seg.data.len() % 188 == 0);
+    }
+    assert_eq!(d.iter().sum::<u64>() / 1000, 20, "{d:?}");
+}

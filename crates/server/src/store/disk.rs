@@ -1,0 +1,160 @@
+//! The store's file side: preparing its directory, the disk writer thread, and mapping a
+//! segment file for the origin.
+//!
+//! # Reading back: mmap, not sendfile
+//! The origin is hyper, which writes response bodies given as [`Bytes`]. A file mapped with
+//! `MAP_POPULATE` and wrapped as `Bytes` (no copy: [`Bytes::from_owner`]) hands hyper the page
+//! cache's own pages, so a segment goes from the page cache to the socket with the one copy
+//! the kernel makes into the socket buffer, and no `read()` copy into the heap. sendfile(2)
+//! would save that last copy too, but only by writing the socket outside hyper's connection
+//! (its buffered writes, keep-alive and pipelining), for a gain the origin bench does not
+//! need. Mapped pages are file-backed and reclaimable: they are counted in RSS only while a
+//! response holds them, and never in the anonymous memory the budget bounds.
+
+use super::{written, StoredSegment, State};
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+
+/// Work for the disk writer, done in order.
+#[derive(Debug)]
+pub(super) enum Job {
+    /// Write this segment's file and account it.
+    Write(Arc<StoredSegment>),
+    /// Delete a segment file.
+    Unlink(PathBuf),
+    /// Delete a stream's (by now empty) subdirectory.
+    RemoveDir(PathBuf),
+}
+
+/// Create `dir` (0700), lock its marker file and clear everything else in it. A non-empty
+/// directory without the marker is refused: it is not ours to clear.
+pub(super) fn prepare_directory(dir: &Path, marker: &str) -> Result<File, String> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("cannot create: {e}"))?;
+    let marker_path = dir.join(marker);
+    let entries: Vec<_> = fs::read_dir(dir).map_err(|e| format!("cannot read: {e}"))?.filter_map(Result::ok).collect();
+    let marked = entries.iter().any(|e| e.file_name() == marker);
+    if !marked && !entries.is_empty() {
+        return Err(format!("is not empty and has no {marker}: not a klive-server HLS directory, refusing to clear it"));
+    }
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&marker_path)
+        .map_err(|e| format!("cannot open {marker}: {e}"))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err("is in use by another klive-server (give each server its own hls.directory)".to_string());
+    }
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    for entry in entries.iter().filter(|e| e.file_name() != marker) {
+        let path = entry.path();
+        let removed = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        removed.map_err(|e| format!("cannot clear {}: {e}", path.display()))?;
+    }
+    Ok(lock)
+}
+
+/// Start the writer thread; it ends when the sender is dropped and its queue is done.
+pub(super) fn start_writer() -> std::io::Result<Sender<Job>> {
+    let (tx, rx) = channel::<Job>();
+    std::thread::Builder::new().name("klive-hls-disk".into()).spawn(move || {
+        let mut made: HashSet<PathBuf> = HashSet::new();
+        for job in rx {
+            match job {
+                Job::Write(seg) => {
+                    let bytes = match &*seg.state.lock() {
+                        State::Spilling(b) => Some(b.clone()),
+                        _ => None,
+                    };
+                    let result = match bytes {
+                        Some(b) => write_file(&seg.path, &b, &mut made),
+                        None => Ok(()),
+                    };
+                    written(&seg.store, &seg, result);
+                }
+                Job::Unlink(path) => {
+                    let _ = fs::remove_file(&path);
+                }
+                Job::RemoveDir(dir) => {
+                    made.remove(&dir);
+                    let _ = fs::remove_dir(&dir);
+                }
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+/// Write a segment file once, sequentially, without fsync, as a new file (never over one a
+/// reader may have mapped); a partial file is removed.
+fn write_file(path: &Path, bytes: &[u8], made: &mut HashSet<PathBuf>) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        if !made.contains(parent) {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            made.insert(parent.to_path_buf());
+        }
+    }
+    let result = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).and_then(|mut f| f.write_all(bytes));
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+/// A read-only private mapping of a whole file, unmapped on drop.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned; nothing aliases it mutably.
+unsafe impl Send for Mapping {}
+// SAFETY: as above: shared reads of immutable memory.
+unsafe impl Sync for Mapping {}
+
+impl AsRef<[u8]> for Mapping {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: ptr..ptr+len is a live PROT_READ mapping for the life of self.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what mmap returned.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+/// The whole file at `path` as [`Bytes`] backed by a populated read-only mapping (see the
+/// module docs). Blocking: call it off the async workers.
+pub(crate) fn map_file(path: &Path) -> std::io::Result<Bytes> {
+    let file = File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).map_err(|_| std::io::Error::other("file too large"))?;
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: a fresh read-only private mapping of a file we opened; segment files are
+    // written once before they are published as on disk and never modified, so the mapped
+    // bytes do not change under the reader (deleting the file keeps the mapping valid).
+    let ptr = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_POPULATE, file.as_raw_fd(), 0)
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Bytes::from_owner(Mapping { ptr, len }))
+}
