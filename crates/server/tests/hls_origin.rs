@@ -237,7 +237,7 @@ async fn publish_package_and_serve_over_http_on_both_ports() {
         assert_eq!(r.status, 200);
         assert_common_headers(&r);
         assert_eq!(r.header("content-type"), Some("video/mp2t"));
-        assert_eq!(r.header("cache-control"), Some("max-age=86400"));
+        assert_eq!(r.header("cache-control"), Some("max-age=86400, immutable"));
         assert_eq!(r.header("content-length").unwrap().parse::<usize>().unwrap(), r.body.len());
         let file = dir.join(format!("seg{i}.ts"));
         std::fs::write(&file, &r.body).unwrap();
