@@ -43,6 +43,8 @@ export declare class RtmpServer {
   stopHls(streamName: string): boolean
   /** Every HLS-packaged stream. */
   hlsStreams(): Array<HlsStreamSnapshot>
+  /** The HLS segment store: memory and disk use, budgets, the last disk error. */
+  hlsStore(): HlsStoreSnapshot
   /**
    * Record `streamName` to MP4 segments (it may be called before the stream is live).
    * Each finished segment is reported by a `recordingSegment` event.
@@ -136,6 +138,32 @@ export interface HlsOptionsInput {
   group?: string
   /** How long the playlist waits for a (re)publish of its stream, ms (default 60000). */
   republishGraceMs?: number
+}
+
+/** The HLS segment store: the live edge in memory, the DVR window on disk. */
+export interface HlsStoreSnapshot {
+  /** Directory of the on-disk part; null: memory only. */
+  directory?: string
+  /** Finished segments in memory, bytes. */
+  memoryBytes: number
+  memorySegments: number
+  /** The global memory budget, bytes (0: memory only). */
+  memoryBudgetBytes: number
+  /** Segment files, bytes. */
+  diskBytes: number
+  diskSegments: number
+  /** The disk budget, bytes (0: none). */
+  diskBudgetBytes: number
+  /** Bytes waiting for the disk writer. */
+  spillQueueBytes: number
+  /** Segments written to disk since start. */
+  spilledSegments: number
+  /** Of those, spilled from the live edge because of the memory budget. */
+  earlySpills: number
+  /** Segments dropped before their window ended (disk full or slow, disk budget). */
+  lostSegments: number
+  /** The last disk error, while no write has succeeded since ("DVR shortened"). */
+  error?: string
 }
 
 /** One HLS-packaged stream. */
@@ -290,6 +318,21 @@ export interface RtmpServerOptions {
    * it onto the wall clock (default 10000).
    */
   maxPtsDriftMs?: number
+  /**
+   * Directory of the HLS segment store (created 0700, cleared at start, locked); unset:
+   * every segment stays in memory and the budgets do not apply.
+   */
+  hlsDirectory?: string
+  /**
+   * In-memory HLS segments of all streams together, bytes; past it the oldest go to disk
+   * early (default: a 128th of RAM, 64 MiB..1 GiB).
+   */
+  hlsMemoryBudgetBytes?: number
+  /**
+   * HLS segment files together, bytes; past it the oldest DVR segments are deleted
+   * (default 0: no budget).
+   */
+  hlsDiskBudgetBytes?: number
 }
 
 /** Everything at once. */

@@ -41,6 +41,7 @@ async function setup(t: ExecutionContext, patch: { kaltura?: KliveConfigInput['k
     rtmp: { host: '127.0.0.1', port: 0 },
     auth: patch.auth ?? {},
     recording: { directory: tempDir('daemon-rec') },
+    hls: { directory: tempDir('daemon-hls') },
   });
   const daemon = await startDaemon(config, { logger });
   t.teardown(async () => {

@@ -82,6 +82,18 @@ const schema = z
       })
       .strict()
       .default({}),
+    /** The HLS segment store: live edge in memory, the rest of each DVR window on disk. */
+    hls: z
+      .object({
+        /** Directory of the on-disk segments (private, cleared at start, one server each). */
+        directory: nonEmpty.optional(),
+        /** In-memory segments of all renditions together; 0 = a 128th of RAM (64 MiB..1 GiB). */
+        memoryBudgetBytes: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(0),
+        /** Segment files together; past it the oldest DVR segments go first. 0 = no budget. */
+        diskBudgetBytes: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(0),
+      })
+      .strict()
+      .default({}),
     maxPtsDriftMs: positiveInt.default(10_000),
     ffmpegPath: nonEmpty.optional(),
     log: z
@@ -122,8 +134,9 @@ const schema = z
 type Parsed = z.infer<typeof schema>;
 
 /** The effective configuration, every default filled in. */
-export interface KliveConfig extends Omit<Parsed, 'hostname' | 'recording' | 'auth'> {
+export interface KliveConfig extends Omit<Parsed, 'hostname' | 'recording' | 'auth' | 'hls'> {
   hostname: string;
+  hls: Parsed['hls'] & { directory: string };
   recording: Parsed['recording'] & { directory: string; sharedDirectory: string; stateDirectory: string };
   auth: { decisionTimeoutMs: number };
 }
@@ -199,6 +212,9 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'recording.retainDeliveredSeconds': { kind: 'int', env: 'KLIVE_RECORDING_RETAIN_DELIVERED_SECONDS' },
   'recording.diskBudgetBytes': { kind: 'int', env: 'KLIVE_RECORDING_DISK_BUDGET_BYTES' },
   'recording.syncPointIntervalSeconds': { kind: 'int', env: 'KLIVE_RECORDING_SYNC_POINT_INTERVAL_SECONDS' },
+  'hls.directory': { kind: 'string', env: 'KLIVE_HLS_DIRECTORY' },
+  'hls.memoryBudgetBytes': { kind: 'int', env: 'KLIVE_HLS_MEMORY_BUDGET_BYTES' },
+  'hls.diskBudgetBytes': { kind: 'int', env: 'KLIVE_HLS_DISK_BUDGET_BYTES' },
   maxPtsDriftMs: { kind: 'int', env: 'KLIVE_MAX_PTS_DRIFT_MS' },
   // No environment variable: DESIGN.md makes KLIVE_FFMPEG the fallback *after* this key.
   ffmpegPath: { kind: 'string' },
@@ -291,6 +307,7 @@ export function validateConfig(
     ...c,
     hostname: c.hostname ?? osHostname(),
     recording: recordingDefaults(c.recording),
+    hls: { ...c.hls, directory: c.hls.directory ?? defaultHlsDirectory(c.rtmp.port) },
     auth: { decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },
   };
 }
@@ -304,6 +321,14 @@ function recordingDefaults(r: Parsed['recording']): KliveConfig['recording'] {
     sharedDirectory: r.sharedDirectory ?? join(directory, 'shared'),
     stateDirectory: r.stateDirectory ?? join(directory, '.state'),
   };
+}
+
+/**
+ * One directory per RTMP port, so that servers on one machine never share one (the store
+ * locks it, and clears it at start); an OS-chosen port (0) gets one per process.
+ */
+function defaultHlsDirectory(rtmpPort: number): string {
+  return join(tmpdir(), 'klive-server', rtmpPort === 0 ? `hls-0-${process.pid}` : `hls-${rtmpPort}`);
 }
 
 /** The config with credentials masked: for `--print-config`, diagnostics and logs. */

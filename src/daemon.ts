@@ -140,6 +140,9 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     appName: config.applicationName,
     limitOriginHeaderName: config.limitOrigin.headerName,
     limitOriginHeaderValue: config.limitOrigin.headerValue,
+    hlsDirectory: config.hls.directory,
+    hlsMemoryBudgetBytes: config.hls.memoryBudgetBytes,
+    hlsDiskBudgetBytes: config.hls.diskBudgetBytes,
     decisionTimeoutMs: config.auth.decisionTimeoutMs + CORE_DECISION_MARGIN_MS,
     onConnect: gates.onConnect,
     async onPublish(event) {

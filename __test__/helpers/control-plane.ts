@@ -40,6 +40,7 @@ export async function startOpsEnv(): Promise<OpsEnv> {
       kaltura: { heartbeatIntervalSeconds: 0 },
       // Each daemon its own recording journal: tests run in parallel.
       recording: { directory: tempDir('ops-rec') },
+      hls: { directory: tempDir('ops-hls') },
     },
     { dev: true },
   );

@@ -78,6 +78,7 @@ export interface HlsEnvOptions {
   http?: KliveConfigInput['http'];
   /** Default: recording into a fresh temporary directory. */
   recording?: KliveConfigInput['recording'];
+  hls?: KliveConfigInput['hls'];
   workMode?: KliveConfigInput['workMode'];
   /** Merged over the emulator's URL and the media-server partner's secret (eCDN: a partner's own). */
   kaltura?: { partnerId?: number; adminSecret?: string };
@@ -99,6 +100,7 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
     ...(options.limitOrigin ? { limitOrigin: options.limitOrigin } : {}),
     ...(options.workMode ? { workMode: options.workMode } : {}),
     recording: { directory: tempDir('rec'), ...options.recording },
+    hls: { directory: tempDir('hls-store'), ...options.hls },
   });
   let daemon: DaemonHandle;
   try {

@@ -6,7 +6,7 @@
  * (`<entryId>_<n>` / `<entryId>_<flavorParamsId>`). Nothing from Kaltura's entry object is
  * copied wholesale (it can hold broadcast URLs with the stream token): only the listed fields.
  */
-import type { ConnectionStatsSnapshot, HlsStreamSnapshot, StreamStatsSnapshot, AudioCodecInfo, VideoCodecInfo } from '../ingest/native';
+import type { ConnectionStatsSnapshot, HlsStoreSnapshot, HlsStreamSnapshot, StreamStatsSnapshot, AudioCodecInfo, VideoCodecInfo } from '../ingest/native';
 import { maskString, sanitize } from '../log';
 import type { SupervisorStats } from '../transcode/supervisor';
 import type { PipelineStats } from '../transcode/pipeline';
@@ -419,6 +419,8 @@ export interface InfoReport {
     adminKs: { expiresAt: string; expiresInSeconds: number; renewals: number };
   };
   auth: Record<string, number>;
+  /** The HLS segment store; `error` says why DVR windows were shortened (disk full, budget). */
+  hlsStore: HlsStoreSnapshot;
 }
 
 export function buildInfo(ctx: DiagnosticsContext): InfoReport {
@@ -466,6 +468,7 @@ export function buildInfo(ctx: DiagnosticsContext): InfoReport {
       adminKs: { expiresAt: new Date(session.expiresAt * 1000).toISOString(), expiresInSeconds: Math.round(session.expiresAt - now / 1000), renewals: session.renewals },
     },
     auth: { ...auth.stats() },
+    hlsStore: ingest.hlsStore(),
   };
   if (facts.kalturaServiceUrl !== undefined) info.kaltura.serviceUrl = facts.kalturaServiceUrl;
   return info;

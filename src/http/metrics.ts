@@ -70,6 +70,8 @@ export class MetricsCollector {
   private readonly ffmpegSpeed: Gauge<'stream' | 'entry'>;
   private readonly hlsSegments: Counter;
   private readonly hlsStreams: Gauge;
+  private readonly hlsStoreBytes: Gauge;
+  private readonly hlsStoreLost: Gauge;
   private readonly recordingPending: Gauge;
   private readonly recordingFailed: Gauge;
   private readonly kalturaLatency: Histogram<'service' | 'action'>;
@@ -99,6 +101,8 @@ export class MetricsCollector {
     this.ffmpegSpeed = gauge('ffmpeg_speed_ratio', 'Encoding speed of each running transcoder relative to real time.', ['stream', 'entry']);
     this.hlsSegments = counter('hls_segments_written_total', 'HLS segments written since start, every rendition.');
     this.hlsStreams = gauge('hls_streams', 'Renditions packaged to HLS (live or waiting for a republish).');
+    this.hlsStoreBytes = gauge('hls_store_bytes', 'Finished HLS segments held, by where (memory: the live edge; disk: the DVR windows).', ['where']);
+    this.hlsStoreLost = gauge('hls_store_lost_segments', 'HLS segments dropped before their DVR window ended (disk full or slow, disk budget), since start.');
     this.recordingPending = gauge('recording_deliveries_pending', 'Recorded segments waiting to be delivered to Kaltura.');
     this.recordingFailed = gauge('recording_deliveries_failed', 'Recorded segments whose delivery to Kaltura failed, since start.');
     this.kalturaLatency = new Histogram({
@@ -194,6 +198,10 @@ export class MetricsCollector {
 
     const hls = ingest.hlsStreams();
     this.hlsStreams.set(hls.length);
+    const store = ingest.hlsStore();
+    this.hlsStoreBytes.set({ where: 'memory' }, store.memoryBytes);
+    this.hlsStoreBytes.set({ where: 'disk' }, store.diskBytes);
+    this.hlsStoreLost.set(store.lostSegments);
     const names = new Set<string>();
     for (const h of hls) {
       names.add(h.name);

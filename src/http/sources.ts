@@ -3,7 +3,7 @@
  * and embedders may pass their own). Everything is pulled when a request asks: stats
  * snapshots of the core, the transcode pipelines, the auth policy, the Kaltura client.
  */
-import type { ConnectionStatsSnapshot, HlsStreamSnapshot, ServerStatsSnapshot } from '../ingest/native';
+import type { ConnectionStatsSnapshot, HlsStoreSnapshot, HlsStreamSnapshot, ServerStatsSnapshot } from '../ingest/native';
 import type { AuthenticatedConnection, AuthStats, RefusalCounts, RefusalRecord } from '../kaltura/auth';
 import type { KalturaCallObserver, KalturaClientStats } from '../kaltura/client';
 import type { PipelineStats } from '../transcode/pipeline';
@@ -13,6 +13,7 @@ import type { TranscodeListener } from '../transcode/orchestrator';
 export interface IngestSource {
   stats(): ServerStatsSnapshot;
   hlsStreams(): HlsStreamSnapshot[];
+  hlsStore(): HlsStoreSnapshot;
   killConnection(connectionId: number): boolean;
   on(type: 'disconnect', listener: (event: { connectionId: number; bytesIn: number; bytesOut: number }) => void): unknown;
   off(type: 'disconnect', listener: (event: { connectionId: number; bytesIn: number; bytesOut: number }) => void): unknown;

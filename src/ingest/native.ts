@@ -8,6 +8,7 @@ export type {
   ConnectionStatsSnapshot,
   DecisionInput,
   HlsOptionsInput,
+  HlsStoreSnapshot,
   HlsStreamSnapshot,
   IngestEvent,
   QueryParam,

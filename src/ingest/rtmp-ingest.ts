@@ -181,6 +181,11 @@ export class RtmpIngest {
     return this.native().hlsStreams();
   }
 
+  /** The HLS segment store: memory and disk use, budgets, the last disk error. */
+  hlsStore(): HlsStoreSnapshot {
+    return this.native().hlsStore();
+  }
+
   /** Port of the separate HTTP origin listener, when configured (`httpPort`). */
   get httpPort(): number | undefined {
     return this.native().httpPort ?? undefined;

@@ -338,6 +338,50 @@ pub(crate) fn to_binding_hls(h: HlsStreamInfo) -> HlsStreamSnapshot {
     }
 }
 
+/// The HLS segment store: the live edge in memory, the DVR window on disk.
+#[napi(object)]
+pub struct HlsStoreSnapshot {
+    /// Directory of the on-disk part; null: memory only.
+    pub directory: Option<String>,
+    /// Finished segments in memory, bytes.
+    pub memory_bytes: f64,
+    pub memory_segments: f64,
+    /// The global memory budget, bytes (0: memory only).
+    pub memory_budget_bytes: f64,
+    /// Segment files, bytes.
+    pub disk_bytes: f64,
+    pub disk_segments: f64,
+    /// The disk budget, bytes (0: none).
+    pub disk_budget_bytes: f64,
+    /// Bytes waiting for the disk writer.
+    pub spill_queue_bytes: f64,
+    /// Segments written to disk since start.
+    pub spilled_segments: f64,
+    /// Of those, spilled from the live edge because of the memory budget.
+    pub early_spills: f64,
+    /// Segments dropped before their window ended (disk full or slow, disk budget).
+    pub lost_segments: f64,
+    /// The last disk error, while no write has succeeded since ("DVR shortened").
+    pub error: Option<String>,
+}
+
+pub(crate) fn to_binding_store(s: klive_server_core::StoreStats) -> HlsStoreSnapshot {
+    HlsStoreSnapshot {
+        directory: s.directory,
+        memory_bytes: s.memory_bytes as f64,
+        memory_segments: s.memory_segments as f64,
+        memory_budget_bytes: s.memory_budget_bytes as f64,
+        disk_bytes: s.disk_bytes as f64,
+        disk_segments: s.disk_segments as f64,
+        disk_budget_bytes: s.disk_budget_bytes as f64,
+        spill_queue_bytes: s.spill_queue_bytes as f64,
+        spilled_segments: s.spilled_segments as f64,
+        early_spills: s.early_spills as f64,
+        lost_segments: s.lost_segments as f64,
+        error: s.error,
+    }
+}
+
 /// One recorded stream.
 #[napi(object)]
 pub struct RecordingSnapshot {

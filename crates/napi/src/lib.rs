@@ -4,7 +4,7 @@
 
 mod convert;
 
-use convert::{to_binding_event, to_binding_hls, to_binding_recording, to_binding_stats};
+use convert::{to_binding_event, to_binding_hls, to_binding_recording, to_binding_stats, to_binding_store};
 use klive_server_core::{Decision, Server, SinkTarget};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -87,6 +87,15 @@ pub struct RtmpServerOptions {
     /// A step larger than this (ms) between two audio or video timestamps of a stream resyncs
     /// it onto the wall clock (default 10000).
     pub max_pts_drift_ms: Option<u32>,
+    /// Directory of the HLS segment store (created 0700, cleared at start, locked); unset:
+    /// every segment stays in memory and the budgets do not apply.
+    pub hls_directory: Option<String>,
+    /// In-memory HLS segments of all streams together, bytes; past it the oldest go to disk
+    /// early (default: a 128th of RAM, 64 MiB..1 GiB).
+    pub hls_memory_budget_bytes: Option<f64>,
+    /// HLS segment files together, bytes; past it the oldest DVR segments are deleted
+    /// (default 0: no budget).
+    pub hls_disk_budget_bytes: Option<f64>,
 }
 
 /// How a stream is recorded (`startRecording`).
@@ -213,6 +222,11 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
     if let Some(v) = options.max_pts_drift_ms {
         config.max_pts_drift_ms = i64::from(v.max(1));
     }
+    config.hls_store = klive_server_core::StoreConfig {
+        directory: options.hls_directory.filter(|d| !d.is_empty()).map(std::path::PathBuf::from),
+        memory_budget_bytes: byte_count(options.hls_memory_budget_bytes, "hlsMemoryBudgetBytes")?,
+        disk_budget_bytes: byte_count(options.hls_disk_budget_bytes, "hlsDiskBudgetBytes")?,
+    };
     if let Some(v) = options.out_chunk_size {
         if !(128..=65536).contains(&v) {
             return Err(Error::new(Status::InvalidArg, format!("outChunkSize {v} must be within 128..65536")));
@@ -220,6 +234,15 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
         config.session.out_chunk_size = v;
     }
     Ok(config)
+}
+
+/// A byte count from JavaScript: a non-negative integer (unset: 0).
+fn byte_count(value: Option<f64>, name: &str) -> Result<u64> {
+    match value {
+        None => Ok(0),
+        Some(v) if v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53) => Ok(v as u64),
+        Some(v) => Err(Error::new(Status::InvalidArg, format!("{name} {v} must be a non-negative integer"))),
+    }
 }
 
 /// The playable duration (ms) of a finished recording segment, from its fragments.
@@ -364,6 +387,12 @@ impl RtmpServer {
     #[napi(catch_unwind)]
     pub fn hls_streams(&self) -> Vec<HlsStreamSnapshot> {
         self.inner.hls_streams().into_iter().map(to_binding_hls).collect()
+    }
+
+    /// The HLS segment store: memory and disk use, budgets, the last disk error.
+    #[napi(catch_unwind)]
+    pub fn hls_store(&self) -> HlsStoreSnapshot {
+        to_binding_store(self.inner.hls_store())
     }
 
     /// Record `streamName` to MP4 segments (it may be called before the stream is live).
