@@ -11,6 +11,7 @@ import {
   startRtmpServer,
   type DecisionInput,
   type HlsOptionsInput,
+  type HlsStoreSnapshot,
   type HlsStreamSnapshot,
   type RecordingSnapshot,
   type RecordOptionsInput,
