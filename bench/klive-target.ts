@@ -12,6 +12,10 @@
 // With --record-dir, every accepted publish is also recorded
 // (`server.startRecording(name, { dir: DIR/<name> })` right after `decide(accept)` (and
 // after startHls), production defaults otherwise: 900 s segments, a fragment every 2 s).
+// Segment store (issue #16): --hls-dir DIR puts HLS segments past the live edge in DIR
+// (cleared at start); --hls-memory-budget BYTES sets the global memory budget of the live
+// edges; --dvr-window-ms MS gives every packaged stream a DVR window. A line `store` on stdin
+// answers `{"reply":"store",…hlsStore()}`. --record-segment-ms MS sets the recording segment length.
 // Lines on stdin (any mode):
 //   `rec`          → `{"reply":"rec","recordings":[…recordings()],"segmentEvents":N,
 //                     "segments":[last 20 recordingSegment events],"errors":[…],
@@ -21,12 +25,40 @@
 import * as path from 'node:path'
 import { startRtmpServer, nativeVersion, type IngestEvent, type RtmpServer, type RtmpServerOptions } from '../index'
 
-function parseArgv(argv: string[]): { positional: string[]; hlsTargetMs?: number; recordDir?: string } {
+interface Argv {
+  positional: string[]
+  hlsTargetMs?: number
+  recordDir?: string
+  hlsDir?: string
+  hlsMemoryBudget?: number
+  dvrWindowMs?: number
+  recordSegmentMs?: number
+}
+
+function parseArgv(argv: string[]): Argv {
   const positional: string[] = []
   let hlsTargetMs: number | undefined
   let recordDir: string | undefined
+  let hlsDir: string | undefined
+  let hlsMemoryBudget: number | undefined
+  let dvrWindowMs: number | undefined
+  let recordSegmentMs: number | undefined
+  const count = (flag: string, text: string | undefined): number => {
+    const v = Number(text)
+    if (!Number.isInteger(v) || v < 0) throw new Error(`bad ${flag} '${text}'`)
+    return v
+  }
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--hls-target-ms') {
+    if (argv[i] === '--hls-dir') {
+      hlsDir = argv[++i]
+      if (!hlsDir) throw new Error('--hls-dir needs a directory')
+    } else if (argv[i] === '--hls-memory-budget') {
+      hlsMemoryBudget = count('--hls-memory-budget', argv[++i])
+    } else if (argv[i] === '--record-segment-ms') {
+      recordSegmentMs = count('--record-segment-ms', argv[++i])
+    } else if (argv[i] === '--dvr-window-ms') {
+      dvrWindowMs = count('--dvr-window-ms', argv[++i])
+    } else if (argv[i] === '--hls-target-ms') {
       hlsTargetMs = Number(argv[++i])
       if (!Number.isInteger(hlsTargetMs) || hlsTargetMs < 1000) throw new Error(`bad --hls-target-ms '${argv[i]}'`)
     } else if (argv[i] === '--record-dir') {
@@ -36,15 +68,17 @@ function parseArgv(argv: string[]): { positional: string[]; hlsTargetMs?: number
       positional.push(argv[i])
     }
   }
-  return { positional, hlsTargetMs, recordDir }
+  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs }
 }
 
 type RecordingSegmentEvent = Extract<IngestEvent, { type: 'recordingSegment' }>
 
 async function main(): Promise<void> {
-  const { positional, hlsTargetMs, recordDir } = parseArgv(process.argv.slice(2))
+  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs } = parseArgv(process.argv.slice(2))
   const host = positional[0] ?? '127.0.0.1'
   const options: RtmpServerOptions = { host, port: 0 }
+  if (hlsDir !== undefined) options.hlsDirectory = hlsDir
+  if (hlsMemoryBudget !== undefined) options.hlsMemoryBudgetBytes = hlsMemoryBudget
   if (hlsTargetMs !== undefined) options.hostname = 'bench'
   if (positional[1] !== undefined) {
     const pacing = Number(positional[1])
@@ -63,14 +97,14 @@ async function main(): Promise<void> {
     s.decide(requestId, { accept: true })
     if (streamName !== undefined && hlsTargetMs !== undefined) {
       try {
-        s.startHls(streamName, { targetDurationMs: hlsTargetMs })
+        s.startHls(streamName, { targetDurationMs: hlsTargetMs, ...(dvrWindowMs === undefined ? {} : { dvrWindowMs }) })
       } catch (err) {
         if (hlsErrors++ < 5) process.stderr.write(`klive-target: startHls(${streamName}) failed: ${String(err)}\n`)
       }
     }
     if (streamName !== undefined && recordDir !== undefined) {
       try {
-        s.startRecording(streamName, { dir: path.join(recordDir, streamName) })
+        s.startRecording(streamName, { dir: path.join(recordDir, streamName), ...(recordSegmentMs === undefined ? {} : { segmentDurationMs: recordSegmentMs }) })
       } catch (err) {
         if (recordErrors++ < 5) process.stderr.write(`klive-target: startRecording(${streamName}) failed: ${String(err)}\n`)
       }
@@ -151,6 +185,7 @@ async function main(): Promise<void> {
       const line = buffered.slice(0, nl).trim()
       buffered = buffered.slice(nl + 1)
       if (line === 'hls') reply({ reply: 'hls', streams: running.hlsStreams() })
+      else if (line === 'store') reply({ reply: 'store', ...running.hlsStore() })
       else if (line === 'rec') reply(recReply())
       else if (line.startsWith('rec-stop ')) {
         const name = line.slice('rec-stop '.length)

@@ -126,6 +126,8 @@ export interface HlsTuning {
   targetDurationMs: number
   /** Fresh directory (tmpfs) for servers that write segment files. */
   dir: string
+  /** nginx: hls_playlist_length, s (default 60). */
+  playlistLengthS?: number
 }
 
 /** Line-command channel to klive-target: write `command` on stdin, await `{"reply":command,…}`. */
@@ -208,7 +210,7 @@ export async function startServer(name: ServerName, root: string, workDir: strin
             '      hls on;',
             `      hls_path ${hls.dir};`,
             `      hls_fragment ${Math.round(hls.targetDurationMs / 1000)}s;`,
-            '      hls_playlist_length 60s;',
+            `      hls_playlist_length ${hls.playlistLengthS ?? 60}s;`,
             '    }',
           ]
         : ['    application live { live on; }']
