@@ -14,6 +14,14 @@ use std::time::Duration;
 
 pub use convert::*;
 
+/// Every allocation of the core (media frames, segments, recorder fragments) goes to mimalloc
+/// rather than glibc malloc. Under glibc, frames allocated on the runtime's workers and freed on
+/// the blocking pool's threads (recorder writes) spread over per-thread arenas that fragment and
+/// are not returned: RSS kept climbing with recording on (bench/RESULTS.md, segment store).
+/// Node's own allocations are not affected: this is the addon's allocator only.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The runtime every server of this process runs on. Worker threads default to 2: at
 /// real-time rates each wakeup costs more than the bytes it moves, and more workers mostly
 /// add cross-thread wakeups. `KLIVE_RTMP_THREADS` overrides it.
