@@ -434,10 +434,12 @@ async function manyStreams(o: Opts, loadgenBin: string, md: string[]): Promise<v
     const wall = (Date.now() - t0) / 1000
     const cpu = ((cpuMs(klive.pid) - cpu0) / (wall * 1000)) * 100
     const advancing = end.filter((u, i) => u !== undefined && middle[i] !== undefined && u !== middle[i]).length
+    const ramped = await Promise.race([lg.ramped, sleep(1000).then(() => undefined)])
     const store = await klive.query('store')
     const m = memory(klive.pid)
     md.push(`${o.streams} passthrough streams packaged to HLS (looped clip, real time, no DVR), target ${o.targetMs / 1000} s, ${o.seconds} s.`)
     md.push('')
+    md.push(`- Publishers started by klive-loadgen: ${ramped ? `${ramped.published} published, ${ramped.refused} refused, ${ramped.errors} errors in ${fmt(ramped.seconds, 1)} s` : 'ramp not reported'}`)
     md.push(`- Playlists that advanced between the middle and the end of the run: ${advancing}/${o.streams} (served at the middle: ${middle.filter((u) => u !== undefined).length}, at the end: ${end.filter((u) => u !== undefined).length})`)
     md.push(`- Server CPU ${fmt(cpu, 0)} % of one core; RSS middle ${mib(rssMiddle)} MiB, end ${mib(m.rssKiB)} MiB (peak ${mib(m.hwmKiB)} MiB) = ${fmt(m.rssKiB / 1024 / o.streams, 2)} MiB per stream`)
     md.push(`- Store: ${JSON.stringify(store)}`)

@@ -25,7 +25,7 @@
 //!
 //! So HLS costs the process at most the memory budget + [`MAX_SPILL_QUEUE_BYTES`] in finished
 //! segments (plus each rendition's open segment, bounded by the segmenter's hard cap), except
-//! while the disk refuses writes and the live edges alone exceed the budget.
+//! while the disk refuses writes or cannot keep up and the live edges alone exceed the budget.
 //!
 //! # Directory
 //! [`SegmentStore::open`] creates the directory private (0700), takes an exclusive lock on its
