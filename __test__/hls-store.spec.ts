@@ -231,3 +231,22 @@ test('a full disk keeps live HLS advancing, shortens the DVR window with an erro
   }
   t.true(ingest.hlsStore().diskSegments > 0);
 });
+
+test('a publisher that sends no keyframes gets segments cut at the hard cap, behind discontinuities', async (t) => {
+  const ingest = await RtmpIngest.start({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => ingest.close());
+  ingest.startHls(STREAM, { targetDurationMs: TARGET_MS });
+  const origin = `http://127.0.0.1:${ingest.port}`;
+  // One IDR frame at the start, then none: without the cap the first segment grows forever.
+  const encoder = publishDetailed(`rtmp://127.0.0.1:${ingest.port}/kLive/${STREAM}`, { seconds: 20, size: '320x180', videoKbps: 300, gop: 100_000 });
+  stopEncoder(t, encoder);
+  const p = await until('3 capped segments', 60_000, async () => {
+    const live = await playlist(origin, false);
+    return live !== undefined && live.segments.length >= 3 ? live : undefined;
+  }, 250);
+  for (const s of p.segments) t.true(s.duration <= 3 * (TARGET_MS / 1000) + 0.1, `seg ${s.seq}: ${s.duration} s`);
+  t.true(p.segments.slice(1).every((s) => s.discontinuity), 'cut without a keyframe: marked as a discontinuity');
+  const r = await httpRequest(`${origin}/kLive/${STREAM}/${p.segments[1].uri}`);
+  t.is(r.status, 200);
+  t.is(r.body[0], 0x47);
+});

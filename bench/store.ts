@@ -417,7 +417,11 @@ async function manyStreams(o: Opts, loadgenBin: string, md: string[]): Promise<v
     const out: Array<string | undefined> = []
     for (let i = 0; i < o.streams; i += 50) {
       const batch = await Promise.all(Array.from({ length: Math.min(50, o.streams - i) }, (_, j) => get(kliveUrl(klive.port, `s${i + j}`), tally())))
-      for (const b of batch) out.push(b ? segmentsOf(b.toString('utf8')).pop()?.uri : undefined)
+      for (const [j, b] of batch.entries()) {
+        // On a loaded host a request may time out: ask again, one at a time, before counting it.
+        const body = b ?? (await get(kliveUrl(klive.port, `s${i + j}`), tally())) ?? (await get(kliveUrl(klive.port, `s${i + j}`), tally()))
+        out.push(body ? segmentsOf(body.toString('utf8')).pop()?.uri : undefined)
+      }
     }
     return out
   }
