@@ -196,3 +196,44 @@ fn the_directory_is_cleared_at_start_locked_and_never_taken_from_someone_else() 
     assert!(err.to_string().contains("refusing to clear"), "{err}");
     assert!(foreign.join("notes.txt").exists());
 }
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+}
+
+/// What a 120-minute DVR window costs in memory per rendition once its segments are on disk:
+/// the playlist's entries, their store handles and the rendered DVR text. Measured as the RSS
+/// growth of this process over 10 renditions with full windows (6 s and 2 s segments).
+/// `cargo test --release -p klive-server-core dvr_window_memory -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn dvr_window_memory_per_rendition() {
+    for target_ms in [6000u64, 2000] {
+        let dir = temp_dir("window-cost");
+        let store = open(&dir, 1 << 20, 0);
+        let segments = 7_200_000 / target_ms;
+        let before = rss_kib();
+        let mut playlists = Vec::new();
+        for _ in 0..10 {
+            let w = Window { target_duration_ms: target_ms, playlist_segments: 10, kept_segments: 20, dvr_window_ms: Some(7_200_000) };
+            let mut p = Playlist::with_store(w, store.stream());
+            for seq in 0..segments {
+                p.push(Segment { seq, duration_ms: target_ms, start_wall_ms: seq as i64 * target_ms as i64, discontinuity: false, video_frames: 1, data: Bytes::from_static(&[0x47; 188]) }, &MediaInfo::default());
+            }
+            playlists.push(p);
+        }
+        settle(&store);
+        let after = rss_kib();
+        let dvr_text = playlists[0].media_playlist(true).unwrap().len();
+        println!(
+            "120-min window, {} s segments ({segments} per rendition): {} KiB RSS per rendition (DVR playlist text {} KiB); store {:?}",
+            target_ms / 1000,
+            (after - before) / 10,
+            dvr_text / 1024,
+            store.stats()
+        );
+        drop(playlists);
+        settle(&store);
+    }
+}
