@@ -26,7 +26,7 @@
 
 use crate::conn;
 use crate::hls::HlsRegistry;
-use crate::store::{map_file, Body as StoredBody};
+use crate::store::{map_file, Body as StoredBody, Residency};
 use crate::events::{DisconnectInfo, ServerEvent};
 use crate::error::ServerError;
 use crate::shared::Shared;
@@ -334,20 +334,25 @@ async fn answer<B>(shared: &Shared, hls: &HlsRegistry, req: &Request<B>) -> Resp
     }
 }
 
-/// The bytes of a listed segment: from memory, or its file mapped on the blocking pool
-/// (holding the segment, so that its file is not deleted before it is mapped).
+/// The bytes of a listed segment: from memory, or its file mapped here when the page cache
+/// holds all of it, else on the blocking pool (holding the segment meanwhile, so that its file
+/// is not deleted before it is mapped).
 async fn segment(hls: &HlsRegistry, stream: &str, name: &str) -> Option<Bytes> {
     let stored = hls.get(stream).and_then(|s| s.playlist.read().segment(name))?;
     match stored.body()? {
         StoredBody::Memory(bytes) => Some(bytes),
-        StoredBody::File(path) => tokio::task::spawn_blocking(move || {
-            let mapped = map_file(&path);
-            drop(stored);
-            mapped.ok()
-        })
-        .await
-        .ok()
-        .flatten(),
+        StoredBody::File(path) => match map_file(&path, Residency::CachedOnly) {
+            Ok(Some(bytes)) => Some(bytes),
+            Ok(None) => tokio::task::spawn_blocking(move || {
+                let mapped = map_file(&path, Residency::Populate);
+                drop(stored);
+                mapped.ok().flatten()
+            })
+            .await
+            .ok()
+            .flatten(),
+            Err(_) => None,
+        },
     }
 }
 

@@ -10,6 +10,11 @@
 //! (its buffered writes, keep-alive and pipelining), for a gain the origin bench does not
 //! need. Mapped pages are file-backed and reclaimable: they are counted in RSS only while a
 //! response holds them, and never in the anonymous memory the budget bounds.
+//!
+//! A segment whose pages are all in the page cache (the common case: it was written minutes
+//! ago) is mapped on the async worker itself, `mincore` telling so without touching the disk;
+//! only one with a page missing goes to the blocking pool to be read in (`MAP_POPULATE`). On a
+//! busy host each hand-off to another thread is one more wakeup to wait for.
 
 use super::{written, StoredSegment, State};
 use bytes::Bytes;
@@ -170,22 +175,47 @@ impl Drop for Mapping {
     }
 }
 
-/// The whole file at `path` as [`Bytes`] backed by a populated read-only mapping (see the
-/// module docs). Blocking: call it off the async workers.
-pub(crate) fn map_file(path: &Path) -> std::io::Result<Bytes> {
+/// How a segment file is mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Residency {
+    /// Fault every page in now (`MAP_POPULATE`): may read the disk, so off the async workers.
+    Populate,
+    /// Map only if every page is already in the page cache (`mincore`): no disk I/O, so it may
+    /// run on an async worker; `None` when a page is missing.
+    CachedOnly,
+}
+
+/// The whole file at `path` as [`Bytes`] backed by a read-only mapping (see the module docs).
+pub(crate) fn map_file(path: &Path, residency: Residency) -> std::io::Result<Option<Bytes>> {
     let file = File::open(path)?;
     let len = usize::try_from(file.metadata()?.len()).map_err(|_| std::io::Error::other("file too large"))?;
     if len == 0 {
-        return Ok(Bytes::new());
+        return Ok(Some(Bytes::new()));
     }
+    let flags = match residency {
+        Residency::Populate => libc::MAP_PRIVATE | libc::MAP_POPULATE,
+        Residency::CachedOnly => libc::MAP_PRIVATE,
+    };
     // SAFETY: a fresh read-only private mapping of a file we opened; segment files are
     // written once before they are published as on disk and never modified, so the mapped
     // bytes do not change under the reader (deleting the file keeps the mapping valid).
-    let ptr = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_POPULATE, file.as_raw_fd(), 0)
-    };
+    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, flags, file.as_raw_fd(), 0) };
     if ptr == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(Bytes::from_owner(Mapping { ptr, len }))
+    let mapping = Mapping { ptr, len };
+    if residency == Residency::CachedOnly && !resident(&mapping) {
+        return Ok(None);
+    }
+    Ok(Some(Bytes::from_owner(mapping)))
+}
+
+/// Every page of the mapping is in the page cache.
+fn resident(m: &Mapping) -> bool {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+    let mut vec = vec![0u8; m.len.div_ceil(page)];
+    // SAFETY: ptr..ptr+len is our page-aligned mapping; vec has one byte per page of it.
+    let rc = unsafe { libc::mincore(m.ptr, m.len, vec.as_mut_ptr()) };
+    rc == 0 && vec.iter().all(|b| b & 1 == 1)
 }

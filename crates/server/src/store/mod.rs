@@ -52,7 +52,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-pub(crate) use disk::map_file;
+pub(crate) use disk::{map_file, Residency};
 
 /// Bytes queued for the disk writer at most; past it, segments past the live edge that
 /// should be spilled are dropped instead (the disk cannot keep up).

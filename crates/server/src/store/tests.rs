@@ -35,7 +35,7 @@ fn window(live: usize, dvr_ms: Option<u64>) -> Window {
 fn read(stored: &Stored) -> Bytes {
     match stored.body().expect("not lost") {
         Body::Memory(b) => b,
-        Body::File(path) => map_file(&path).unwrap(),
+        Body::File(path) => map_file(&path, Residency::Populate).unwrap().unwrap(),
     }
 }
 
@@ -236,4 +236,20 @@ fn dvr_window_memory_per_rendition() {
         drop(playlists);
         settle(&store);
     }
+}
+
+#[test]
+fn a_file_in_the_page_cache_maps_without_the_blocking_pool() {
+    let dir = temp_dir("resident");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("seg.ts");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    // Just written: every page is cached.
+    let mapped = map_file(&path, Residency::CachedOnly).unwrap().expect("resident");
+    assert_eq!(&mapped[..], &bytes[..]);
+    assert_eq!(&mapped.slice(1000..1010)[..], &bytes[1000..1010]);
+    let populated = map_file(&path, Residency::Populate).unwrap().unwrap();
+    assert_eq!(populated.len(), bytes.len());
+    assert!(map_file(&dir.join("absent.ts"), Residency::CachedOnly).is_err());
 }
