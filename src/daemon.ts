@@ -60,6 +60,8 @@ export interface DaemonHandle {
   readonly kaltura: DaemonKaltura;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
+  /** This daemon's private directory of transcoder sockets (removed at stop). */
+  readonly runtimeDirectory: string;
   /** The last refusals (url with token masked, message, ip, time), oldest first. */
   refusals(): RefusalRecord[];
   /** Diagnostics, metrics and dashboard (src/http); undefined when off (no admin/metrics token). */
@@ -273,6 +275,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       recordings: { manager: recordings, queue },
       kaltura: { client, api, session },
       rtmpPort: ingest.port,
+      runtimeDirectory: runtime.path,
       refusals: () => auth.refusals(),
       controlPlane,
       recordError: errors.recorder,
