@@ -113,6 +113,8 @@ export class TranscodeOrchestrator {
   private readonly pending = new Map<string, Pending>();
   private readonly pipelines = new Map<string, StreamPipeline>();
   private readonly listeners = new Set<TranscodeListener>();
+  /** Pipelines draining after an unpublish: close() waits for them too. */
+  private readonly draining = new Set<Promise<void>>();
   private closed = false;
 
   constructor(private readonly opts: OrchestratorOptions) {
@@ -168,6 +170,7 @@ export class TranscodeOrchestrator {
     this.pending.clear();
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
     this.pipelines.clear();
+    await Promise.allSettled([...this.draining]);
   }
 
   private async fetchPlan(streamName: string, context: PublisherContext, metadata?: Record<string, unknown>): Promise<TranscodePlan> {
@@ -237,7 +240,13 @@ export class TranscodeOrchestrator {
     if (pipeline) {
       this.pipelines.delete(streamName);
       // The transcoder still holds the source's last second (encoder delay): let it finish.
-      await pipeline.stop({ drainMs: UNPUBLISH_DRAIN_MS });
+      const stopping = pipeline.stop({ drainMs: UNPUBLISH_DRAIN_MS });
+      this.draining.add(stopping);
+      try {
+        await stopping;
+      } finally {
+        this.draining.delete(stopping);
+      }
     }
   }
 }
