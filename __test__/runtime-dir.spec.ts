@@ -13,7 +13,8 @@ import { startDaemon } from '../src/daemon';
 import { MEDIA_SERVER_ADMIN_SECRET, startKalturaEmulator } from '../src/dev';
 import { RtmpIngest } from '../src/index';
 import { createLogger } from '../src/log';
-import { RuntimeDirectory } from '../src/paths';
+import { defaultStateRoot, RuntimeDirectory, runtimeBase } from '../src/paths';
+import { loadConfig } from '../src/config';
 import { fixturesWith, until } from './helpers/hls';
 import { FFMPEG, clip, publishFile, run, start, tempDir } from './helpers/media';
 
@@ -27,6 +28,24 @@ function asNobody(args: string[], timeoutMs = 30_000) {
 }
 
 const mode = (path: string) => statSync(path).mode & 0o777;
+
+test('default directories: state outside /tmp (root: /var/lib, users: XDG), runtime under XDG_RUNTIME_DIR or /run; --dev apart', (t) => {
+  t.is(defaultStateRoot({ uid: 0, env: { XDG_STATE_HOME: '/x' } }), '/var/lib/klive-server');
+  t.is(defaultStateRoot({ uid: 1000, env: { XDG_STATE_HOME: '/home/u/.state', HOME: '/home/u' } }), '/home/u/.state/klive-server');
+  t.is(defaultStateRoot({ uid: 1000, env: { XDG_STATE_HOME: 'relative', HOME: '/home/u' } }), '/home/u/.local/state/klive-server');
+  t.is(runtimeBase({ uid: 1000, env: { XDG_RUNTIME_DIR: '/run/user/1000' } }), '/run/user/1000/klive-server');
+  t.is(runtimeBase({ uid: 0, env: {} }), '/run/klive-server');
+  t.is(runtimeBase({ uid: 1000, env: {} }), undefined);
+  const prod = loadConfig({ env: { KLIVE_SERVICE_URL: 'https://k.example', KLIVE_ADMIN_SECRET: 's', KLIVE_AUTH_STALE_ADMIT_SECONDS: '600' } });
+  t.is(prod.recording.directory, join(defaultStateRoot(), 'recordings'));
+  t.is(prod.recording.stateDirectory, join(defaultStateRoot(), 'recordings', '.state'));
+  t.false(prod.recording.directory.startsWith(tmpdir()));
+  t.like(prod.auth, { staleAdmitSeconds: 600, attemptsPerIpPerMinute: 60, attemptsPerMinute: 600 });
+  const dev1 = loadConfig({ dev: true, env: {} });
+  const dev2 = loadConfig({ dev: true, env: {} });
+  t.true(dev1.recording.directory.startsWith(join(tmpdir(), 'klive-server-dev')));
+  t.not(dev1.recording.directory, dev2.recording.directory, 'each dev daemon its own state');
+});
 
 test('runtime directory: private, its own run directory, stale ones swept, removed at stop', (t) => {
   const base = join(tempDir('runtime'), 'klive-server');
