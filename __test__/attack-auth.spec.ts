@@ -210,25 +210,34 @@ async function pool<T>(n: number, width: number, job: (i: number) => Promise<T>)
   return out;
 }
 
-const randomEntryId = () => `0_${Math.random().toString(36).slice(2, 10).padEnd(8, 'q')}`;
-
-test.serial('100 wrong-token connects on the entry: the real encoder reconnects at once; Kaltura calls and log lines stay bounded', async (t) => {
-  const env = await startEnv(t, { auth: { attemptsPerIpPerMinute: 20, attemptsPerMinute: 1000 } });
+/** A daemon with the real encoder on air and its HLS under way. */
+async function encoderOnAir(t: ExecutionContext, auth?: KliveConfigInput['auth']): Promise<{ env: Env; media: string; good: Publisher }> {
+  const env = await startEnv(t, { auth });
   const media = await clip(dir, 90);
   const good = await publishGood(env, media);
   await waitForSegments(env.origin, RENDITION, 2, 60_000);
+  return { env, media, good };
+}
 
+/** What an attack costs from now on: Kaltura calls, log lines, minutes (for the budgets' refill). */
+function costMeter(env: Env): () => { calls: number; lines: number; minutes: number } {
   const calls0 = authCalls(env.emulator);
   const lines0 = loggedLines(env.lines);
   const started = Date.now();
+  return () => ({ calls: authCalls(env.emulator) - calls0, lines: loggedLines(env.lines) - lines0, minutes: (Date.now() - started) / 60_000 });
+}
+
+const randomEntryId = () => `0_${Math.random().toString(36).slice(2, 10).padEnd(8, 'q')}`;
+
+test.serial('100 wrong-token connects on the entry: the real encoder reconnects at once; Kaltura calls and log lines stay bounded', async (t) => {
+  const { env, media, good } = await encoderOnAir(t, { attemptsPerIpPerMinute: 20, attemptsPerMinute: 1000 });
+  const cost = costMeter(env);
   const results = await pool(100, 10, (i) => attempt(env.daemon.rtmpPort, '127.0.0.2', `p=102&e=${ENTRY}&i=0&t=wrong${i}`));
-  const minutes = (Date.now() - started) / 60_000;
+  const { calls, lines, minutes } = cost();
   t.is(results.filter((r) => r.accepted).length, 0, 'every wrong token refused');
   t.true(results.some((r) => /authentication failed\. Invalid token supplied for live entry/.test(r.description)), 'Kaltura’s refusal reaches the client');
   t.true(results.some((r) => /^Too many authentication attempts from 127\.0\.0\.2\. Try to connect in \d+ seconds$/.test(r.description)));
-  const calls = authCalls(env.emulator) - calls0;
   t.true(calls <= 20 + Math.ceil(20 * minutes) + 1, `${calls} Kaltura authentications for 100 attempts`);
-  const lines = loggedLines(env.lines) - lines0;
   t.true(lines <= 100, `${lines} log lines for 100 attempts`);
   t.log(`100 wrong-token attempts: ${calls} Kaltura authentications, ${lines} log lines (info and above)`);
 
@@ -256,13 +265,8 @@ test.serial('the same attack from the encoder’s own address (one NAT) does not
 });
 
 test.serial('a flood of connects with random entry ids from many addresses costs a bounded number of Kaltura calls and does not delay the encoder', async (t) => {
-  const env = await startEnv(t, { auth: { attemptsPerIpPerMinute: 10, attemptsPerMinute: 30 } });
-  const media = await clip(dir, 90);
-  const good = await publishGood(env, media);
-  await waitForSegments(env.origin, RENDITION, 2, 60_000);
-  const calls0 = authCalls(env.emulator);
-  const lines0 = loggedLines(env.lines);
-  const started = Date.now();
+  const { env, media, good } = await encoderOnAir(t, { attemptsPerIpPerMinute: 10, attemptsPerMinute: 30 });
+  const cost = costMeter(env);
   // 300 random entry ids (half in the kpublish partner -5 form, which costs a liveStream.get),
   // and one unknown entry hammered 50 times, from 10 addresses.
   const flood = pool(350, 12, (i) => {
@@ -276,12 +280,10 @@ test.serial('a flood of connects with random entry ids from many addresses costs
   const again = await publishGood(env, media);
   const admittedInMs = Date.now() - decisionStarted;
   const results = await flood;
-  const minutes = (Date.now() - started) / 60_000;
+  const { calls, lines, minutes } = cost();
   t.is(results.filter((r) => r.accepted).length, 0);
-  const calls = authCalls(env.emulator) - calls0;
   // The global budget bounds what all addresses together cost (+1: the encoder's own call).
   t.true(calls <= 30 + Math.ceil(30 * minutes) + 1, `${calls} Kaltura calls for 350 connects`);
-  const lines = loggedLines(env.lines) - lines0;
   t.true(lines <= 350, `${lines} log lines`);
   const byMessage = new Map<string, number>();
   for (const l of env.lines.slice(-lines)) {
@@ -296,10 +298,7 @@ test.serial('a flood of connects with random entry ids from many addresses costs
 });
 
 test.serial('Kaltura answering 503: a blipping encoder is admitted from its last decision, shown as such, and confirmed when Kaltura is back', async (t) => {
-  const env = await startEnv(t);
-  const media = await clip(dir, 90);
-  const good = await publishGood(env, media);
-  await waitForSegments(env.origin, RENDITION, 2, 60_000);
+  const { env, media, good } = await encoderOnAir(t);
   // Past the 10 s reuse of a success, so that the reconnect must ask Kaltura.
   await until('the admission older than 10 s', 30_000, () => Date.now() - (env.daemon.auth.connection(good.connectionId)?.authenticatedAt ?? Date.now()) > 10_500);
 

@@ -196,7 +196,11 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     );
     auth.on('revoked', (e) => {
       errors.recorder('kaltura', `publisher admitted while Kaltura was unreachable is refused by Kaltura now: ${e.error.message}`, { entryId: e.entryId, connectionId: e.connectionId });
-      ingest.killConnection(e.connectionId);
+      try {
+        ingest.killConnection(e.connectionId);
+      } catch {
+        // The server is closing: the connection goes with it.
+      }
     });
     orchestrator = new TranscodeOrchestrator({
       ingest,

@@ -112,14 +112,8 @@ function usablePrivateDir(dir: string, uid: number | undefined, log: Logger): bo
 
 /** Removes run directories under `parent` whose lock no live daemon holds. Returns how many. */
 export function sweepStale(parent: string, prefix: string, uid: number | undefined, now = Date.now()): number {
-  let names: string[];
-  try {
-    names = readdirSync(parent);
-  } catch {
-    return 0;
-  }
   let removed = 0;
-  for (const name of names) {
+  for (const name of namesIn(parent)) {
     if (!name.startsWith(prefix)) continue;
     const dir = join(parent, name);
     try {
@@ -145,14 +139,8 @@ export function sweepStale(parent: string, prefix: string, uid: number | undefin
 /** The layout before runtime directories were locked: `$TMPDIR/klive-server/run-<pid>`; removed when the pid is gone. */
 function sweepLegacy(uid: number | undefined): number {
   const parent = join(tmpdir(), APP_DIR);
-  let names: string[];
-  try {
-    names = readdirSync(parent);
-  } catch {
-    return 0;
-  }
   let removed = 0;
-  for (const name of names) {
+  for (const name of namesIn(parent)) {
     const m = /^run-(\d+)$/.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
     const dir = join(parent, name);
@@ -166,6 +154,15 @@ function sweepLegacy(uid: number | undefined): number {
     }
   }
   return removed;
+}
+
+/** The entries of a directory; none when it cannot be read (missing, not ours). */
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 function processAlive(pid: number): boolean {
