@@ -213,6 +213,24 @@ test('transcode plans: the last answer stands in only while Kaltura is unreachab
   await t.throwsAsync(api.conversionProfileServe('0_rkij47dr_1', 'h'), { message: 'gone' });
   t.is(store.stats().staleUses.plan, 1);
   t.is(calls, 5);
+
+  // Kaltura hanging: with a last-known plan at hand, it is not waited for beyond answerWithinMs.
+  let hang = false;
+  const slow = withLastKnownPlans(
+    {
+      async conversionProfileServe() {
+        if (!hang) return '<Root>first</Root>';
+        await new Promise((resolve) => setTimeout(resolve, 5000).unref());
+        return '<Root>late</Root>';
+      },
+    },
+    store,
+    { maxAgeMs: 3600_000, answerWithinMs: 50 },
+  );
+  t.is(await slow.conversionProfileServe('0_rkij47dr_3', 'h'), '<Root>first</Root>');
+  hang = true;
+  t.is(await slow.conversionProfileServe('0_rkij47dr_3', 'h'), '<Root>first</Root>', 'the last answer, not the late one');
+  t.is(store.stats().staleUses.plan, 2);
 });
 
 test('what counts as unreachable', (t) => {

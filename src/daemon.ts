@@ -204,7 +204,8 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     });
     orchestrator = new TranscodeOrchestrator({
       ingest,
-      api: withLastKnownPlans(api, answers, { maxAgeMs: staleAdmitMs, log: log.child({ component: 'transcode' }) }),
+      // Half the decision time: a bare connect may already have spent the other half on auth.
+      api: withLastKnownPlans(api, answers, { maxAgeMs: staleAdmitMs, answerWithinMs: Math.max(1000, config.auth.decisionTimeoutMs / 2), log: log.child({ component: 'transcode' }) }),
       hostname: config.hostname,
       ffmpegPath: ffmpeg.path,
       workDir: runtime.path,

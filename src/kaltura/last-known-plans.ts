@@ -5,6 +5,11 @@
  * request (no `extraParams`) is kept and served stale; the request with the source's metadata
  * already falls back to the publish-time plan in the orchestrator. A definite answer from
  * Kaltura (an exception) is never replaced.
+ *
+ * Unreachable includes slow: a hanging API would hold the publish past the core's decision
+ * deadline (the client retries a read-only call several times), so when a last-known plan
+ * exists and Kaltura has not answered within `answerWithinMs`, that plan is used; the call
+ * goes on and its answer, if any, is kept for next time.
  */
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
@@ -20,6 +25,8 @@ export type PlanApi = Pick<KalturaApi, 'conversionProfileServe'>;
 export interface LastKnownPlansOptions {
   /** Oldest answer served; 0 turns the fallback off. */
   maxAgeMs: number;
+  /** With a last-known plan at hand, wait this long for Kaltura at most. Default: no limit. */
+  answerWithinMs?: number;
   now?: () => number;
   log?: Logger;
 }
@@ -28,25 +35,43 @@ export function withLastKnownPlans(api: PlanApi, store: DecisionStore, opts: Las
   const now = opts.now ?? Date.now;
   const log = opts.log ?? silentLogger;
   const isXml = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+  const lastKnown = (key: string) => {
+    if (opts.maxAgeMs <= 0) return undefined;
+    const last = store.get(PLAN_ANSWERS, key, isXml);
+    return last && now() - last.at < opts.maxAgeMs ? last : undefined;
+  };
+  const serveStale = (streamName: string, last: { at: number; value: string }, reason: string) => {
+    store.noteStaleUse(PLAN_ANSWERS);
+    log.warn('transcode plan from the last Kaltura answer: Kaltura is unreachable', { streamName, answerAgeSeconds: Math.round((now() - last.at) / 1000), reason });
+    return last.value;
+  };
   return {
-    async conversionProfileServe(streamName, hostname, extraParams, impersonate) {
+    conversionProfileServe(streamName, hostname, extraParams, impersonate) {
       const key = `${impersonate ?? ''}|${hostname}|${streamName}`;
-      try {
-        const xml = await api.conversionProfileServe(streamName, hostname, extraParams, impersonate);
+      const call = api.conversionProfileServe(streamName, hostname, extraParams, impersonate).then((xml) => {
         if (extraParams === undefined && opts.maxAgeMs > 0) store.set(PLAN_ANSWERS, key, xml);
         return xml;
-      } catch (error) {
-        if (extraParams !== undefined || opts.maxAgeMs <= 0 || !isKalturaUnreachable(error)) throw error;
-        const last = store.get(PLAN_ANSWERS, key, isXml);
-        if (!last || now() - last.at >= opts.maxAgeMs) throw error;
-        store.noteStaleUse(PLAN_ANSWERS);
-        log.warn('transcode plan from the last Kaltura answer: Kaltura is unreachable', {
-          streamName,
-          answerAgeSeconds: Math.round((now() - last.at) / 1000),
-          reason: (error as Error).message,
-        });
-        return last.value;
-      }
+      });
+      const last = extraParams === undefined ? lastKnown(key) : undefined;
+      if (!last) return call;
+      return new Promise<string>((resolve, reject) => {
+        let settled = false;
+        const settle = (f: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          f();
+        };
+        const timer =
+          opts.answerWithinMs === undefined
+            ? undefined
+            : setTimeout(() => settle(() => resolve(serveStale(streamName, last, `no answer within ${opts.answerWithinMs} ms`))), opts.answerWithinMs);
+        call.then(
+          (xml) => settle(() => resolve(xml)),
+          (error: unknown) =>
+            settle(() => (isKalturaUnreachable(error) ? resolve(serveStale(streamName, last, (error as Error).message)) : reject(error))),
+        );
+      });
     },
   };
 }
