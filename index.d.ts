@@ -9,6 +9,16 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * An exclusive lock on a file, held until `release()` or until the process exits (however it
+ * exits: the kernel drops it). Used for the state directory (one daemon per directory) and to
+ * tell live runtime directories from stale ones.
+ */
+export declare class FileLock {
+  /** Release the lock. Idempotent. */
+  release(): void
+}
+
 /** A running RTMP server. */
 export declare class RtmpServer {
   /** The bound port. */
@@ -379,6 +389,12 @@ export interface StreamStatsSnapshot {
   bytes: number
   uptimeMs: number
 }
+
+/**
+ * Lock `path` (created 0600 when missing); null when another holder (in this process or
+ * another) has it.
+ */
+export declare function tryLockFile(path: string): FileLock | null
 
 /** Video codec details from the sequence header. */
 export interface VideoCodecInfo {

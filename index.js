@@ -835,9 +835,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.FileLock = nativeBinding.FileLock
 module.exports.RtmpServer = nativeBinding.RtmpServer
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.recordingSegmentDurationMs = nativeBinding.recordingSegmentDurationMs
 module.exports.recoverRecordingSegment = nativeBinding.recoverRecordingSegment
 module.exports.SinkKind = nativeBinding.SinkKind
 module.exports.startRtmpServer = nativeBinding.startRtmpServer
+module.exports.tryLockFile = nativeBinding.tryLockFile
