@@ -2,7 +2,7 @@
  * klive-server command line: argv → config → daemon. Exit codes: 0 done (or stopped by
  * SIGINT/SIGTERM), 1 the daemon failed to start, 2 bad usage or configuration.
  */
-import { version } from '../package.json';
+import { version } from './package-info';
 import { CONFIG_FILE_ENV, CONFIG_KEYS, ConfigError, loadConfig, parseOverride, redactConfig, type KliveConfig } from './config';
 import { devBanner, startDaemon, startDevDaemon, type DaemonHandle } from './daemon';
 import { nativeVersion } from './ingest/native';

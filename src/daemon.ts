@@ -6,7 +6,7 @@
  * first starts the embedded Kaltura API emulator with the demo fixtures and points the daemon
  * at it (`klive-server --dev`).
  */
-import { version } from '../package.json';
+import { version } from './package-info';
 import { ConfigError, MEDIA_SERVER_PARTNER_ID, redactConfig, type KliveConfig } from './config';
 import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
 import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
