@@ -9,6 +9,9 @@ const { join } = require('node:path');
 
 const root = join(__dirname, '..');
 
+// `npm pack` / `npm publish` run prepare too; the tarball never holds a local build.
+if (process.env.npm_command === 'pack' || process.env.npm_command === 'publish') process.exit(0);
+
 if (process.argv.includes('--if-missing')) {
   try {
     require(join(root, 'index.js'));
