@@ -251,8 +251,16 @@ export function loadConfig(options: LoadConfigOptions = {}): KliveConfig {
     setPath(tree, o.key, parseText(o.value, spec.kind));
     origins.set(o.key, o.source);
   }
+  if (options.dev && (tree.recording as Record<string, unknown> | undefined)?.segmentDurationSeconds === undefined) {
+    // A newcomer should see a recorded segment reach Kaltura within minutes, not 15.
+    setPath(tree, 'recording.segmentDurationSeconds', DEV_RECORDING_SEGMENT_SECONDS);
+    origins.set('recording.segmentDurationSeconds', '--dev default');
+  }
   return validateConfig(tree, { origins, fileLabel, dev: options.dev === true });
 }
+
+/** `--dev`'s recording segment length unless one is configured. */
+export const DEV_RECORDING_SEGMENT_SECONDS = 60;
 
 /**
  * Validate a config tree (as a file would hold it) and fill in defaults. `origins` maps a
