@@ -6,7 +6,7 @@ import test from 'ava';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RtmpIngest, type PublishEvent } from '../src/index';
-import { FFMPEG, clip, decodesCleanly, probe, publishFile, publishLive, run, sleep, start, tempDir } from './helpers/media';
+import { FFMPEG, FFPROBE, clip, decodesCleanly, probe, publishFile, publishLive, run, sleep, start, tempDir } from './helpers/media';
 
 const url = (ingest: RtmpIngest, name: string, app = 'kLive') => `rtmp://127.0.0.1:${ingest.port}/${app}/${name}`;
 
@@ -106,6 +106,20 @@ test('ffmpeg plays a live stream over RTMP and gets a decodable file', async (t)
   t.true(got.videoSeconds > 2, `played ${got.videoSeconds}s`);
   t.is((await decodesCleanly(playPath)).stderr, '');
   await encoder.done;
+});
+
+test('ffprobe of a joining RTMP player lists exactly the publisher\'s tracks (onMetaData at time 0, no phantom text stream)', async (t) => {
+  const ingest = await RtmpIngest.start({ port: 0 });
+  t.teardown(() => ingest.close());
+  const codecs = ingest.waitFor('codecInfo', (e) => e.video !== undefined && e.audio !== undefined);
+  const encoder = publishLive(url(ingest, 'probe1'), { seconds: 20 }, 60_000);
+  t.teardown(() => void encoder.child.kill('SIGKILL'));
+  await codecs;
+  // Joined mid-stream: the stored onMetaData is replayed to the player first.
+  const r = await run(FFPROBE, ['-v', 'error', '-of', 'json', '-show_streams', url(ingest, 'probe1')], 30_000);
+  t.is(r.code, 0, r.stderr);
+  const streams = (JSON.parse(r.stdout) as { streams: Array<{ codec_type: string; codec_name?: string }> }).streams;
+  t.deepEqual(streams.map((s) => `${s.codec_type}:${s.codec_name ?? ''}`).sort(), ['audio:aac', 'video:h264']);
 });
 
 test('a refused connect reaches ffmpeg with its description and closes the connection', async (t) => {
