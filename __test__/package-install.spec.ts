@@ -89,7 +89,7 @@ test('npm pack → npm install into an empty directory without Rust → npx kliv
   const app = join(work, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'klive-install-test', version: '1.0.0', private: true }));
-  const env = { ...process.env, PATH: pathWithoutRust(), CARGO: '/nonexistent/cargo', RUSTC: '/nonexistent/rustc', npm_config_loglevel: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathWithoutRust(), CARGO: '/nonexistent/cargo', RUSTC: '/nonexistent/rustc', npm_config_loglevel: 'warn' };
   for (const k of Object.keys(env)) if (k.startsWith('KLIVE_')) delete env[k];
   const rust = await run('sh', ['-c', 'command -v cargo || command -v rustc || echo none'], 10_000, env, app);
   t.is(rust.stdout.trim(), 'none', 'cargo and rustc are not on PATH');

@@ -65,6 +65,8 @@ const schema = z
         directory: nonEmpty.optional(),
         fileGroup: nonEmpty.default('kaltura'),
         segmentDurationSeconds: positiveInt.default(900),
+        /** An encoder that reconnects within this continues its recording; after it the last segment is closed. */
+        republishGraceSeconds: positiveInt.default(30),
         /** kaltura workMode: segments are moved here (<sharedDirectory>/<entryId>/<file>) and Kaltura reads them by path. */
         sharedDirectory: nonEmpty.optional(),
         /** The delivery journal; must survive restarts. */
@@ -199,6 +201,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'recording.retainDeliveredSeconds': { kind: 'int', env: 'KLIVE_RECORDING_RETAIN_DELIVERED_SECONDS' },
   'recording.diskBudgetBytes': { kind: 'int', env: 'KLIVE_RECORDING_DISK_BUDGET_BYTES' },
   'recording.syncPointIntervalSeconds': { kind: 'int', env: 'KLIVE_RECORDING_SYNC_POINT_INTERVAL_SECONDS' },
+  'recording.republishGraceSeconds': { kind: 'int', env: 'KLIVE_RECORDING_REPUBLISH_GRACE_SECONDS' },
   maxPtsDriftMs: { kind: 'int', env: 'KLIVE_MAX_PTS_DRIFT_MS' },
   // No environment variable: DESIGN.md makes KLIVE_FFMPEG the fallback *after* this key.
   ffmpegPath: { kind: 'string' },

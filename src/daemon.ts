@@ -187,6 +187,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     queue,
     policy: new RecordingPolicy(api, { enabled: config.recording.enabled }),
     recording: config.recording,
+    republishGraceMs: config.recording.republishGraceSeconds * 1000,
     log: recordingLog,
     onError: (streamName, message) => errors.recorder('recording', message, { streamName }),
   });
