@@ -6,7 +6,10 @@
  * encoder, tokens are enforced, and no answer ever holds a secret or a stream token.
  */
 import test from 'ava';
-import { DEMO_ENTRY_ID, DEMO_MBR_ENTRY_ID } from '../src/dev';
+import { validateConfig } from '../src/config';
+import { startDaemon } from '../src/daemon';
+import { DEMO_ENTRY_ID, DEMO_MBR_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET, demoFixtures, startKalturaEmulator } from '../src/dev';
+import { createLogger } from '../src/log';
 import type { EntriesReport, ErrorsReport, InfoReport } from '../src/http';
 import { ADMIN_TOKEN, ENTRY, METRICS_TOKEN, OpsClient, SECRETS, cbrClip, parsePrometheus, startOpsEnv } from './helpers/control-plane';
 import { until } from './helpers/hls';
@@ -94,6 +97,11 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
     klive_kaltura_ks_renewals_total: 'counter',
     klive_errors_total: 'counter',
     klive_process_cpu_seconds_total: 'counter',
+    klive_streams: 'gauge',
+    klive_entries: 'gauge',
+    klive_hls_streams: 'gauge',
+    klive_ffmpeg_speed_ratio: 'gauge',
+    klive_kaltura_ks_expiry_timestamp_seconds: 'gauge',
   };
   for (const [name, type] of Object.entries(expected)) t.is(families.get(name), type, name);
   const value = (name: string, labels: Record<string, string> = {}) =>
@@ -110,6 +118,15 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
   t.is(value('klive_recording_deliveries_pending'), 0);
   t.true((value('klive_kaltura_api_request_duration_seconds_count', { service: 'livestream', action: 'authenticate' }) ?? 0) >= 1);
   t.is(value('klive_kaltura_ks_renewals_total'), 0);
+  // The source and its passthrough rendition, one entry, both packaged to HLS; the KS expiry
+  // is the one /diagnostics/info reports.
+  t.is(value('klive_streams'), 2);
+  t.is(value('klive_entries'), 1);
+  t.true((value('klive_hls_streams') ?? 0) >= 1, `hls streams ${value('klive_hls_streams')}`);
+  const ksExpiry = value('klive_kaltura_ks_expiry_timestamp_seconds') ?? 0;
+  t.true(Math.abs(ksExpiry - (Date.now() / 1000 + info.kaltura.adminKs.expiresInSeconds)) < 120, `KS expiry ${ksExpiry}`);
+  // A passthrough entry runs no ffmpeg: the family is declared, with no series.
+  t.false(samples.some((s) => s.name === 'klive_ffmpeg_speed_ratio'));
   t.is((await http.get('/metrics', ADMIN_TOKEN)).status, 200, 'the admin token scrapes too');
   t.is((await http.get('/diagnostics/entries', METRICS_TOKEN)).status, 401, 'the scrape token is not an admin token');
 
@@ -215,4 +232,50 @@ test('errors: refusals with the token masked, Kaltura failures and recorded erro
   t.true(samples.some((s) => s.name === 'klive_errors_total' && s.labels.kind === 'recording' && s.value === 1));
 
   t.deepEqual(http.leaks([...SECRETS, wrongToken, 'djJ8MTAyfM-secret-ks']), []);
+});
+
+test('token modes: only a metrics token serves /metrics and answers 403 DISABLED elsewhere; no token (outside --dev) starts no control plane; /healthz needs none', async (t) => {
+  t.timeout(60_000);
+  const emulator = await startKalturaEmulator({ fixtures: demoFixtures() });
+  t.teardown(() => emulator.stop());
+  const start = async (admin: { token?: string }, metrics: { token?: string }) => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', format: 'json', sink: { write: (line: string) => lines.push(line) } });
+    const daemon = await startDaemon(
+      validateConfig({
+        kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, heartbeatIntervalSeconds: 0 },
+        hostname: 'klive-ops-test-node',
+        rtmp: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0, ...admin },
+        metrics,
+        recording: { directory: tempDir('ops-modes') },
+      }),
+      { logger },
+    );
+    t.teardown(() => daemon.stop());
+    return { daemon, lines };
+  };
+
+  // Only metrics.token: /metrics with it, the diagnostics disabled, /healthz open.
+  const scrapeOnly = await start({}, { token: METRICS_TOKEN });
+  const plane = scrapeOnly.daemon.controlPlane;
+  if (!plane) return t.fail(`no control plane with a metrics token: ${scrapeOnly.lines.join('\n')}`);
+  const http = new OpsClient(plane.url);
+  t.is((await http.get('/metrics', METRICS_TOKEN)).status, 200);
+  t.is((await http.get('/metrics')).status, 401);
+  for (const path of ['/diagnostics/entries', '/diagnostics/errors', '/diagnostics/info']) {
+    const answer = await http.get(path, METRICS_TOKEN);
+    t.is(answer.status, 403, path);
+    t.is(answer.json<{ error: { code: string } }>().error.code, 'DISABLED', path);
+  }
+  const health = await http.get('/healthz');
+  t.is(health.status, 200);
+  t.deepEqual(health.json(), { status: 'ok' });
+  t.is(health.headers['x-me'], 'klive-ops-test-node');
+  t.deepEqual(http.leaks([METRICS_TOKEN]), []);
+
+  // Neither token, outside --dev: no control plane, and the log says how to turn it on.
+  const off = await start({}, {});
+  t.is(off.daemon.controlPlane, undefined);
+  t.true(off.lines.some((l) => l.includes('"level":"warn"') && l.includes('set admin.token (KLIVE_ADMIN_TOKEN)')), off.lines.join('\n'));
 });
