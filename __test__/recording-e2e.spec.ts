@@ -383,6 +383,71 @@ test('kill -9 mid-segment: the next start finishes the partial segment and deliv
   t.is(emulator.callsOf('liveStream', 'appendRecording').length, 1, 'nothing delivered twice');
 });
 
+test('kill -9 during an eCDN upload: the next start resumes the pending journal items; each segment arrives once, byte-identical', async (t) => {
+  t.timeout(180_000);
+  const ENTRY = '0_reckill2';
+  const emulator = await startKalturaEmulator({ fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]) });
+  t.teardown(() => emulator.stop());
+  const dir = tempDir('rec-kill-ecdn');
+  const recordDir = join(dir, 'rec');
+  const configFile = join(dir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      workMode: 'ecdn',
+      kaltura: { serviceUrl: emulator.url, partnerId: 102, adminSecret: DEMO_ADMIN_SECRET, heartbeatIntervalSeconds: 0 },
+      hostname: HLS_TEST_HOST,
+      rtmp: { host: '127.0.0.1', port: 0 },
+      // 5 s segments uploaded in 64 KiB chunks (kept afterwards, to compare), Kaltura slow:
+      // an upload is in flight most of the time.
+      recording: { directory: recordDir, segmentDurationSeconds: 5, uploadChunkBytes: 64 * 1024, retainDeliveredSeconds: 3600, republishGraceSeconds: 2 },
+      log: { format: 'json', level: 'info' },
+    }),
+  );
+  const startServer = async () => {
+    const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    t.teardown(() => child.kill('SIGKILL'));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    const port = await until('the daemon listening', 30_000, () => Number(/"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out)?.[1] ?? NaN) || undefined);
+    return { child, port, exited, output: () => out };
+  };
+  const first = await startServer();
+  emulator.setLatency(250);
+  const encoder = publishDetailed(`rtmp://127.0.0.1:${first.port}/kLive/?p=102&e=${ENTRY}&i=0&t=${DEMO_ENTRY_TOKEN}/${ENTRY}_1`, { seconds: 30, size: '640x360', rate: 25, videoKbps: 800, noise: 0 }, 90_000);
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  const calls = () => ({ add: emulator.callsOf('uploadToken', 'add').length, upload: emulator.callsOf('uploadToken', 'upload').length, append: emulator.callsOf('liveStream', 'appendRecording').length });
+  // Killed while a segment is half uploaded: a token exists that no appendRecording used yet.
+  await until('an upload in flight after at least one segment', 60_000, () => {
+    const c = calls();
+    return c.append >= 1 && c.add > c.append && c.upload > c.add ? c : undefined;
+  }, 20);
+  first.child.kill('SIGKILL');
+  encoder.child.kill('SIGKILL');
+  await first.exited;
+  const atKill = calls();
+  t.log(`at the kill: ${JSON.stringify(atKill)}`);
+  emulator.setLatency(0);
+
+  const second = await startServer();
+  // Every segment on disk (the restart also finished the one being written) reaches Kaltura.
+  const segments = execFileSync('find', [recordDir, '-name', '*.mp4', '-type', 'f']).toString().trim().split('\n').filter((f) => f !== '');
+  t.true(segments.length >= 2, `segments on disk: ${segments.join(', ')}`);
+  const received = () => emulator.receivedRecordings(ENTRY, liveAssetId(ENTRY, FLAVOR.source));
+  await until('every segment delivered after the restart', 90_000, () => received().length >= segments.length, 250);
+  second.child.kill('SIGTERM');
+  await second.exited;
+  const chunks = received();
+  const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+  t.deepEqual(chunks.map((c) => c.sha256).sort(), segments.map(sha).sort(), 'each segment once, byte-identical');
+  const after = calls();
+  t.is(after.append, segments.length, 'one appendRecording per segment');
+  t.is(after.add, segments.length, 'the interrupted upload resumed its token: one token per segment');
+  t.regex(second.output(), /queued for delivery|recovered a segment cut short|recording segment delivered/);
+});
+
 test('two servers fed by one encoder (tee): the same media sequence numbers and PTS (within 50 ms) for the same content', async (t) => {
   t.timeout(120_000);
   const servers = await Promise.all([0, 1].map(() => RtmpIngest.start({ host: '127.0.0.1', port: 0 })));
