@@ -14,12 +14,22 @@ const { existsSync, readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const BINARY = 'klive-server';
-const { version, optionalDependencies = {} } = require('./package.json');
+const { version, napi } = require('./package.json');
 
-/** Platforms with a prebuilt package: the main package lists each as an optional dependency. */
-const PREBUILT = Object.keys(optionalDependencies)
-  .filter((name) => name.startsWith(`${BINARY}-`))
-  .map((name) => name.slice(BINARY.length + 1));
+/**
+ * napi-rs's platform name of a Rust target triple: x86_64-unknown-linux-gnu → linux-x64-gnu,
+ * aarch64-apple-darwin → darwin-arm64.
+ */
+function platformOfTriple(triple) {
+  const [cpu, , os, abi] = triple.split('-');
+  const arch = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32' }[cpu] ?? cpu;
+  if (os === 'darwin') return `darwin-${arch}`;
+  if (os === 'windows') return `win32-${arch}-${abi}`;
+  return `${os}-${arch}-${abi}`;
+}
+
+/** Platforms with a prebuilt package (napi.targets; `napi prepublish` lists each in optionalDependencies). */
+const PREBUILT = napi.targets.map(platformOfTriple);
 
 /** musl or glibc: Node's own report says which C library it runs on. */
 function linuxLibc() {
