@@ -9,8 +9,8 @@
  * KLIVE_LONG_TESTS=1 runs them at full length. Every wait has a deadline and every encoder a
  * time limit.
  */
-import test from 'ava';
-import { spawn, execFileSync } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -69,6 +69,26 @@ function bytesOf(chunk: ReceivedRecordingChunk): Buffer {
 
 function logEvents(env: HlsEnv, msg: string): Array<Record<string, unknown>> {
   return env.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => o.msg === msg);
+}
+
+interface BinServer {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<void>;
+  /** stdout and stderr so far. */
+  output(): string;
+}
+
+/** `klive-server --config FILE` as a separate process (killed at teardown), once it listens. */
+async function startBin(t: ExecutionContext, configFile: string): Promise<BinServer> {
+  const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  t.teardown(() => child.kill('SIGKILL'));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const port = await until('the daemon listening', 30_000, () => Number(/"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out)?.[1] ?? NaN) || undefined);
+  return { child, port, exited, output: () => out };
 }
 
 /** Start ms of a segment file, from its name `<stream>-<start>.mp4`. */
@@ -329,18 +349,7 @@ test('kill -9 mid-segment: the next start finishes the partial segment and deliv
       log: { format: 'json', level: 'info' },
     }),
   );
-  const startServer = async () => {
-    const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    t.teardown(() => child.kill('SIGKILL'));
-    const port = await until('the daemon listening', 30_000, () => {
-      const m = /"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out);
-      return m ? Number(m[1]) : undefined;
-    });
-    return { child, port, output: () => out };
-  };
+  const startServer = () => startBin(t, configFile);
   const first = await startServer();
   const url = `rtmp://127.0.0.1:${first.port}/kLive/?p=102&e=${ENTRY}&i=0&t=${DEMO_ENTRY_TOKEN}/${ENTRY}_1`;
   const encoder = publishDetailed(url, { seconds: 60, size: '640x360', rate: 25, videoKbps: 600, noise: 0 }, 90_000);
@@ -350,7 +359,7 @@ test('kill -9 mid-segment: the next start finishes the partial segment and deliv
   first.child.kill('SIGKILL');
   const killedAt = Date.now();
   encoder.child.kill('SIGKILL');
-  await new Promise((resolve) => first.child.on('exit', resolve));
+  await first.exited;
   const assetId = liveAssetId(ENTRY, FLAVOR.source);
   t.is(emulator.receivedRecordings(ENTRY, assetId).length, 0, 'nothing delivered before the kill (60 s segments)');
 
@@ -359,7 +368,7 @@ test('kill -9 mid-segment: the next start finishes the partial segment and deliv
   // The restart is complete once the server has stopped gracefully (its delivery queue
   // drained): only then is "once" a fact rather than a snapshot.
   second.child.kill('SIGTERM');
-  await new Promise((resolve) => second.child.on('exit', resolve));
+  await second.exited;
   const chunks = emulator.receivedRecordings(ENTRY, assetId);
   t.is(chunks.length, 1, 'delivered once');
   const path = chunks[0].localFilePath ?? '';
@@ -378,7 +387,7 @@ test('kill -9 mid-segment: the next start finishes the partial segment and deliv
   // and after its graceful stop Kaltura still has one appendRecording.
   const third = await startServer();
   third.child.kill('SIGTERM');
-  await new Promise((resolve) => third.child.on('exit', resolve));
+  await third.exited;
   t.notRegex(third.output(), /recovered a segment cut short|queued for delivery|recording segment delivered/);
   t.is(emulator.callsOf('liveStream', 'appendRecording').length, 1, 'nothing delivered twice');
 });
@@ -404,16 +413,7 @@ test('kill -9 during an eCDN upload: the next start resumes the pending journal 
       log: { format: 'json', level: 'info' },
     }),
   );
-  const startServer = async () => {
-    const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    t.teardown(() => child.kill('SIGKILL'));
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    const port = await until('the daemon listening', 30_000, () => Number(/"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out)?.[1] ?? NaN) || undefined);
-    return { child, port, exited, output: () => out };
-  };
+  const startServer = () => startBin(t, configFile);
   const first = await startServer();
   emulator.setLatency(250);
   const encoder = publishDetailed(`rtmp://127.0.0.1:${first.port}/kLive/?p=102&e=${ENTRY}&i=0&t=${DEMO_ENTRY_TOKEN}/${ENTRY}_1`, { seconds: 30, size: '640x360', rate: 25, videoKbps: 800, noise: 0 }, 90_000);
