@@ -169,7 +169,11 @@ test(`a ${LONG ? '3-minute' : '1-minute'} recorded publish: 3 MP4 segments per r
   // the source at a keyframe once started, later on a loaded machine), never before the source.
   const source = spans.get(FLAVOR.source);
   if (!source) throw new Error('no source rendition');
-  t.true(Math.abs((source.end - source.start) / 1000 - publishS) <= 1, `the source rendition recorded ${(source.end - source.start) / 1000} s of a ${publishS} s publish`);
+  // The recorder joins once the daemon has decided to record (Kaltura's recordStatus and
+  // permission, then the rendition's start), at the next keyframe: on a loaded machine a second
+  // or two after the encoder's first frame. From there it holds everything, cut on the grid.
+  const recordedS = (source.end - source.start) / 1000;
+  t.true(recordedS >= publishS - 3 && recordedS <= publishS + 1, `the source rendition recorded ${recordedS} s of a ${publishS} s publish`);
   for (const [flavor, span] of spans) {
     t.true(span.start >= source.start - 100, `flavor ${flavor} starts at ${span.start}, the source at ${source.start}`);
     t.true(Math.abs(span.end - source.end) <= 1000, `flavor ${flavor} ends at ${span.end}, the source at ${source.end}`);
@@ -220,7 +224,9 @@ test('an encoder that reconnects continues the recording: only the segment close
   await until('the last chunk', 60_000, () => chunksOf(env, ENTRY, FLAVOR.source).some((c) => c.isLastChunk), 500);
   const chunks = chunksOf(env, ENTRY, FLAVOR.source);
   t.deepEqual(chunks.map((c) => c.isLastChunk), [false, true], `chunks ${chunks.map((c) => `${c.duration}${c.isLastChunk ? ' last' : ''}`).join(', ')}`);
-  t.true(chunks.every((c) => Math.abs(c.duration - 15) < 1), 'one segment per publish');
+  // One segment per 15 s publish; the recorder joins each at a keyframe once the publish is
+  // admitted, a second or two in on a loaded machine.
+  t.true(chunks.every((c) => c.duration > 12 && c.duration < 16), `one segment per publish: ${chunks.map((c) => c.duration).join(', ')} s`);
   t.is(logEvents(env, 'recording failed').length, 0, 'the reconnect is not a recording failure');
   t.deepEqual(env.daemon.ingest.recordings().map((r) => r.rejectedFrames), [0], 'every frame of both publishes recorded');
 });
