@@ -3,30 +3,9 @@
  * driven by an injected clock and a scripted Kaltura API.
  */
 import test from 'ava';
-import {
-  PublisherAuth,
-  alertJson,
-  argsFromConnect,
-  argsFromQuery,
-  checkArgs,
-  checkStreamName,
-  ipOf,
-  maskUrl,
-  type AuthKalturaApi,
-  type ConnectRequest,
-  type PublisherAuthOptions,
-} from '../src/kaltura/auth';
-import { KalturaApiError, KalturaNetworkError } from '../src/kaltura/errors';
-import type { KalturaBeacon, KalturaLiveStreamEntry } from '../src/kaltura/types';
-import type { QueryParam } from '../src/ingest/native';
-
-const q = (text: string): QueryParam[] =>
-  text === ''
-    ? []
-    : text.split('&').map((pair) => {
-        const [key, value = ''] = pair.split('=');
-        return { key, value: decodeURIComponent(value) };
-      });
+import { alertJson, argsFromConnect, argsFromQuery, checkArgs, checkStreamName, ipOf, maskUrl } from '../src/kaltura/auth';
+import { KalturaNetworkError } from '../src/kaltura/errors';
+import { ENTRY, OTHER, q, setup, url } from './helpers/fake-kaltura-auth';
 
 // ---------------------------------------------------------------------------------------------
 // URL parsing
@@ -111,85 +90,6 @@ test('alert JSON has the old server shape and is real JSON', (t) => {
 // ---------------------------------------------------------------------------------------------
 // The policy with a scripted API and a manual clock
 
-interface Call {
-  action: 'get' | 'authenticate' | 'beacon';
-  entryId: string;
-  impersonate?: number;
-  token?: string;
-  hostname?: string;
-  index?: number;
-  beacon?: KalturaBeacon;
-}
-
-const ENTRY = '0_rkij47dr';
-const OTHER = '0_otherent';
-
-class FakeKaltura implements AuthKalturaApi {
-  readonly calls: Call[] = [];
-  /** entry → partner; token per entry. */
-  entries = new Map<string, { partnerId: number; token: string }>([
-    [ENTRY, { partnerId: 102, token: 'good' }],
-    [OTHER, { partnerId: 103, token: 'other' }],
-  ]);
-  /** When set, authenticate waits for this before answering. */
-  gate?: Promise<void>;
-  /** When set, every call fails with this. */
-  failWith?: Error;
-  /** Entries whose authenticate never answers. */
-  readonly hang = new Set<string>();
-
-  async liveStreamGet(entryId: string, impersonate?: number): Promise<KalturaLiveStreamEntry> {
-    this.calls.push({ action: 'get', entryId, impersonate });
-    if (this.failWith) throw this.failWith;
-    const e = this.entries.get(entryId);
-    if (!e) throw apiError('ENTRY_ID_NOT_FOUND', `Entry id "${entryId}" not found`, 'get');
-    return { objectType: 'KalturaLiveStreamEntry', id: entryId, partnerId: e.partnerId };
-  }
-
-  async liveStreamAuthenticate(entryId: string, token: string, hostname: string, index: 0 | 1, impersonate?: number): Promise<KalturaLiveStreamEntry> {
-    this.calls.push({ action: 'authenticate', entryId, token, hostname, index, impersonate });
-    if (this.gate) await this.gate;
-    if (this.hang.has(entryId)) await new Promise<never>(() => undefined);
-    if (this.failWith) throw this.failWith;
-    const e = this.entries.get(entryId);
-    if (!e || (impersonate !== undefined && impersonate !== e.partnerId)) throw apiError('ENTRY_ID_NOT_FOUND', `Entry id "${entryId}" not found`, 'authenticate');
-    if (e.token !== token) throw apiError('LIVE_STREAM_INVALID_TOKEN', `Invalid token supplied for live entry [${entryId}]`, 'authenticate');
-    return { objectType: 'KalturaLiveStreamEntry', id: entryId, partnerId: e.partnerId, conversionProfileId: 7 };
-  }
-
-  async beaconAdd(beacon: KalturaBeacon, impersonate?: number): Promise<boolean> {
-    this.calls.push({ action: 'beacon', entryId: beacon.objectId, beacon, impersonate });
-    return true;
-  }
-
-  of(action: Call['action']): Call[] {
-    return this.calls.filter((c) => c.action === action);
-  }
-}
-
-function apiError(code: string, message: string, action: string): KalturaApiError {
-  return new KalturaApiError({ code, message, service: 'livestream', action });
-}
-
-function setup(opts: Partial<PublisherAuthOptions> = {}) {
-  const api = new FakeKaltura();
-  const clock = { ms: 1_700_000_000_000 };
-  const auth = new PublisherAuth({
-    api,
-    impersonation: 'entry-partner',
-    hostname: 'media-1',
-    decisionTimeoutMs: 1000,
-    now: () => clock.ms,
-    ...opts,
-  });
-  let nextId = 1;
-  const connect = (query: string, extra: Partial<ConnectRequest> = {}) =>
-    auth.connect({ connectionId: nextId++, remoteAddress: '10.1.2.3:4444', app: 'kLive', tcUrl: `rtmp://h/kLive/?${query}`, query: q(query), ...extra });
-  return { api, clock, auth, connect, lastId: () => nextId - 1 };
-}
-
-const url = (token = 'good', entry = ENTRY, partner = 102, index = 0) => `p=${partner}&e=${entry}&i=${index}&t=${token}`;
-
 test('right token: accepted, authenticated as the URL partner with our hostname and index', async (t) => {
   const { api, auth, connect, lastId } = setup();
   const d = await connect(url());
@@ -256,7 +156,7 @@ test('the success cache does not admit another token or serve the other server i
   t.is(api.of('authenticate').length, 3);
 });
 
-test('wrong token: refused with Kaltura message, beacon 111 as the entry partner, then blocked for 30 s with the countdown', async (t) => {
+test('wrong token: refused with Kaltura message, beacon 111 as the entry partner, then that token (only) blocked for 30 s with the countdown', async (t) => {
   const { api, auth, clock, connect } = setup();
   const first = await connect(url('bad'));
   t.false(first.accept);
@@ -275,7 +175,7 @@ test('wrong token: refused with Kaltura message, beacon 111 as the entry partner
   t.not(data.alerts[0].Arguments.parameter, 'bad', 'the token is not sent in clear');
 
   clock.ms += 7_400;
-  const blocked = await connect(url('good'));
+  const blocked = await connect(url('bad'));
   t.false(blocked.accept);
   if (!blocked.accept) {
     t.is(blocked.error.code, 'BLOCKED');
@@ -285,14 +185,15 @@ test('wrong token: refused with Kaltura message, beacon 111 as the entry partner
     );
   }
   clock.ms += 22_599; // 29.999 s after the failure
-  const still = await connect(url('good'));
+  const still = await connect(url('bad'));
   t.regex(still.accept ? '' : still.error.message, /\[29\] seconds ago: .*Try to connect in 1 seconds$/);
   t.is(api.of('authenticate').length, 1, 'blocked attempts do not reach Kaltura');
   t.is(api.of('beacon').length, 1, 'blocked attempts send no beacon');
+  // The block is the wrong token's only: the right token of the same entry was never affected.
+  t.like(await connect(url('good')), { accept: true, via: 'kaltura' });
   clock.ms += 1;
-  t.like(await connect(url('good')), { accept: true });
-  // The block is per entry: another entry was never affected.
-  t.like(await connect(url('other', OTHER, 103)), { accept: true });
+  t.like(await connect(url('bad')), { accept: false });
+  t.is(api.of('authenticate').length, 3, 'after 30 s the wrong token is asked again');
 });
 
 test('unknown entry: refused with ENTRY_ID_NOT_FOUND and beacon 113', async (t) => {

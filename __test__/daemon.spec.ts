@@ -134,7 +134,7 @@ test('kpublish hostname form (partner -5): liveStream.get finds the partner, aut
   t.like(auth.params, { entryId: DEMO_PASSTHROUGH_ENTRY_ID, mediaServerIndex: '0' });
 });
 
-test('wrong token: refused with the reason, beacon 111; the next attempt is blocked with the seconds left', async (t) => {
+test('wrong token: refused with the reason, beacon 111; that token is then blocked with the seconds left, the right one is not', async (t) => {
   const env = await setup(t);
   const url = env.url(env.query(DEMO_ENTRY_ID, 'wrongtoken'), `${DEMO_ENTRY_ID}_1`);
   const first = await refused(publishFile(url, shortClip, 20_000));
@@ -146,8 +146,8 @@ test('wrong token: refused with the reason, beacon 111; the next attempt is bloc
   t.is(alert(beacon).Arguments.alertType, 'LIVE_STREAM_INVALID_TOKEN');
 
   await sleep(1100);
-  // Even the right token is blocked now, without asking Kaltura.
-  const second = await refused(publishFile(env.url(env.query(DEMO_ENTRY_ID), `${DEMO_ENTRY_ID}_1`), shortClip, 20_000));
+  // The wrong token again is blocked, without asking Kaltura.
+  const second = await refused(publishFile(url, shortClip, 20_000));
   const m = /Connection blocked due to previous error \[(\d+)\] seconds ago: Invalid token supplied for live entry \[0_demo1234\]\. Try to connect in (\d+) seconds/.exec(second.stderr);
   t.truthy(m, second.stderr);
   if (m) {
@@ -156,6 +156,13 @@ test('wrong token: refused with the reason, beacon 111; the next attempt is bloc
     t.is(Number(m[1]) + Number(m[2]), 30);
   }
   t.is(env.emulator.callsOf('livestream', 'authenticate').length, 1);
+  // The right token of the same entry was never blocked (entry ids are public).
+  const rightToken = env.daemon.ingest.waitFor('publish', (e) => e.streamName === `${DEMO_ENTRY_ID}_1`);
+  const good = publishFile(env.url(env.query(DEMO_ENTRY_ID), `${DEMO_ENTRY_ID}_1`), shortClip, 20_000);
+  await rightToken;
+  await until('the stream live', 10_000, () => env.daemon.ingest.stats().streams.some((s) => s.name === `${DEMO_ENTRY_ID}_1`));
+  good.child.kill('SIGKILL');
+  await good.done;
   const refusals = env.daemon.refusals();
   t.is(refusals.length, 2);
   t.like(refusals[0], { ip: '127.0.0.1', stage: 'connect', kalturaCode: 'LIVE_STREAM_INVALID_TOKEN', entryId: DEMO_ENTRY_ID });

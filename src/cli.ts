@@ -156,6 +156,8 @@ async function main(): Promise<number> {
     }
   } catch (err) {
     log.error('klive-server failed to start', { error: sanitize(err) });
+    // Also where an operator running it by hand looks first (stdout may be a log shipper).
+    process.stderr.write(`klive-server: failed to start: ${String(sanitize((err as Error)?.message ?? err))}\n`);
     return 1;
   }
 

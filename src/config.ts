@@ -10,10 +10,11 @@
  * puts it in an error message.
  */
 import { readFileSync } from 'node:fs';
-import { hostname as osHostname, tmpdir } from 'node:os';
+import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS } from './log';
+import { defaultStateRoot, devStateRoot } from './paths/defaults';
 
 /** The built-in Kaltura partner of media servers (DESIGN.md "Partner -5"). */
 export const MEDIA_SERVER_PARTNER_ID = -5;
@@ -107,6 +108,12 @@ const schema = z
       .object({
         /** Longest a connect/publish waits for Kaltura before it is refused; default kaltura.timeoutMs. */
         decisionTimeoutMs: positiveInt.optional(),
+        /** While Kaltura is unreachable, admit a publisher Kaltura admitted this recently (0: never). */
+        staleAdmitSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(86_400),
+        /** Kaltura authentications of publishers not admitted recently, per client address (IPv6: /64) per minute. */
+        attemptsPerIpPerMinute: positiveInt.default(60),
+        /** The same, all clients together. */
+        attemptsPerMinute: positiveInt.default(600),
       })
       .strict()
       .default({}),
@@ -127,7 +134,7 @@ type Parsed = z.infer<typeof schema>;
 export interface KliveConfig extends Omit<Parsed, 'hostname' | 'recording' | 'auth'> {
   hostname: string;
   recording: Parsed['recording'] & { directory: string; sharedDirectory: string; stateDirectory: string };
-  auth: { decisionTimeoutMs: number };
+  auth: Parsed['auth'] & { decisionTimeoutMs: number };
 }
 
 /** The config as a file may write it: every key optional. */
@@ -208,6 +215,9 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'log.level': { kind: 'string', env: 'KLIVE_LOG_LEVEL' },
   'log.format': { kind: 'string', env: 'KLIVE_LOG_FORMAT' },
   'auth.decisionTimeoutMs': { kind: 'int', env: 'KLIVE_AUTH_DECISION_TIMEOUT_MS' },
+  'auth.staleAdmitSeconds': { kind: 'int', env: 'KLIVE_AUTH_STALE_ADMIT_SECONDS' },
+  'auth.attemptsPerIpPerMinute': { kind: 'int', env: 'KLIVE_AUTH_ATTEMPTS_PER_IP_PER_MINUTE' },
+  'auth.attemptsPerMinute': { kind: 'int', env: 'KLIVE_AUTH_ATTEMPTS_PER_MINUTE' },
   'admin.host': { kind: 'string', env: 'KLIVE_ADMIN_HOST' },
   'admin.port': { kind: 'int', env: 'KLIVE_ADMIN_PORT' },
   'admin.token': { kind: 'string', env: 'KLIVE_ADMIN_TOKEN' },
@@ -301,14 +311,18 @@ export function validateConfig(
   return {
     ...c,
     hostname: c.hostname ?? osHostname(),
-    recording: recordingDefaults(c.recording),
-    auth: { decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },
+    recording: recordingDefaults(c.recording, opts.dev === true),
+    auth: { ...c.auth, decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },
   };
 }
 
-/** Directories left unset follow `directory`: `<directory>/shared` and `<directory>/.state`. */
-function recordingDefaults(r: Parsed['recording']): KliveConfig['recording'] {
-  const directory = r.directory ?? join(tmpdir(), 'klive-server', 'recordings');
+/**
+ * `directory` defaults to `<state root>/recordings` (paths/defaults.ts: /var/lib/klive-server
+ * as root, else the XDG state directory; a per-run temporary directory in dev mode); the
+ * directories left unset follow it: `<directory>/shared` and `<directory>/.state`.
+ */
+function recordingDefaults(r: Parsed['recording'], dev: boolean): KliveConfig['recording'] {
+  const directory = r.directory ?? join(dev ? devStateRoot() : defaultStateRoot(), 'recordings');
   return {
     ...r,
     directory,

@@ -15,7 +15,9 @@ import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
 import { AdminSession } from './kaltura/admin-session';
 import { KalturaApi } from './kaltura/api';
 import { authGates } from './kaltura/auth/gates';
-import { PublisherAuth } from './kaltura/auth/policy';
+import { admissionMemoryMs, PublisherAuth } from './kaltura/auth/policy';
+import { DecisionStore, DECISIONS_FILE } from './kaltura/decision-store';
+import { withLastKnownPlans } from './kaltura/last-known-plans';
 import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
 import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
@@ -24,7 +26,8 @@ import { createLogger, type Logger } from './log';
 import { resolveFfmpeg } from './transcode/ffmpeg-path';
 import { TranscodeOrchestrator } from './transcode/orchestrator';
 import { DeliveryQueue, RecordingManager, RecordingPolicy } from './recording';
-import { tmpdir } from 'node:os';
+import { RuntimeDirectory } from './paths/runtime-dir';
+import { guardProcess } from './process-guard';
 import { join } from 'node:path';
 
 export interface DaemonOptions {
@@ -57,6 +60,8 @@ export interface DaemonHandle {
   readonly kaltura: DaemonKaltura;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
+  /** This daemon's private directory of transcoder sockets (removed at stop). */
+  readonly runtimeDirectory: string;
   /** The last refusals (url with token masked, message, ip, time), oldest first. */
   refusals(): RefusalRecord[];
   /** Diagnostics, metrics and dashboard (src/http); undefined when off (no admin/metrics token). */
@@ -125,148 +130,194 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     },
   });
   const api = new KalturaApi(client);
-  // Partner -5 serves every partner by impersonation; an eCDN server (or one configured with a
-  // real partner's secret) acts as that partner only.
-  const impersonation = config.workMode === 'kaltura' && config.kaltura.partnerId === MEDIA_SERVER_PARTNER_ID ? 'entry-partner' : 'none';
-  const auth = new PublisherAuth({
-    api,
-    impersonation,
-    hostname: config.hostname,
-    applicationName: config.applicationName,
-    decisionTimeoutMs: config.auth.decisionTimeoutMs,
-    log: log.child({ component: 'auth' }),
-  });
-  const gates = authGates(auth, log);
-  const ffmpeg = resolveFfmpeg(config.ffmpegPath);
-  let orchestrator: TranscodeOrchestrator | undefined;
-
-  const ingest = await RtmpIngest.start({
-    ...options.ingest,
-    host: config.rtmp.host,
-    port: config.rtmp.port,
-    httpHost: config.http.host,
-    httpPort: config.http.port,
-    hostname: config.hostname,
-    appName: config.applicationName,
-    limitOriginHeaderName: config.limitOrigin.headerName,
-    limitOriginHeaderValue: config.limitOrigin.headerValue,
-    decisionTimeoutMs: config.auth.decisionTimeoutMs + CORE_DECISION_MARGIN_MS,
-    onConnect: gates.onConnect,
-    async onPublish(event) {
-      const verdict = await gates.onPublish(event);
-      const admitted = verdict.accept ? auth.connection(event.connectionId) : undefined;
-      if (!admitted || !orchestrator) return verdict;
-      // The stream must also have a usable transcode plan (the old server's rule).
-      return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined, serverIndex: admitted.serverIndex });
-    },
-  });
-  orchestrator = new TranscodeOrchestrator({
-    ingest,
-    api,
-    hostname: config.hostname,
-    ffmpegPath: ffmpeg.path,
-    workDir: join(tmpdir(), 'klive-server', `run-${process.pid}`),
-    log: log.child({ component: 'transcode' }),
-    onPipelineStarted: (started) => void recordings.onPipelineStarted(started),
-  });
-  const recordingLog = log.child({ component: 'recording' });
-  const queue = await DeliveryQueue.open({
-    stateDirectory: config.recording.stateDirectory,
-    mode: config.workMode,
-    api,
-    sharedDirectory: config.recording.sharedDirectory,
-    uploadChunkBytes: config.recording.uploadChunkBytes,
-    retryForMs: config.recording.retryForSeconds * 1000,
-    retainDeliveredMs: config.recording.retainDeliveredSeconds * 1000,
-    diskBudgetBytes: config.recording.diskBudgetBytes,
-    log: recordingLog,
-  });
-  const recordings = new RecordingManager({
-    ingest,
-    api,
-    queue,
-    policy: new RecordingPolicy(api, { enabled: config.recording.enabled }),
-    recording: config.recording,
-    republishGraceMs: config.recording.republishGraceSeconds * 1000,
-    log: recordingLog,
-    onError: (streamName, message) => errors.recorder('recording', message, { streamName }),
-  });
-  const recovered = await recordings.recover();
-  if (recovered > 0) recordingLog.warn('recordings found from a previous run, queued for delivery', { segments: recovered });
-  queue.start();
-  const entryFields = (connectionId: number) => ({ connectionId, entryId: auth.entryOf(connectionId) });
-  ingest.on('codecInfo', (e) =>
-    log.info('codecs', { ...entryFields(e.connectionId), streamName: e.streamName, video: e.video?.codecString ?? e.video?.codec, audio: e.audio?.codecString ?? e.audio?.codec, width: e.video?.width, height: e.video?.height }),
-  );
-  ingest.on('metadata', (e) => log.debug('metadata', { ...entryFields(e.connectionId), streamName: e.streamName, metadata: e.json }));
-  ingest.on('unpublish', (e) => log.info('unpublish', { ...entryFields(e.connectionId), streamName: e.streamName, reason: e.reason }));
-  ingest.on('warning', (e) => log.warn('connection warning', { ...entryFields(e.connectionId), message: e.message }));
-  ingest.on('disconnect', (e) => {
-    log.info('disconnect', { ...entryFields(e.connectionId), remoteAddress: e.remoteAddress, reason: e.reason, bytesIn: e.bytesIn, bytesOut: e.bytesOut, durationMs: e.durationMs });
-    auth.disconnect(e.connectionId);
-  });
-
-  let controlPlane: ControlPlane | undefined;
+  // Undone in reverse order when start-up fails half-way.
+  const undo: Array<() => unknown> = [];
+  const unguard = guardProcess({ log, recordError: errors.recorder });
+  undo.push(unguard);
   try {
-    controlPlane = await startDaemonControlPlane({ config, dev: options.dev === true, version, ingest, auth, transcodes: orchestrator, kaltura: { client, session }, errors, log: log.child({ component: 'http' }) });
+    const recordingLog = log.child({ component: 'recording' });
+    // First, before any port is bound: the journal takes the state directory's lock, so a
+    // second daemon on the same directory stops here with a clear error.
+    const queue = await DeliveryQueue.open({
+      stateDirectory: config.recording.stateDirectory,
+      mode: config.workMode,
+      api,
+      sharedDirectory: config.recording.sharedDirectory,
+      uploadChunkBytes: config.recording.uploadChunkBytes,
+      retryForMs: config.recording.retryForSeconds * 1000,
+      retainDeliveredMs: config.recording.retainDeliveredSeconds * 1000,
+      diskBudgetBytes: config.recording.diskBudgetBytes,
+      log: recordingLog,
+    });
+    undo.push(() => queue.stop());
+    const staleAdmitMs = config.auth.staleAdmitSeconds * 1000;
+    const answers = DecisionStore.open({
+      file: join(config.recording.stateDirectory, DECISIONS_FILE),
+      secret: adminSecret,
+      maxAgeMs: admissionMemoryMs(staleAdmitMs),
+      log: kalturaLog,
+    });
+    undo.push(() => answers.close());
+    // Partner -5 serves every partner by impersonation; an eCDN server (or one configured with a
+    // real partner's secret) acts as that partner only.
+    const impersonation = config.workMode === 'kaltura' && config.kaltura.partnerId === MEDIA_SERVER_PARTNER_ID ? 'entry-partner' : 'none';
+    const auth = new PublisherAuth({
+      api,
+      impersonation,
+      hostname: config.hostname,
+      applicationName: config.applicationName,
+      decisionTimeoutMs: config.auth.decisionTimeoutMs,
+      store: answers,
+      staleAdmitMs,
+      attemptsPerClientPerMinute: config.auth.attemptsPerIpPerMinute,
+      attemptsPerMinute: config.auth.attemptsPerMinute,
+      log: log.child({ component: 'auth' }),
+    });
+    undo.push(() => auth.close());
+    const gates = authGates(auth, log);
+    const ffmpeg = resolveFfmpeg(config.ffmpegPath);
+    let orchestrator: TranscodeOrchestrator | undefined;
+    const runtime = RuntimeDirectory.create({ log });
+    undo.push(() => runtime.remove());
+
+    const ingest = await RtmpIngest.start({
+      ...options.ingest,
+      host: config.rtmp.host,
+      port: config.rtmp.port,
+      httpHost: config.http.host,
+      httpPort: config.http.port,
+      hostname: config.hostname,
+      appName: config.applicationName,
+      limitOriginHeaderName: config.limitOrigin.headerName,
+      limitOriginHeaderValue: config.limitOrigin.headerValue,
+      decisionTimeoutMs: config.auth.decisionTimeoutMs + CORE_DECISION_MARGIN_MS,
+      onConnect: gates.onConnect,
+      async onPublish(event) {
+        const verdict = await gates.onPublish(event);
+        const admitted = verdict.accept ? auth.connection(event.connectionId) : undefined;
+        if (!admitted || !orchestrator) return verdict;
+        // The stream must also have a usable transcode plan (the old server's rule).
+        return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined, serverIndex: admitted.serverIndex });
+      },
+    });
+    undo.push(() => ingest.close(0));
+    auth.on('stale', (e) =>
+      errors.recorder('kaltura', `publisher admitted from Kaltura's decision of ${Math.round(e.ageMs / 1000)} s ago: ${e.reason}`, { entryId: e.entryId, connectionId: e.connectionId }),
+    );
+    auth.on('revoked', (e) => {
+      errors.recorder('kaltura', `publisher admitted while Kaltura was unreachable is refused by Kaltura now: ${e.error.message}`, { entryId: e.entryId, connectionId: e.connectionId });
+      try {
+        ingest.killConnection(e.connectionId);
+      } catch {
+        // The server is closing: the connection goes with it.
+      }
+    });
+    orchestrator = new TranscodeOrchestrator({
+      ingest,
+      // Half the decision time: a bare connect may already have spent the other half on auth.
+      api: withLastKnownPlans(api, answers, { maxAgeMs: staleAdmitMs, answerWithinMs: Math.max(1000, config.auth.decisionTimeoutMs / 2), log: log.child({ component: 'transcode' }) }),
+      hostname: config.hostname,
+      ffmpegPath: ffmpeg.path,
+      workDir: runtime.path,
+      log: log.child({ component: 'transcode' }),
+      onPipelineStarted: (started) => void recordings.onPipelineStarted(started),
+    });
+    undo.push(() => orchestrator?.close());
+    const recordings = new RecordingManager({
+      ingest,
+      api,
+      queue,
+      policy: new RecordingPolicy(api, { enabled: config.recording.enabled }),
+      recording: config.recording,
+      republishGraceMs: config.recording.republishGraceSeconds * 1000,
+      log: recordingLog,
+      onError: (streamName, message) => errors.recorder('recording', message, { streamName }),
+    });
+    const recovered = await recordings.recover();
+    if (recovered > 0) recordingLog.warn('recordings found from a previous run, queued for delivery', { segments: recovered });
+    queue.start();
+    const entryFields = (connectionId: number) => ({ connectionId, entryId: auth.entryOf(connectionId) });
+    ingest.on('codecInfo', (e) =>
+      log.info('codecs', { ...entryFields(e.connectionId), streamName: e.streamName, video: e.video?.codecString ?? e.video?.codec, audio: e.audio?.codecString ?? e.audio?.codec, width: e.video?.width, height: e.video?.height }),
+    );
+    ingest.on('metadata', (e) => log.debug('metadata', { ...entryFields(e.connectionId), streamName: e.streamName, metadata: e.json }));
+    ingest.on('unpublish', (e) => log.info('unpublish', { ...entryFields(e.connectionId), streamName: e.streamName, reason: e.reason }));
+    ingest.on('warning', (e) => log.warn('connection warning', { ...entryFields(e.connectionId), message: e.message }));
+    ingest.on('disconnect', (e) => {
+      // A refused connection already had its (throttled) refusal line: its end is detail.
+      log.log(auth.wasRefused(e.connectionId) ? 'debug' : 'info', 'disconnect', {
+        ...entryFields(e.connectionId),
+        remoteAddress: e.remoteAddress,
+        reason: e.reason,
+        bytesIn: e.bytesIn,
+        bytesOut: e.bytesOut,
+        durationMs: e.durationMs,
+      });
+      auth.disconnect(e.connectionId);
+    });
+
+    const controlPlane = await startDaemonControlPlane({ config, dev: options.dev === true, version, ingest, auth, transcodes: orchestrator, kaltura: { client, session }, errors, log: log.child({ component: 'http' }) });
+    undo.push(() => controlPlane?.close());
+    controlPlane?.setRecordingSource({
+      deliveries: () => ({ pending: queue.counters().pending, failed: queue.counters().failed }),
+      entry: (entryId) => recordings.entryStatus(entryId),
+    });
+
+    const node = new NodeRegistration(api, config, kalturaLog);
+    await node.register();
+    node.startHeartbeat(config.kaltura.heartbeatIntervalSeconds);
+    const renewal = new KsRenewal(session);
+    renewal.start();
+
+    log.info('klive-server started', {
+      version,
+      nativeVersion: nativeVersion(),
+      rtmp: ingest.address,
+      http: ingest.httpPort === undefined ? undefined : `${config.http.host}:${ingest.httpPort}`,
+      ffmpeg: `${ffmpeg.path} (${ffmpeg.source})`,
+      hostname: config.hostname,
+      workMode: config.workMode,
+      partnerId: config.kaltura.partnerId,
+      impersonation,
+      serviceUrl,
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      ingest,
+      auth,
+      transcodes: orchestrator,
+      recordings: { manager: recordings, queue },
+      kaltura: { client, api, session },
+      rtmpPort: ingest.port,
+      runtimeDirectory: runtime.path,
+      refusals: () => auth.refusals(),
+      controlPlane,
+      recordError: errors.recorder,
+      stop() {
+        stopping ??= (async () => {
+          log.info('shutting down');
+          await controlPlane?.close();
+          auth.close();
+          renewal.stop();
+          node.stopHeartbeat();
+          await orchestrator?.close();
+          await ingest.close(2000);
+          runtime.remove();
+          await queue.stop();
+          await answers.close();
+          await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
+          log.info('stopped');
+          unguard();
+        })();
+        return stopping;
+      },
+    };
   } catch (error) {
-    await orchestrator.close();
-    await ingest.close(0);
-    await queue.stop();
+    for (const step of undo.reverse()) await Promise.resolve().then(step).catch(() => undefined);
     throw error;
   }
-  controlPlane?.setRecordingSource({
-    deliveries: () => ({ pending: queue.counters().pending, failed: queue.counters().failed }),
-    entry: (entryId) => recordings.entryStatus(entryId),
-  });
-
-  const node = new NodeRegistration(api, config, kalturaLog);
-  await node.register();
-  node.startHeartbeat(config.kaltura.heartbeatIntervalSeconds);
-  const renewal = new KsRenewal(session);
-  renewal.start();
-
-  log.info('klive-server started', {
-    version,
-    nativeVersion: nativeVersion(),
-    rtmp: ingest.address,
-    http: ingest.httpPort === undefined ? undefined : `${config.http.host}:${ingest.httpPort}`,
-    ffmpeg: `${ffmpeg.path} (${ffmpeg.source})`,
-    hostname: config.hostname,
-    workMode: config.workMode,
-    partnerId: config.kaltura.partnerId,
-    impersonation,
-    serviceUrl,
-  });
-
-  let stopping: Promise<void> | undefined;
-  return {
-    config,
-    ingest,
-    auth,
-    transcodes: orchestrator,
-    recordings: { manager: recordings, queue },
-    kaltura: { client, api, session },
-    rtmpPort: ingest.port,
-    refusals: () => auth.refusals(),
-    controlPlane,
-    recordError: errors.recorder,
-    stop() {
-      stopping ??= (async () => {
-        log.info('shutting down');
-        await controlPlane?.close();
-        auth.close();
-        renewal.stop();
-        node.stopHeartbeat();
-        await orchestrator?.close();
-        await ingest.close(2000);
-        await queue.stop();
-        await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
-        log.info('stopped');
-      })();
-      return stopping;
-    },
-  };
 }
 
 /**
@@ -347,6 +398,8 @@ export function devBanner(handle: DevDaemonHandle): string {
     `  ${i.recordingPublishUrl}`,
     `  and every ${i.recordingSegmentSeconds} s an MP4 segment is written under ${i.recordingDirectory}/,`,
     `  moved to ${i.recordingSharedDirectory}/ and appended to the entry (log: "recording segment delivered").`,
+    '',
+    `Recordings and state of this run: ${handle.config.recording.directory}`,
     '',
     ...(handle.controlPlane
       ? ['Dashboard (diagnostics, live previews; the link carries the admin token):', `  ${handle.controlPlane.dashboardUrl(true)}`, '']

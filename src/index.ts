@@ -24,6 +24,7 @@ export type { LogFields, LogFormat, LogLevel, LogSink, Logger, LoggerOptions } f
 // Publisher authentication
 export { PublisherAuth, AuthError, authGates, RefusalLog, checkArgs, checkStreamName, argsFromConnect, argsFromQuery } from './kaltura/auth';
 export type {
+  AdmissionVia,
   AuthDecision,
   AuthErrorCode,
   AuthKalturaApi,
@@ -32,6 +33,14 @@ export type {
   ConnectRequest,
   PublishArgs,
   PublishRequest,
+  PublisherAuthEvents,
   PublisherAuthOptions,
   RefusalRecord,
 } from './kaltura/auth';
+
+// Kaltura's last answers (stale admission while Kaltura is unreachable), directories, process guard
+export { DecisionStore, DECISIONS_FILE } from './kaltura/decision-store';
+export type { DecisionStoreOptions, StoredAnswer } from './kaltura/decision-store';
+export { DirectoryLock, PathsError, RuntimeDirectory, defaultStateRoot } from './paths';
+export type { PathsErrorCode } from './paths';
+export { guardProcess, reportUnexpected } from './process-guard';

@@ -141,7 +141,8 @@ export function parsePrometheus(text: string): { families: Map<string, string>; 
       if (!/^# HELP \S+ .*/.test(line)) throw new Error(`bad comment line: ${line}`);
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    // prom-client writes NaN as `Nan`; Prometheus parses values with Go's ParseFloat, which takes any case.
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|[Nn]a[Nn]|\+Inf|-Inf)$/.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
     if (m[2]) {

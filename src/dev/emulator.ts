@@ -62,7 +62,8 @@ export interface KalturaEmulator {
   setRequireRegisteredMediaServer(required: boolean): void;
   /**
    * Simulates Kaltura being down: 'reset' (default) closes every connection at once,
-   * 'hang' accepts requests and never answers. `setDown(false)` restores service.
+   * 'hang' accepts requests and never answers, 'unavailable' answers HTTP 503.
+   * `setDown(false)` restores service.
    */
   setDown(down: boolean, mode?: DownMode): void;
   setLatency(ms: number): void;

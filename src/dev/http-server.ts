@@ -9,7 +9,8 @@ import { EmulatorError } from './errors';
 import type { HttpAnswer } from './api-handler';
 import { isApiPath, type RawRequest } from './params';
 
-export type DownMode = 'reset' | 'hang';
+/** 'reset': connections closed at once; 'hang': requests never answered; 'unavailable': HTTP 503 (a front end whose API servers are gone). */
+export type DownMode = 'reset' | 'hang' | 'unavailable';
 
 export interface HttpServerOptions {
   host: string;
@@ -96,13 +97,19 @@ export class EmulatorHttpServer {
       this.hung.add(req.socket);
       return;
     }
+    if (this.down === 'unavailable') {
+      req.resume();
+      send(res, { status: 503, headers: { 'Content-Type': 'text/plain', 'Retry-After': '5' }, body: 'Service Unavailable\n' });
+      return;
+    }
     try {
       const body = await readBody(req);
       if (this.latencyMs > 0) await sleep(this.latencyMs);
       if (this.down !== null) {
         // Went down while this request waited: behave like the new mode.
         if (this.down === 'reset') req.socket.destroy();
-        else this.hung.add(req.socket);
+        else if (this.down === 'hang') this.hung.add(req.socket);
+        else send(res, { status: 503, headers: { 'Content-Type': 'text/plain' }, body: 'Service Unavailable\n' });
         return;
       }
       const url = req.url ?? '/';

@@ -7,6 +7,7 @@
  * copied wholesale (it can hold broadcast URLs with the stream token): only the listed fields.
  */
 import type { ConnectionStatsSnapshot, HlsStreamSnapshot, StreamStatsSnapshot, AudioCodecInfo, VideoCodecInfo } from '../ingest/native';
+import type { AdmissionVia, AuthenticatedConnection, RefusalRecord } from '../kaltura/auth';
 import { maskString, sanitize } from '../log';
 import type { SupervisorStats } from '../transcode/supervisor';
 import type { PipelineStats } from '../transcode/pipeline';
@@ -66,6 +67,12 @@ export interface InputDiagnostics {
   streamName: string;
   /** 0 primary, 1 backup, when authenticated. */
   serverIndex?: number;
+  /**
+   * How Kaltura admitted it: `kaltura` (asked now), `cache` (its answer of the last 10 s) or
+   * `stale` (Kaltura was unreachable: its last answer; `awaitingKalturaRecheck` until Kaltura
+   * confirms or refuses it), and when that answer was given.
+   */
+  admission?: { via: AdmissionVia; awaitingKalturaRecheck: boolean; decidedAt: string };
   /** flashVer, e.g. `FMLE/3.0 (compatible; Lavf61.7.100)`. */
   encoder?: string;
   remoteAddress: string;
@@ -200,7 +207,7 @@ export function buildEntries(ctx: DiagnosticsContext): EntriesReport {
       }
       const stream = streams.get(conn.streamName);
       inputStreams.add(conn.streamName);
-      e.inputs.push(input(conn, stream?.publisher === conn.id ? stream : undefined, rates.get(conn.streamName), admitted?.serverIndex));
+      e.inputs.push(input(conn, stream?.publisher === conn.id ? stream : undefined, rates.get(conn.streamName), admitted));
     } else if (conn.role === 'player' && conn.streamName !== undefined) {
       const entryId = entryOfStream(conn.streamName);
       if (entryId !== undefined) entry(entryId).players++;
@@ -240,7 +247,8 @@ export function buildEntries(ctx: DiagnosticsContext): EntriesReport {
   };
 }
 
-function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | undefined, rate: StreamRate | undefined, serverIndex: number | undefined): InputDiagnostics {
+function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | undefined, rate: StreamRate | undefined, admitted: AuthenticatedConnection | undefined): InputDiagnostics {
+  const serverIndex = admitted?.serverIndex;
   const out: InputDiagnostics = {
     clientId: conn.id,
     streamName: conn.streamName as string,
@@ -255,6 +263,7 @@ function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | unde
     audioFrames: conn.audioFrames,
   };
   if (serverIndex !== undefined) out.serverIndex = serverIndex;
+  if (admitted) out.admission = { via: admitted.via, awaitingKalturaRecheck: admitted.awaitingRecheck, decidedAt: new Date(admitted.authenticatedAt).toISOString() };
   if (conn.flashVer !== undefined) out.encoder = maskString(conn.flashVer);
   const video = videoInfo(stream?.video ?? conn.video);
   const audio = audioInfo(stream?.audio ?? conn.audio);
@@ -357,7 +366,7 @@ export interface RefusalDiagnostics {
   url: string;
   ip: string;
   message: string;
-  stage: 'connect' | 'publish';
+  stage: RefusalRecord['stage'];
   code: string;
   entryId?: string;
   kalturaCode?: string;

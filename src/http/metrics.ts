@@ -77,6 +77,10 @@ export class MetricsCollector {
   private readonly ksRenewals: TotalMirror<never>;
   private readonly ksExpiry: Gauge;
   private readonly errors: TotalMirror<'kind'>;
+  private readonly authKalturaCalls: TotalMirror<never>;
+  private readonly staleAdmissions: TotalMirror<'outcome'>;
+  private readonly staleAwaiting: Gauge;
+  private readonly stalePlans: TotalMirror<never>;
 
   constructor(private readonly opts: MetricsOptions) {
     const registers = [this.registry];
@@ -87,7 +91,7 @@ export class MetricsCollector {
     this.connectionsAccepted = new TotalMirror(counter('connections_accepted_total', 'RTMP connections accepted since start.'));
     this.publishesLive = gauge('publishes', 'RTMP publishers streaming now.');
     this.publishes = new TotalMirror(counter('publishes_total', 'Publish requests decided since start, by result (accepted, refused).', ['result']));
-    this.refusals = new TotalMirror(counter('refusals_total', 'Publishers refused since start, by stage (connect, publish) and reason code.', ['stage', 'reason']));
+    this.refusals = new TotalMirror(counter('refusals_total', 'Publishers refused since start, by stage (connect, publish, recheck) and reason code.', ['stage', 'reason']));
     this.bytesIn = new TotalMirror(counter('received_bytes_total', 'Bytes received on RTMP connections since start.'));
     this.bytesOut = new TotalMirror(counter('sent_bytes_total', 'Bytes sent on RTMP connections since start.'));
     this.streams = gauge('streams', 'Live streams (inputs and renditions).');
@@ -112,6 +116,12 @@ export class MetricsCollector {
     this.ksRenewals = new TotalMirror(counter('kaltura_ks_renewals_total', 'Admin KS renewals since start.'));
     this.ksExpiry = gauge('kaltura_ks_expiry_timestamp_seconds', 'When the current admin KS expires (Unix time).');
     this.errors = new TotalMirror(counter('errors_total', 'Errors recorded in /diagnostics/errors since start, by kind.', ['kind']));
+    this.authKalturaCalls = new TotalMirror(counter('auth_kaltura_authentications_total', 'Publisher authentications sent to Kaltura since start (cache hits, blocks and rate-limited attempts make none).'));
+    this.staleAdmissions = new TotalMirror(
+      counter('auth_stale_admissions_total', 'Publishers admitted from the last Kaltura decision while Kaltura was unreachable, by outcome (admitted, confirmed, revoked).', ['outcome']),
+    );
+    this.staleAwaiting = gauge('auth_stale_awaiting_recheck', 'Connections admitted while Kaltura was unreachable and not re-checked yet.');
+    this.stalePlans = new TotalMirror(counter('transcode_stale_plans_total', 'Transcode plans taken from the last Kaltura answer while Kaltura was unreachable.'));
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
 
     const { sources } = opts;
@@ -159,6 +169,12 @@ export class MetricsCollector {
     const a = auth.stats();
     this.publishes.set(a.acceptedPublishes, { result: 'accepted' });
     this.publishes.set(a.refusedPublishes, { result: 'refused' });
+    this.authKalturaCalls.set(a.authentications);
+    this.staleAdmissions.set(a.staleAdmissions, { outcome: 'admitted' });
+    this.staleAdmissions.set(a.staleConfirmed, { outcome: 'confirmed' });
+    this.staleAdmissions.set(a.staleRevoked, { outcome: 'revoked' });
+    this.staleAwaiting.set(a.staleAwaitingRecheck);
+    this.stalePlans.set(a.stalePlans);
     for (const [key, n] of Object.entries(auth.refusalTotals())) {
       const [stage, reason] = key.split(':');
       this.refusals.set(n, { stage, reason });

@@ -5,6 +5,7 @@ import * as binding from '../../index';
 
 export type {
   AudioCodecInfo,
+  FileLock,
   ConnectionStatsSnapshot,
   DecisionInput,
   HlsOptionsInput,
@@ -22,4 +23,4 @@ export type {
   VideoCodecInfo,
 } from '../../index';
 
-export const { startRtmpServer, nativeVersion, recoverRecordingSegment, recordingSegmentDurationMs } = binding;
+export const { startRtmpServer, nativeVersion, recoverRecordingSegment, recordingSegmentDurationMs, tryLockFile } = binding;

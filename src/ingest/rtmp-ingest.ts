@@ -6,6 +6,7 @@
  * never passes through here: JavaScript sees connections, decisions, codecs and stats.
  */
 import { EventEmitter } from 'node:events';
+import { reportUnexpected } from '../process-guard';
 import { IngestError } from './errors';
 import {
   startRtmpServer,
@@ -235,7 +236,15 @@ export class RtmpIngest {
       default:
         break;
     }
-    this.emitter.emit(event.type, event);
+    // Each listener on its own: one that throws must neither skip the others nor escape
+    // into the native callback (where it would end the process).
+    for (const listener of this.emitter.rawListeners(event.type)) {
+      try {
+        (listener as (e: IngestEvent) => void)(event);
+      } catch (error) {
+        reportUnexpected(error, `'${event.type}' event listener`);
+      }
+    }
   }
 
   private gate<E extends ConnectEvent | PublishEvent | PlayEvent>(event: E, gate: Gate<E> | undefined): void {

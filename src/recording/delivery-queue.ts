@@ -149,18 +149,24 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
    * uncertain (emitted on start()). Nothing is delivered before start().
    */
   static async open(options: DeliveryQueueOptions): Promise<DeliveryQueue> {
-    const { journal, items, skippedLines } = await Journal.open(options.stateDirectory);
-    if (skippedLines > 0) options.log?.warn('recording journal: unreadable lines skipped', { skippedLines, stateDirectory: options.stateDirectory });
+    const { journal, items, skippedLines, corruptFile } = await Journal.open(options.stateDirectory);
+    if (skippedLines > 0) options.log?.warn('recording journal: unreadable lines moved aside', { skippedLines, corruptFile });
     const now = (options.now ?? Date.now)();
     const recovered: DeliveryItem[] = [];
-    for (const item of items) {
-      if (item.state !== 'sending') continue;
-      item.state = 'done';
-      item.uncertain = true;
-      item.finishedAt = now;
-      item.lastError = 'restarted while appendRecording was in flight: not resent (Kaltura may have it)';
-      await journal.put(item);
-      recovered.push(item);
+    try {
+      for (const item of items) {
+        if (item.state !== 'sending') continue;
+        item.state = 'done';
+        item.uncertain = true;
+        item.finishedAt = now;
+        item.lastError = 'restarted while appendRecording was in flight: not resent (Kaltura may have it)';
+        await journal.put(item);
+        recovered.push(item);
+      }
+    } catch (err) {
+      // Release the state directory's lock: the daemon is not starting.
+      await journal.close();
+      throw err;
     }
     return new DeliveryQueue(journal, items, recovered, options);
   }
@@ -282,7 +288,10 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
       }
       const run = this.runHead(lane);
       this.inflight.add(run);
-      void run.finally(() => this.inflight.delete(run));
+      // runHead handles its own failures; the catch only keeps a bug from going unhandled.
+      void run
+        .catch((error: unknown) => this.options.log?.error('recording delivery failed unexpectedly', { error: describeError(error) }))
+        .finally(() => this.inflight.delete(run));
     }
     if (this.isIdle()) this.releaseIdle();
   }

@@ -89,8 +89,20 @@ export class RecordingManager {
     };
   }
 
-  /** The orchestrator's hook: decide, then record every rendition. */
+  /**
+   * The orchestrator's hook: decide, then record every rendition. Never rejects (it runs
+   * detached from the publish): a rendition that cannot be recorded is reported as a
+   * recording failure and the others go on.
+   */
   async onPipelineStarted(started: PipelineStarted): Promise<void> {
+    try {
+      await this.recordPipeline(started);
+    } catch (error) {
+      this.fail(started.sourceStreamName, `recording not started: ${(error as Error).message}`);
+    }
+  }
+
+  private async recordPipeline(started: PipelineStarted): Promise<void> {
     const { entry, impersonate, serverIndex = 0 } = started.context;
     const decision = await this.opts.policy.shouldRecord(entry, impersonate);
     if (!decision.record) {
@@ -102,8 +114,10 @@ export class RecordingManager {
     for (const streamName of started.renditions) {
       // An encoder that reconnects within the recorder's grace continues the same recording.
       if (this.renditions.has(streamName)) continue;
-      const dir = renditionDirectory(rec.directory, streamName);
       try {
+        // Kaltura names renditions `<entryId>_<flavorParamsId>`; anything else cannot be
+        // delivered (no flavor to append to) and is refused here, not thrown out of the hook.
+        const dir = renditionDirectory(rec.directory, streamName);
         await writeMeta(dir, info);
         this.opts.ingest.startRecording(streamName, {
           dir,
@@ -166,7 +180,13 @@ export class RecordingManager {
   }
 
   private async onSegment(e: RecordingSegmentEvent): Promise<void> {
-    const info = this.renditions.get(e.streamName) ?? (await readMeta(renditionDirectory(this.opts.recording.directory, e.streamName)));
+    let info: SegmentEntryInfo | undefined;
+    try {
+      info = this.renditions.get(e.streamName) ?? (await readMeta(renditionDirectory(this.opts.recording.directory, e.streamName)));
+    } catch (error) {
+      this.fail(e.streamName, `segment ${e.path} not queued: ${(error as Error).message}`);
+      return;
+    }
     if (!info) {
       this.fail(e.streamName, `segment ${e.path} has no recording context; left for the next start`);
       return;
@@ -188,7 +208,12 @@ export class RecordingManager {
     this.fail(e.streamName, e.message);
     const info = this.renditions.get(e.streamName);
     if (!info) return;
-    const { entryId } = parseRecordedStreamName(e.streamName);
+    let entryId: string;
+    try {
+      entryId = parseRecordedStreamName(e.streamName).entryId;
+    } catch {
+      return;
+    }
     const beacon = healthBeacon(entryId, info.serverIndex, RECORDING_FAILED_ALERT, `${e.streamName}: ${e.message}`, Date.now());
     this.opts.api.beaconAdd(beacon, info.partnerId).catch((error: unknown) => this.log.warn('recording beacon not sent', { entryId, error }));
   }

@@ -48,7 +48,8 @@ export interface PipelineStarted {
 
 export interface OrchestratorOptions {
   ingest: RtmpIngest;
-  api: KalturaApi;
+  /** The one Kaltura call it makes (the daemon passes it with the last-known-plan fallback). */
+  api: Pick<KalturaApi, 'conversionProfileServe'>;
   /** This media server's node name (serve's `hostname`). */
   hostname: string;
   ffmpegPath: string;
@@ -94,6 +95,16 @@ export function targetSegmentMs(segmentDuration: number | undefined): number {
 }
 
 const DEFAULT_METADATA_WAIT_MS = 3000;
+
+/** onMetaData as the core reports it (JSON text); anything but an object counts as none. */
+function parseMetadata(json: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 /** How long a transcoder whose source unpublished may take to write its last frames. */
 const UNPUBLISH_DRAIN_MS = 5000;
 
@@ -102,16 +113,23 @@ export class TranscodeOrchestrator {
   private readonly pending = new Map<string, Pending>();
   private readonly pipelines = new Map<string, StreamPipeline>();
   private readonly listeners = new Set<TranscodeListener>();
+  /** Pipelines draining after an unpublish: close() waits for them too. */
+  private readonly draining = new Set<Promise<void>>();
   private closed = false;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.log ?? silentLogger;
-    opts.ingest.on('metadata', (e) => void this.onSourceReady(e.streamName, JSON.parse(e.json) as Record<string, unknown>));
+    opts.ingest.on('metadata', (e) => this.detached(this.onSourceReady(e.streamName, parseMetadata(e.json)), 'source start'));
     opts.ingest.on('codecInfo', (e) => {
       const p = this.pending.get(e.streamName);
       if (p) p.codecs = { width: e.video?.width ?? p.codecs?.width ?? 0, height: e.video?.height ?? p.codecs?.height ?? 0, video: e.video?.codec ?? p.codecs?.video, audio: e.audio?.codec ?? p.codecs?.audio };
     });
-    opts.ingest.on('unpublish', (e) => void this.onUnpublish(e.streamName));
+    opts.ingest.on('unpublish', (e) => this.detached(this.onUnpublish(e.streamName), 'pipeline stop'));
+  }
+
+  /** Work no caller awaits: a failure is logged, never left unhandled. */
+  private detached(work: Promise<void>, what: string): void {
+    work.catch((error: unknown) => this.log.error(`${what} failed`, { reason: (error as Error).message }));
   }
 
   /**
@@ -127,7 +145,7 @@ export class TranscodeOrchestrator {
       this.log.warn('stream refused: no usable transcode plan', { streamName: event.streamName, entryId: context.entry.id, reason });
       return { accept: false, description: reason };
     }
-    const timer = setTimeout(() => void this.onSourceReady(event.streamName, undefined), this.opts.metadataWaitMs ?? DEFAULT_METADATA_WAIT_MS);
+    const timer = setTimeout(() => this.detached(this.onSourceReady(event.streamName, undefined), 'source start'), this.opts.metadataWaitMs ?? DEFAULT_METADATA_WAIT_MS);
     this.pending.set(event.streamName, { plan, context, timer });
     return { accept: true };
   }
@@ -152,6 +170,7 @@ export class TranscodeOrchestrator {
     this.pending.clear();
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
     this.pipelines.clear();
+    await Promise.allSettled([...this.draining]);
   }
 
   private async fetchPlan(streamName: string, context: PublisherContext, metadata?: Record<string, unknown>): Promise<TranscodePlan> {
@@ -221,7 +240,13 @@ export class TranscodeOrchestrator {
     if (pipeline) {
       this.pipelines.delete(streamName);
       // The transcoder still holds the source's last second (encoder delay): let it finish.
-      await pipeline.stop({ drainMs: UNPUBLISH_DRAIN_MS });
+      const stopping = pipeline.stop({ drainMs: UNPUBLISH_DRAIN_MS });
+      this.draining.add(stopping);
+      try {
+        await stopping;
+      } finally {
+        this.draining.delete(stopping);
+      }
     }
   }
 }

@@ -70,7 +70,8 @@ export class StreamPipeline {
     try {
       pipeline.wire();
     } catch (error) {
-      void pipeline.stop();
+      // The start error is what the caller hears of; a failing cleanup only adds to the log.
+      pipeline.stop().catch((stopError: unknown) => pipeline.log.warn('cleanup after a failed start failed', { reason: (stopError as Error).message }));
       throw error;
     }
     return pipeline;
@@ -79,7 +80,8 @@ export class StreamPipeline {
   private wire(): void {
     const { ingest, plan } = this.opts;
     const source = plan.sourceStreamName;
-    mkdirSync(this.opts.workDir, { recursive: true });
+    // Private: the sockets in it carry the stream (the core also checks every peer's uid).
+    mkdirSync(this.opts.workDir, { recursive: true, mode: 0o700 });
     const outputs = new Map<string, string>();
     for (const encode of enabledEncodes(plan)) {
       if (isPassthroughEncode(encode)) {
@@ -160,7 +162,7 @@ export class StreamPipeline {
     if (this.sinkId !== undefined) quietly(() => ingest.detachSink(this.sinkId as number));
     for (const id of this.sourceIds) quietly(() => ingest.detachSource(id));
     if (stopHls) for (const name of this.hls) quietly(() => ingest.stopHls(name));
-    rmSync(this.opts.workDir, { recursive: true, force: true });
+    quietly(() => rmSync(this.opts.workDir, { recursive: true, force: true }));
     this.log.info('pipeline stopped');
   }
 }

@@ -247,6 +247,34 @@ pub fn recover_recording_segment(part_path: String) -> Result<Option<RecoveredSe
         .map_err(|e| Error::new(Status::GenericFailure, format!("cannot recover {part_path}: {e}")))
 }
 
+/// An exclusive lock on a file, held until `release()` or until the process exits (however it
+/// exits: the kernel drops it). Used for the state directory (one daemon per directory) and to
+/// tell live runtime directories from stale ones.
+#[napi]
+pub struct FileLock {
+    inner: Mutex<Option<klive_server_core::FileLock>>,
+}
+
+#[napi]
+impl FileLock {
+    /// Release the lock. Idempotent.
+    #[napi]
+    pub fn release(&self) {
+        if let Ok(mut guard) = self.inner.lock() {
+            guard.take();
+        }
+    }
+}
+
+/// Lock `path` (created 0600 when missing); null when another holder (in this process or
+/// another) has it.
+#[napi(catch_unwind)]
+pub fn try_lock_file(path: String) -> Result<Option<FileLock>> {
+    klive_server_core::FileLock::try_acquire(std::path::Path::new(&path))
+        .map(|held| held.map(|lock| FileLock { inner: Mutex::new(Some(lock)) }))
+        .map_err(|e| Error::new(Status::GenericFailure, format!("cannot lock {path}: {e}")))
+}
+
 /// Start an RTMP server. `onEvent` receives every connection, publish, play, codec,
 /// metadata, unpublish, disconnect and sink event; requests wait for `server.decide`.
 #[napi(ts_args_type = "options: RtmpServerOptions, onEvent: (event: IngestEvent) => void")]

@@ -262,10 +262,7 @@ impl Server {
         }
         let _runtime = self.runtime.enter();
         let sink_error = |source| ServerError::Sink { path: path.display().to_string(), source };
-        if std::fs::symlink_metadata(path).is_ok() {
-            std::fs::remove_file(path).map_err(sink_error)?;
-        }
-        let listener = tokio::net::UnixListener::bind(path).map_err(sink_error)?;
+        let listener = crate::local_socket::bind_private(path).map_err(sink_error)?;
         let id = self.shared.next_id();
         let cancel = self.shared.shutdown.child_token();
         self.shared.sources.lock().insert(id, SinkHandle { cancel: cancel.clone() });

@@ -44,12 +44,7 @@ pub(crate) enum Opened {
 pub(crate) fn open(target: &SinkTarget) -> std::io::Result<Opened> {
     match target {
         SinkTarget::File(path) => Ok(Opened::File(std::fs::File::create(path)?)),
-        SinkTarget::UnixSocket(path) => {
-            if std::fs::symlink_metadata(path).is_ok() {
-                std::fs::remove_file(path)?;
-            }
-            Ok(Opened::Unix(UnixListener::bind(path)?, path.clone()))
-        }
+        SinkTarget::UnixSocket(path) => Ok(Opened::Unix(crate::local_socket::bind_private(path)?, path.clone())),
     }
 }
 
@@ -76,6 +71,11 @@ pub(crate) async fn run(shared: Arc<Shared>, id: u64, stream: Arc<LiveStream>, o
                     _ = cancel.cancelled() => break cancel_reason(&shared),
                     _ = stream.ended() => break "stream ended".to_string(),
                 };
+                if let Err(why) = crate::local_socket::check_peer(&socket) {
+                    // Dropped before a byte of the stream is written.
+                    shared.emit(ServerEvent::Warning { connection_id: 0, message: format!("sink {id} of '{}': {why}", stream.name) });
+                    continue;
+                }
                 let r = pump(&shared, id, &stream, &mut socket, &cancel, &mut written, &mut dropped).await;
                 let _ = socket.shutdown().await;
                 if cancel.is_cancelled() || stream.is_ended() {

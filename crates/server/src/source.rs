@@ -27,6 +27,11 @@ pub(crate) async fn run(shared: Arc<Shared>, id: u64, name: String, app: String,
             },
             _ = cancel.cancelled() => break cancel_reason(&shared),
         };
+        if let Err(why) = crate::local_socket::check_peer(&socket) {
+            // Dropped before a byte is read: a foreign writer never publishes.
+            shared.emit(ServerEvent::Warning { connection_id: id, message: format!("FLV source '{name}': {why}") });
+            continue;
+        }
         let Some(stream) = shared.registry.publish(&name, &app, id) else {
             shared.emit(ServerEvent::Warning { connection_id: id, message: format!("FLV source refused: stream '{name}' is already live") });
             continue;

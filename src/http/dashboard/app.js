@@ -150,6 +150,11 @@
     return dl;
   }
 
+  /** Only the unusual case is shown: admitted from Kaltura's last decision while Kaltura was unreachable. */
+  function admission(a) {
+    if (!a || a.via !== 'stale') return '';
+    return a.awaitingKalturaRecheck ? 'from Kaltura’s last decision: Kaltura unreachable, re-check pending' : 'from Kaltura’s last decision, since confirmed';
+  }
   function kbps(bps) { return bps === null || bps === undefined ? '–' : bps >= 1e6 ? (bps / 1e6).toFixed(2) + ' Mbit/s' : Math.round(bps / 1000) + ' kbit/s'; }
   function fps(v) { return v === null || v === undefined ? '–' : (Math.round(v * 10) / 10) + ' fps'; }
   function duration(ms) {
@@ -267,7 +272,7 @@
         kv([
           ['client', i.clientId], ['from', i.remoteAddress], ['encoder', i.encoder, true], ['codecs', codec(i.video, i.audio), true],
           ['size', resolution(i.video)], ['fps', fps(i.fps)], ['bitrate', kbps(i.bitrateBps)], ['RTT', i.rttMs !== undefined ? i.rttMs + ' ms' : ''],
-          ['dropped', i.droppedFrames], ['uptime', duration(i.uptimeMs)],
+          ['dropped', i.droppedFrames], ['uptime', duration(i.uptimeMs)], ['admitted', admission(i.admission), true],
         ]));
     }));
 

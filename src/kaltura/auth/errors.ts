@@ -9,8 +9,10 @@ export type AuthErrorCode =
   | 'INVALID_ARGUMENT'
   /** Kaltura refused the entry (token, entry, permission, quota…); carries Kaltura's code. */
   | 'KALTURA_REFUSED'
-  /** The entry failed recently and is refused without asking Kaltura again. */
+  /** This publisher key (entry, index, token) failed recently, or the entry is unknown: refused without asking Kaltura again. */
   | 'BLOCKED'
+  /** Too many authentication attempts from this client network (or from new publishers overall). */
+  | 'RATE_LIMITED'
   /** Kaltura did not answer in time, or could not be reached. */
   | 'KALTURA_UNAVAILABLE'
   /** The stream name is not `<entryId>_<n>`, or n is out of range. */
@@ -25,10 +27,13 @@ export class AuthError extends Error {
   readonly code: AuthErrorCode;
   /** Kaltura's error code when Kaltura answered (e.g. LIVE_STREAM_INVALID_TOKEN). */
   readonly kalturaCode?: string;
+  /** KALTURA_UNAVAILABLE because Kaltura could not be reached (not a definite answer): a stale admission may stand in. */
+  readonly unreachable: boolean;
 
-  constructor(code: AuthErrorCode, message: string, options: { kalturaCode?: string; cause?: unknown } = {}) {
+  constructor(code: AuthErrorCode, message: string, options: { kalturaCode?: string; cause?: unknown; unreachable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.unreachable = options.unreachable === true;
     if (options.kalturaCode !== undefined) this.kalturaCode = options.kalturaCode;
   }
 

@@ -1,7 +1,18 @@
 /** Publisher authentication against Kaltura: URL rules, the policy, beacons, the ingest adapter. */
-export { PublisherAuth, MEDIA_SERVER_PARTNER, DEFAULT_BLOCK_MS, DEFAULT_REAUTH_INTERVAL_MS, ipOf } from './policy';
+export {
+  PublisherAuth,
+  MEDIA_SERVER_PARTNER,
+  DEFAULT_BLOCK_MS,
+  DEFAULT_REAUTH_INTERVAL_MS,
+  DEFAULT_STALE_ADMIT_MS,
+  AUTH_ANSWERS,
+  admissionMemoryMs,
+  ipOf,
+} from './policy';
 export type {
+  AdmissionVia,
   AuthDecision,
+  PublisherAuthEvents,
   AuthKalturaApi,
   AuthStats,
   AuthenticatedConnection,
@@ -14,6 +25,8 @@ export type { AuthErrorCode } from './errors';
 export { authGates } from './gates';
 export type { AuthGates } from './gates';
 export { RefusalLog } from './refusal-log';
+export { AttemptBudget, clientNetwork } from './attempt-budget';
+export type { AttemptBudgetOptions, BudgetCheck } from './attempt-budget';
 export type { RefusalCounts, RefusalRecord } from './refusal-log';
 export { alertCodeOf, alertJson, healthBeacon, ALERT_SEVERITY, ENTRY_BEACON } from './beacon';
 export type { AlertData } from './beacon';

@@ -14,7 +14,8 @@ export interface RefusalRecord {
   /** Remote IP, without the port. */
   ip: string;
   connectionId: number;
-  stage: 'connect' | 'publish';
+  /** `recheck`: admitted while Kaltura was unreachable, refused once it answered (the connection was closed). */
+  stage: 'connect' | 'publish' | 'recheck';
   code: AuthErrorCode;
   entryId?: string;
   /** Kaltura's error code when Kaltura refused. */
