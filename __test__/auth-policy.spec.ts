@@ -251,7 +251,8 @@ test('Kaltura hanging: the connect is refused after the decision timeout; other 
   const pending = connect(url());
   const other = await connect(url('other', OTHER, 103));
   t.like(other, { accept: true, entryId: OTHER });
-  t.true(Date.now() - started < 100, 'the other entry did not wait');
+  // The other entry did not wait for the hung one: it was decided while that one still hangs.
+  t.is(auth.stats().timeouts, 0, 'the other entry was decided before the hung one timed out');
   const slow = await pending;
   const elapsed = Date.now() - started;
   t.false(slow.accept);
@@ -259,7 +260,7 @@ test('Kaltura hanging: the connect is refused after the decision timeout; other 
     t.is(slow.error.code, 'KALTURA_UNAVAILABLE');
     t.is(slow.error.message, 'Kaltura API unavailable: timeout after 150 ms');
   }
-  t.true(elapsed >= 140 && elapsed < 1000, `refused after ${elapsed} ms`);
+  t.true(elapsed >= 140, `refused after ${elapsed} ms, not before the 150 ms decision timeout`);
   t.is(auth.stats().timeouts, 1);
   // The hang is not a Kaltura refusal: no block, no beacon.
   await auth.flushBeacons();

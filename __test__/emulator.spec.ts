@@ -583,7 +583,7 @@ test('permission.get, liveStream.appendRecording and media.cancelReplace', async
 
 test('Kaltura down and slow: setDown resets or hangs connections, setLatency delays answers', async (t) => {
   const emu = await emulator(t);
-  const ping = (timeoutMs = 2000) => fetch(`${emu.url}/api_v3/service/system/action/ping?format=1`, { signal: AbortSignal.timeout(timeoutMs) }).then((r) => r.json());
+  const ping = (timeoutMs = 10_000) => fetch(`${emu.url}/api_v3/service/system/action/ping?format=1`, { signal: AbortSignal.timeout(timeoutMs) }).then((r) => r.json());
   t.is(await ping(), true);
   emu.setDown(true);
   await t.throwsAsync(ping());

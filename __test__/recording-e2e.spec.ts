@@ -4,11 +4,13 @@
  * embedded Kaltura emulator (appendRecording with a server file, or uploadToken in eCDN
  * mode). What Kaltura received is checked against the local files with ffprobe.
  *
- * The long tests (a 3-minute recorded publish, a 2-minute Kaltura outage) run concurrently
- * with the short ones; every wait has a deadline and every encoder a time limit.
+ * The long scenarios keep their point at a fraction of the time: 20 s segments instead of
+ * 60 s, a 30 s Kaltura outage instead of 2 minutes, a 5-15 s republish grace instead of 30 s.
+ * KLIVE_LONG_TESTS=1 runs them at full length. Every wait has a deadline and every encoder a
+ * time limit.
  */
-import test from 'ava';
-import { spawn, execFileSync } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -34,6 +36,8 @@ import {
 import { FFMPEG, FFPROBE, run, sleep, tempDir } from './helpers/media';
 
 const BIN = join(__dirname, '..', 'bin', 'klive-server.js');
+/** KLIVE_LONG_TESTS=1: the full-length variants (3-minute publish, 2-minute outage). */
+const LONG = process.env.KLIVE_LONG_TESTS === '1';
 
 interface Probed {
   codecs: string[];
@@ -67,33 +71,55 @@ function logEvents(env: HlsEnv, msg: string): Array<Record<string, unknown>> {
   return env.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => o.msg === msg);
 }
 
+interface BinServer {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<void>;
+  /** stdout and stderr so far. */
+  output(): string;
+}
+
+/** `klive-server --config FILE` as a separate process (killed at teardown), once it listens. */
+async function startBin(t: ExecutionContext, configFile: string): Promise<BinServer> {
+  const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  t.teardown(() => child.kill('SIGKILL'));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const port = await until('the daemon listening', 30_000, () => Number(/"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out)?.[1] ?? NaN) || undefined);
+  return { child, port, exited, output: () => out };
+}
+
 /** Start ms of a segment file, from its name `<stream>-<start>.mp4`. */
 function startOf(path: string): number {
   return Number(path.slice(path.lastIndexOf('-') + 1).replace(/\.mp4$/, ''));
 }
 
-test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended once, sync points over RTMP and in HLS', async (t) => {
-  t.timeout(330_000);
+test(`a ${LONG ? '3-minute' : '1-minute'} recorded publish: 3 MP4 segments per rendition, each appended once, sync points over RTMP and in HLS`, async (t) => {
+  // Segments (and sync points) every 20 s, 60 s with KLIVE_LONG_TESTS=1.
+  const segmentS = LONG ? 60 : 20;
+  t.timeout((LONG ? 330 : 180) * 1000);
   const ENTRY = '0_recfull1';
   const renditions = [FLAVOR.source, FLAVOR.sd480, FLAVOR.sd360, FLAVOR.audioOnly];
   const env = await startHlsEnv({
     fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: renditions, recordStatus: 1, recordedEntryId: '0_vodrec01', dvrStatus: 1 }]),
-    recording: { segmentDurationSeconds: 60, syncPointIntervalSeconds: 60 },
+    recording: { segmentDurationSeconds: segmentS, syncPointIntervalSeconds: segmentS, republishGraceSeconds: 5 },
   });
   t.teardown(() => env.stop());
-  // Just under 3 minutes: a publish that ends exactly on a segment boundary would leave the
+  // Just under 3 segments: a publish that ends exactly on a segment boundary would leave the
   // audio transcoder's last padded AAC frame (encoder delay, written as it drains) alone in a
   // 20 ms fourth segment.
-  const publishS = 178;
+  const publishS = 3 * segmentS - 2;
   const started = Date.now();
-  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: publishS, size: '854x480', rate: 25, videoKbps: 1800, noise: 0 }, 240_000);
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: publishS, size: '854x480', rate: 25, videoKbps: 1800, noise: 0 }, (publishS + 60) * 1000);
   t.teardown(() => encoder.child.kill('SIGKILL'));
   // 1800 kbit/s: above the 480p flavor's 1200 by the 40 % Kaltura requires to keep an optional flavor.
-  // An RTMP player on the source for 155 s (ffmpeg, which logs each data message it does not
-  // know at trace level; rtmpdump drops them): the sync points at 60 and 120 s reach it, and
-  // the one at publish too when it joined before it.
+  // An RTMP player on the source for most of the publish (ffmpeg, which logs each data message
+  // it does not know at trace level; rtmpdump drops them): the sync points at 1 and 2 segment
+  // lengths reach it, and the one at publish too when it joined before it.
   await until('the source is live', 15_000, () => env.daemon.ingest.stats().streams.some((s) => s.name === `${ENTRY}_1`), 20);
-  const player = spawn(FFMPEG, ['-v', 'trace', '-i', `rtmp://127.0.0.1:${env.daemon.rtmpPort}/kLive/${ENTRY}_1`, '-t', '155', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const player = spawn(FFMPEG, ['-v', 'trace', '-i', `rtmp://127.0.0.1:${env.daemon.rtmpPort}/kLive/${ENTRY}_1`, '-t', String(publishS - segmentS / 2), '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let playerLog = '';
   player.stderr.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line.includes('onMetaDataRecording')) playerLog += `${line}\n`;
@@ -102,7 +128,8 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
   const playerDone = new Promise<void>((resolve) => player.on('exit', () => resolve()));
 
   await encoder.done;
-  const publishedMs = Date.now() - started;
+  const endedAt = Date.now();
+  const publishedMs = endedAt - started;
   // Every rendition's last chunk arrives once the republish grace has passed.
   await until('every rendition delivered its last segment', 90_000, () => renditions.every((f) => chunksOf(env, ENTRY, f).some((c) => c.isLastChunk)), 500).catch((error: Error) => {
     const got = renditions.map((f) => `${f}: [${chunksOf(env, ENTRY, f).map((c) => `${c.duration.toFixed(1)}${c.isLastChunk ? ' last' : ''}`).join(', ')}]`);
@@ -112,6 +139,8 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
   await playerDone;
 
   const recordDir = env.daemon.config.recording.sharedDirectory;
+  /** Each rendition's recorded span on the timeline: [start of its first segment, end of its last]. */
+  const spans = new Map<number, { start: number; end: number }>();
   for (const flavor of renditions) {
     const chunks = chunksOf(env, ENTRY, flavor);
     t.is(chunks.length, 3, `flavor ${flavor}: ${chunks.map((c) => c.duration).join(', ')}`);
@@ -132,14 +161,27 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
       total += chunk.duration;
     }
     t.true(await decodesCleanly(files[2]), `flavor ${flavor}: the last segment decodes without error`);
-    // Every rendition is cut on the entry's timeline, so each spans the publish.
-    const slack = 1;
-    t.true(total >= publishS - slack && total <= publishS + 1, `flavor ${flavor}: recorded ${total.toFixed(2)} s of a ${publishS} s publish (${publishedMs} ms wall)`);
-    t.log(`flavor ${flavor}: ${chunks.map((c) => c.duration.toFixed(3)).join(' + ')} = ${total.toFixed(3)} s`);
+    spans.set(flavor, { start: startOf(files[0]), end: startOf(files[0]) + total * 1000 });
+    t.log(`flavor ${flavor}: ${chunks.map((c) => c.duration.toFixed(3)).join(' + ')} = ${total.toFixed(3)} s (${publishedMs} ms wall)`);
+  }
+  // The passthrough rendition holds the whole publish. Transcoded ones are cut on the same
+  // timeline and end with it; they begin where the transcoder's first output did (it joins
+  // the source at a keyframe once started, later on a loaded machine), never before the source.
+  const source = spans.get(FLAVOR.source);
+  if (!source) throw new Error('no source rendition');
+  // The recorder joins once the daemon has decided to record (Kaltura's recordStatus and
+  // permission, then the rendition's start), at the next keyframe: on a loaded machine a second
+  // or two after the encoder's first frame. From there it holds everything, cut on the grid.
+  const recordedS = (source.end - source.start) / 1000;
+  t.true(recordedS >= publishS - 3 && recordedS <= publishS + 1, `the source rendition recorded ${recordedS} s of a ${publishS} s publish`);
+  for (const [flavor, span] of spans) {
+    t.true(span.start >= source.start - 100, `flavor ${flavor} starts at ${span.start}, the source at ${source.start}`);
+    t.true(Math.abs(span.end - source.end) <= 1000, `flavor ${flavor} ends at ${span.end}, the source at ${source.end}`);
+    t.true(span.start - source.start <= 10_000, `flavor ${flavor}: its transcoder joined ${span.start - source.start} ms after the publish`);
   }
   t.is(env.emulator.callsOf('media', 'cancelReplace').length, 1, 'the primary unpublish of an anchored, recorded entry cancels the replace');
 
-  // Sync points, as an RTMP player saw them in the first 155 s.
+  // Sync points, as the RTMP player saw them.
   const seenByPlayer = playerLog.split('\n').filter((l) => l.includes('onMetaDataRecording')).length;
   t.true(seenByPlayer >= 2 && seenByPlayer <= 3, `onMetaDataRecording messages seen by the RTMP player: ${seenByPlayer}`);
   // And as ID3 in the HLS of the passthrough rendition (which relays the source's data).
@@ -149,14 +191,16 @@ test('a 3-minute recorded publish: 3 MP4 segments per rendition, each appended o
     const body = (await httpRequest(`${env.origin}/kLive/${ENTRY}_${FLAVOR.source}/${s.uri}`)).body;
     for (const p of syncPoints(parseTs(body))) if (String((p.json as { id?: string }).id).startsWith(`${ENTRY}_1_`)) id3.push(p.json);
   }
-  // And their content, as ID3: the first at publish, then every 60 s, numbered by slot.
+  // And their content, as ID3: the first at publish, then every segment length, numbered by slot.
   const points = id3 as Array<{ objectType: string; id: string; timestamp: number }>;
   t.true(points.length >= 3, `recording sync points in HLS ID3: ${JSON.stringify(id3)}`);
   const slots = points.map((p) => Number(p.id.slice(`${ENTRY}_1_`.length)));
   t.true(points.every((p) => p.objectType === 'KalturaSyncPoint'));
   t.deepEqual(slots.slice(0, 3), [slots[0], slots[0] + 1, slots[0] + 2], `sync point ids ${points.map((p) => p.id).join(',')}`);
-  t.true(Math.abs(points[1].timestamp - points[0].timestamp - 60_000) < 1000 && Math.abs(points[2].timestamp - points[1].timestamp - 60_000) < 1000, `sync point times ${points.map((p) => p.timestamp).join(',')}`);
-  t.true(Math.abs(points[0].timestamp - started) < 5000, 'the first at publish');
+  const interval = segmentS * 1000;
+  t.true(Math.abs(points[1].timestamp - points[0].timestamp - interval) < 1000 && Math.abs(points[2].timestamp - points[1].timestamp - interval) < 1000, `sync point times ${points.map((p) => p.timestamp).join(',')}`);
+  // The first at publish: on the wall-clock timeline, inside the publish (however slowly the encoder started).
+  t.true(points[0].timestamp >= started - 1000 && points[0].timestamp <= endedAt, `the first at publish: ${points[0].timestamp} in ${started}..${endedAt}`);
 });
 
 test('an encoder that reconnects continues the recording: only the segment closed by the final unpublish is the last chunk', async (t) => {
@@ -164,21 +208,25 @@ test('an encoder that reconnects continues the recording: only the segment close
   const ENTRY = '0_recagain';
   const env = await startHlsEnv({
     fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
-    recording: { segmentDurationSeconds: 60 },
+    // The reconnect comes 2 s (plus the encoder's start-up) after the first publish ends,
+    // well inside the 15 s grace.
+    recording: { segmentDurationSeconds: 60, republishGraceSeconds: 15 },
   });
   t.teardown(() => env.stop());
   const source = { seconds: 15, size: '640x360', rate: 25, videoKbps: 600, noise: 0 };
   const first = publishDetailed(env.publishUrl(ENTRY), source);
   t.teardown(() => first.child.kill('SIGKILL'));
   await first.done;
-  await sleep(3000);
+  await sleep(2000);
   const second = publishDetailed(env.publishUrl(ENTRY), source);
   t.teardown(() => second.child.kill('SIGKILL'));
   await second.done;
   await until('the last chunk', 60_000, () => chunksOf(env, ENTRY, FLAVOR.source).some((c) => c.isLastChunk), 500);
   const chunks = chunksOf(env, ENTRY, FLAVOR.source);
   t.deepEqual(chunks.map((c) => c.isLastChunk), [false, true], `chunks ${chunks.map((c) => `${c.duration}${c.isLastChunk ? ' last' : ''}`).join(', ')}`);
-  t.true(chunks.every((c) => Math.abs(c.duration - 15) < 1), 'one segment per publish');
+  // One segment per 15 s publish; the recorder joins each at a keyframe once the publish is
+  // admitted, a second or two in on a loaded machine.
+  t.true(chunks.every((c) => c.duration > 12 && c.duration < 16), `one segment per publish: ${chunks.map((c) => c.duration).join(', ')} s`);
   t.is(logEvents(env, 'recording failed').length, 0, 'the reconnect is not a recording failure');
   t.deepEqual(env.daemon.ingest.recordings().map((r) => r.rejectedFrames), [0], 'every frame of both publishes recorded');
 });
@@ -189,7 +237,7 @@ test('eCDN mode: segments go through uploadToken and arrive byte-identical', asy
   const env = await startHlsEnv({
     fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
     workMode: 'ecdn',
-    recording: { segmentDurationSeconds: 15, uploadChunkBytes: 256 * 1024, retainDeliveredSeconds: 3600 },
+    recording: { segmentDurationSeconds: 15, uploadChunkBytes: 256 * 1024, retainDeliveredSeconds: 3600, republishGraceSeconds: 5 },
     kaltura: { partnerId: 102, adminSecret: DEMO_ADMIN_SECRET },
   });
   t.teardown(() => env.stop());
@@ -201,6 +249,8 @@ test('eCDN mode: segments go through uploadToken and arrive byte-identical', asy
   t.true(chunks.length >= 2);
   t.true(chunks.every((c) => c.resourceType === 'KalturaUploadedFileTokenResource'));
   t.true(env.emulator.callsOf('uploadToken', 'upload').length > chunks.length, 'uploaded in several chunks');
+  // Kaltura has the last chunk; the queue records it as done right after: wait for that.
+  await env.daemon.recordings.queue.whenIdle();
   const local = env.daemon.recordings.queue.list().filter((i) => i.state === 'done');
   t.is(local.length, chunks.length);
   for (const [i, chunk] of chunks.entries()) {
@@ -208,20 +258,25 @@ test('eCDN mode: segments go through uploadToken and arrive byte-identical', asy
   }
 });
 
-test('Kaltura down for 2 minutes during recording: afterwards every segment arrives, in order, once', async (t) => {
-  t.timeout(330_000);
+test(`Kaltura down for ${LONG ? '2 minutes' : '30 s'} during recording: afterwards every segment arrives, in order, once`, async (t) => {
+  // 10 s segments and a 30 s outage (20 s and 2 minutes with KLIVE_LONG_TESTS=1): segments
+  // finish while Kaltura is down and queue up.
+  const segmentS = LONG ? 20 : 10;
+  const outageMs = LONG ? 120_000 : 30_000;
+  const publishS = LONG ? 100 : 50;
+  t.timeout((LONG ? 330 : 180) * 1000);
   const ENTRY = '0_recdown1';
   const env = await startHlsEnv({
     fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]),
-    recording: { segmentDurationSeconds: 20 },
+    recording: { segmentDurationSeconds: segmentS, republishGraceSeconds: 5 },
   });
   t.teardown(() => env.stop());
-  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: 100, size: '640x360', rate: 25, videoKbps: 600, noise: 0 }, 180_000);
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: publishS, size: '640x360', rate: 25, videoKbps: 600, noise: 0 }, (publishS + 80) * 1000);
   t.teardown(() => encoder.child.kill('SIGKILL'));
   await sleep(8000);
   env.emulator.setDown(true);
   const downAt = Date.now();
-  await sleep(120_000);
+  await sleep(outageMs);
   const duringOutage = chunksOf(env, ENTRY, FLAVOR.source).length;
   env.emulator.setDown(false);
   t.log(`Kaltura down ${Date.now() - downAt} ms; queue then: ${JSON.stringify(env.daemon.recordings.queue.counters())}`);
@@ -229,13 +284,13 @@ test('Kaltura down for 2 minutes during recording: afterwards every segment arri
   await until('the last chunk after the outage', 120_000, () => chunksOf(env, ENTRY, FLAVOR.source).some((c) => c.isLastChunk), 500);
   const chunks = chunksOf(env, ENTRY, FLAVOR.source);
   t.is(duringOutage, 0, 'nothing was delivered while Kaltura was down');
-  t.true(chunks.length >= 5, `${chunks.length} segments`);
+  t.true(chunks.length >= publishS / segmentS, `${chunks.length} segments`);
   const starts = chunks.map((c) => startOf(c.localFilePath ?? ''));
   t.deepEqual([...starts].sort((a, b) => a - b), starts, 'delivered in recording order');
   t.is(new Set(chunks.map((c) => c.sha256)).size, chunks.length, 'no segment twice');
   t.deepEqual(chunks.map((c) => c.isLastChunk), chunks.map((_, i) => i === chunks.length - 1));
   const total = chunks.reduce((s, c) => s + c.duration, 0);
-  t.true(total > 98 && total < 101, `recorded ${total} s of 100`);
+  t.true(total > publishS - 2 && total < publishS + 1, `recorded ${total} s of ${publishS}`);
 });
 
 test('a full disk stops the recording with an error; HLS goes on and what was written is delivered', async (t) => {
@@ -267,8 +322,10 @@ test('a full disk stops the recording with an error; HLS goes on and what was wr
   t.regex(String(error.message), /No space left on device|os error 28/);
   const stream = `${ENTRY}_${FLAVOR.source}`;
   const before = (await fetchMedia(env.origin, stream))?.segments.at(-1)?.seq ?? -1;
-  await sleep(6000);
-  const after = (await fetchMedia(env.origin, stream))?.segments.at(-1)?.seq ?? -1;
+  const after = await until('a new HLS segment after the disk filled', 40_000, async () => {
+    const seq = (await fetchMedia(env.origin, stream))?.segments.at(-1)?.seq ?? -1;
+    return seq > before ? seq : undefined;
+  }, 500);
   t.true(after > before, `HLS goes on after the disk filled (segment ${before} → ${after})`);
   await until('the written segments delivered', 30_000, () => chunksOf(env, ENTRY, FLAVOR.source).length >= 1, 500);
   const chunks = chunksOf(env, ENTRY, FLAVOR.source);
@@ -298,50 +355,112 @@ test('kill -9 mid-segment: the next start finishes the partial segment and deliv
       log: { format: 'json', level: 'info' },
     }),
   );
-  const startServer = async () => {
-    const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    t.teardown(() => child.kill('SIGKILL'));
-    const port = await until('the daemon listening', 30_000, () => {
-      const m = /"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out);
-      return m ? Number(m[1]) : undefined;
-    });
-    return { child, port, output: () => out };
-  };
+  const startServer = () => startBin(t, configFile);
   const first = await startServer();
   const url = `rtmp://127.0.0.1:${first.port}/kLive/?p=102&e=${ENTRY}&i=0&t=${DEMO_ENTRY_TOKEN}/${ENTRY}_1`;
   const encoder = publishDetailed(url, { seconds: 60, size: '640x360', rate: 25, videoKbps: 600, noise: 0 }, 90_000);
   t.teardown(() => encoder.child.kill('SIGKILL'));
-  await sleep(25_000);
+  // Killed mid-segment (60 s segments) once ~10 s of media are recorded.
+  await sleep(12_000);
   first.child.kill('SIGKILL');
   const killedAt = Date.now();
   encoder.child.kill('SIGKILL');
-  await new Promise((resolve) => first.child.on('exit', resolve));
+  await first.exited;
   const assetId = liveAssetId(ENTRY, FLAVOR.source);
   t.is(emulator.receivedRecordings(ENTRY, assetId).length, 0, 'nothing delivered before the kill (60 s segments)');
 
   const second = await startServer();
-  await until('the recovered segment delivered', 30_000, () => emulator.receivedRecordings(ENTRY, assetId).length >= 1, 250);
-  await sleep(2000);
+  await until('the recovered segment delivered', 60_000, () => emulator.receivedRecordings(ENTRY, assetId).length >= 1, 250);
+  // The restart is complete once the server has stopped gracefully (its delivery queue
+  // drained): only then is "once" a fact rather than a snapshot.
+  second.child.kill('SIGTERM');
+  await second.exited;
   const chunks = emulator.receivedRecordings(ENTRY, assetId);
   t.is(chunks.length, 1, 'delivered once');
   const path = chunks[0].localFilePath ?? '';
   const p = await probe(path);
   t.deepEqual(p.codecs, ['aac', 'h264']);
   const recordedUntil = startOf(path) + p.durationS * 1000;
-  t.true(killedAt - recordedUntil <= 5000, `plays up to ${killedAt - recordedUntil} ms before the kill`);
+  t.log(`recovered ${p.durationS} s, ending ${killedAt - recordedUntil} ms before the kill`);
+  // Most of the ~10 s published before the kill survived it (the recorder writes a fragment
+  // at least every 2 s), and nothing after the kill is claimed.
+  t.true(p.durationS >= 5, `recovered ${p.durationS} s`);
+  t.true(recordedUntil <= killedAt, 'nothing recorded after the kill');
   t.true(Math.abs(p.durationS - chunks[0].duration) < 0.2);
   t.true(await decodesCleanly(path));
   t.regex(second.output(), /recovered a segment cut short/);
-  // A third start finds nothing new to deliver.
-  second.child.kill('SIGTERM');
-  await new Promise((resolve) => second.child.on('exit', resolve));
+  // A third start finds nothing to recover or deliver: it says so by not queuing anything,
+  // and after its graceful stop Kaltura still has one appendRecording.
   const third = await startServer();
-  await sleep(3000);
-  t.is(emulator.callsOf('liveStream', 'appendRecording').length, 1, 'nothing delivered twice');
   third.child.kill('SIGTERM');
+  await third.exited;
+  t.notRegex(third.output(), /recovered a segment cut short|queued for delivery|recording segment delivered/);
+  t.is(emulator.callsOf('liveStream', 'appendRecording').length, 1, 'nothing delivered twice');
+});
+
+test('kill -9 during an eCDN upload: the next start resumes the pending journal items; each segment arrives once, byte-identical', async (t) => {
+  t.timeout(180_000);
+  const ENTRY = '0_reckill2';
+  const emulator = await startKalturaEmulator({ fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]) });
+  t.teardown(() => emulator.stop());
+  const dir = tempDir('rec-kill-ecdn');
+  const recordDir = join(dir, 'rec');
+  const configFile = join(dir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      workMode: 'ecdn',
+      kaltura: { serviceUrl: emulator.url, partnerId: 102, adminSecret: DEMO_ADMIN_SECRET, heartbeatIntervalSeconds: 0 },
+      hostname: HLS_TEST_HOST,
+      rtmp: { host: '127.0.0.1', port: 0 },
+      // 5 s segments uploaded in 64 KiB chunks (kept afterwards, to compare), Kaltura slow:
+      // an upload is in flight most of the time.
+      recording: { directory: recordDir, segmentDurationSeconds: 5, uploadChunkBytes: 64 * 1024, retainDeliveredSeconds: 3600, republishGraceSeconds: 2 },
+      log: { format: 'json', level: 'info' },
+    }),
+  );
+  const startServer = () => startBin(t, configFile);
+  const first = await startServer();
+  emulator.setLatency(250);
+  const encoder = publishDetailed(`rtmp://127.0.0.1:${first.port}/kLive/?p=102&e=${ENTRY}&i=0&t=${DEMO_ENTRY_TOKEN}/${ENTRY}_1`, { seconds: 30, size: '640x360', rate: 25, videoKbps: 800, noise: 0 }, 90_000);
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  const calls = () => ({ add: emulator.callsOf('uploadToken', 'add').length, upload: emulator.callsOf('uploadToken', 'upload').length, append: emulator.callsOf('liveStream', 'appendRecording').length });
+  // Killed while a segment is half uploaded: after a delivered segment, the next one's token
+  // has taken two chunks and no appendRecording yet.
+  await until('a segment half uploaded after a delivered one', 60_000, () => {
+    const all = emulator.calls;
+    const lastAppend = all.map((c) => c.action.toLowerCase()).lastIndexOf('appendrecording');
+    if (lastAppend < 0) return undefined;
+    const since = all.slice(lastAppend + 1);
+    const added = since.some((c) => c.action.toLowerCase() === 'add' && c.service.toLowerCase() === 'uploadtoken');
+    return added && since.filter((c) => c.action.toLowerCase() === 'upload' && c.result === 'OK').length >= 2 ? true : undefined;
+  }, 20);
+  first.child.kill('SIGKILL');
+  encoder.child.kill('SIGKILL');
+  await first.exited;
+  const atKill = calls();
+  t.log(`at the kill: ${JSON.stringify(atKill)}`);
+  emulator.setLatency(0);
+
+  const second = await startServer();
+  // Every segment on disk (the restart also finished the one being written) reaches Kaltura.
+  const segments = execFileSync('find', [recordDir, '-name', '*.mp4', '-type', 'f']).toString().trim().split('\n').filter((f) => f !== '');
+  t.true(segments.length >= 2, `segments on disk: ${segments.join(', ')}`);
+  const received = () => emulator.receivedRecordings(ENTRY, liveAssetId(ENTRY, FLAVOR.source));
+  await until('every segment delivered after the restart', 90_000, () => received().length >= segments.length, 250);
+  second.child.kill('SIGTERM');
+  await second.exited;
+  const chunks = received();
+  const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+  t.deepEqual(chunks.map((c) => c.sha256).sort(), segments.map(sha).sort(), 'each segment once, byte-identical');
+  const after = calls();
+  t.is(after.append, segments.length, 'one appendRecording per segment');
+  // The interrupted upload continued on its journaled token (asked Kaltura how much it holds,
+  // then resumed there): one token per segment, none created twice.
+  t.log(`after the restart: ${JSON.stringify(after)}`);
+  t.is(after.add, segments.length, `${after.add} upload tokens for ${segments.length} segments`);
+  t.true(emulator.callsOf('uploadToken', 'get').length >= 1, 'the restart asked Kaltura for the token\'s uploaded size');
+  t.regex(second.output(), /queued for delivery|recovered a segment cut short|recording segment delivered/);
 });
 
 test('two servers fed by one encoder (tee): the same media sequence numbers and PTS (within 50 ms) for the same content', async (t) => {

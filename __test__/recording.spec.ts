@@ -276,6 +276,41 @@ test('restart while appendRecording was in flight: not resent (at most once), re
   t.like(q.list()[0], { id: 'crashed-1', state: 'done', uncertain: true });
 });
 
+test('appendRecording that times out: not resent (Kaltura may have executed it), reported uncertain, file kept', async (t) => {
+  const r = await rig(t, 'kaltura', { queue: { appendTimeoutMs: 500 } });
+  const q = await r.queue();
+  const uncertain: string[] = [];
+  q.on('uncertain', (i) => uncertain.push(i.path));
+  // The first segment goes through (and Kaltura's live assets are known from then on).
+  const first = r.segment(32, 1);
+  await q.enqueue(first, info('kaltura'));
+  q.start();
+  await q.whenIdle();
+  t.is(r.emu.callsOf('liveStream', 'appendRecording').length, 1);
+  // Kaltura then accepts requests and never answers: the second append times out.
+  r.emu.setDown(true, 'hang');
+  const second = r.segment(32, 2);
+  await q.enqueue(second, info('kaltura'));
+  await q.whenIdle();
+  r.emu.setDown(false);
+  const item = q.list().find((i) => i.path === second.path);
+  t.like(item, { state: 'done', uncertain: true });
+  t.like(q.counters(), { delivered: 1, uncertain: 1, pending: 0, failed: 0 });
+  t.is(uncertain.length, 1, 'the uncertain segment is reported');
+  t.true(existsSync(item?.sharedPath ?? item?.path ?? ''), 'its file is kept for an operator');
+  // Kaltura is back: nothing is resent, now or after a restart on the same journal.
+  const third = r.segment(32, 3);
+  await q.enqueue(third, info('kaltura'));
+  await q.whenIdle();
+  await q.stop();
+  const again = await r.queue();
+  again.start();
+  await again.whenIdle();
+  const appended = r.emu.receivedRecordings(ENTRY, liveAssetId(ENTRY, 32)).map((c) => c.sha256);
+  t.deepEqual(appended, [first.sha256, third.sha256], 'the timed-out segment was never sent again');
+  t.like(again.list().find((i) => i.path === second.path), { state: 'done', uncertain: true });
+});
+
 test('retry time exceeded: the item is failed, reported, counted and kept with its file', async (t) => {
   const r = await rig(t, 'ecdn', { queue: { retryForMs: 300 } });
   const q = await r.queue();

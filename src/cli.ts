@@ -2,7 +2,7 @@
  * klive-server command line: argv → config → daemon. Exit codes: 0 done (or stopped by
  * SIGINT/SIGTERM), 1 the daemon failed to start, 2 bad usage or configuration.
  */
-import { version } from '../package.json';
+import { version } from './package-info';
 import { CONFIG_FILE_ENV, CONFIG_KEYS, ConfigError, loadConfig, parseOverride, redactConfig, type KliveConfig } from './config';
 import { devBanner, startDaemon, startDevDaemon, type DaemonHandle } from './daemon';
 import { nativeVersion } from './ingest/native';
@@ -24,7 +24,8 @@ Options:
   --dev                  start the embedded Kaltura API emulator in-process and print how to publish
   --set KEY=VALUE        set any config key, e.g. --set kaltura.timeoutMs=5000 (repeatable)
   --host ADDRESS         RTMP bind address (rtmp.host, default 0.0.0.0)
-  --port PORT            RTMP port (rtmp.port, default 1935)
+  --port PORT            RTMP port (rtmp.port, default 1935; 0 lets the OS pick)
+  --admin-port PORT      control-plane port: diagnostics, metrics, dashboard (admin.port, default 8086)
   --service-url URL      Kaltura API root (kaltura.serviceUrl)
   --partner-id ID        Kaltura partner of the admin secret (kaltura.partnerId, default -5)
   --hostname NAME        media-server node name known to Kaltura (hostname, default the OS hostname)
@@ -54,6 +55,7 @@ class UsageError extends Error {
 const FLAG_KEYS: Record<string, string> = {
   '--host': 'rtmp.host',
   '--port': 'rtmp.port',
+  '--admin-port': 'admin.port',
   '--service-url': 'kaltura.serviceUrl',
   '--partner-id': 'kaltura.partnerId',
   '--hostname': 'hostname',

@@ -66,6 +66,8 @@ const schema = z
         directory: nonEmpty.optional(),
         fileGroup: nonEmpty.default('kaltura'),
         segmentDurationSeconds: positiveInt.default(900),
+        /** An encoder that reconnects within this continues its recording; after it the last segment is closed. */
+        republishGraceSeconds: positiveInt.default(30),
         /** kaltura workMode: segments are moved here (<sharedDirectory>/<entryId>/<file>) and Kaltura reads them by path. */
         sharedDirectory: nonEmpty.optional(),
         /** The delivery journal; must survive restarts. */
@@ -219,6 +221,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'recording.retainDeliveredSeconds': { kind: 'int', env: 'KLIVE_RECORDING_RETAIN_DELIVERED_SECONDS' },
   'recording.diskBudgetBytes': { kind: 'int', env: 'KLIVE_RECORDING_DISK_BUDGET_BYTES' },
   'recording.syncPointIntervalSeconds': { kind: 'int', env: 'KLIVE_RECORDING_SYNC_POINT_INTERVAL_SECONDS' },
+  'recording.republishGraceSeconds': { kind: 'int', env: 'KLIVE_RECORDING_REPUBLISH_GRACE_SECONDS' },
   'hls.directory': { kind: 'string', env: 'KLIVE_HLS_DIRECTORY' },
   'hls.memoryBudgetBytes': { kind: 'int', env: 'KLIVE_HLS_MEMORY_BUDGET_BYTES' },
   'hls.diskBudgetBytes': { kind: 'int', env: 'KLIVE_HLS_DISK_BUDGET_BYTES' },
@@ -277,8 +280,16 @@ export function loadConfig(options: LoadConfigOptions = {}): KliveConfig {
     setPath(tree, o.key, parseText(o.value, spec.kind));
     origins.set(o.key, o.source);
   }
+  if (options.dev && (tree.recording as Record<string, unknown> | undefined)?.segmentDurationSeconds === undefined) {
+    // A newcomer should see a recorded segment reach Kaltura within minutes, not 15.
+    setPath(tree, 'recording.segmentDurationSeconds', DEV_RECORDING_SEGMENT_SECONDS);
+    origins.set('recording.segmentDurationSeconds', '--dev default');
+  }
   return validateConfig(tree, { origins, fileLabel, dev: options.dev === true });
 }
+
+/** `--dev`'s recording segment length unless one is configured. */
+export const DEV_RECORDING_SEGMENT_SECONDS = 60;
 
 /**
  * Validate a config tree (as a file would hold it) and fill in defaults. `origins` maps a

@@ -6,9 +6,9 @@
  * first starts the embedded Kaltura API emulator with the demo fixtures and points the daemon
  * at it (`klive-server --dev`).
  */
-import { version } from '../package.json';
+import { version } from './package-info';
 import { ConfigError, MEDIA_SERVER_PARTNER_ID, redactConfig, type KliveConfig } from './config';
-import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
+import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, DEMO_RECORDING_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
 import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
 import { nativeVersion } from './ingest/native';
 import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
@@ -78,6 +78,16 @@ export interface DevInstructions {
   ffmpegCommand: string;
   obsServer: string;
   obsStreamKey: string;
+  /** The demo entry's HLS master playlist (every rendition), served on the RTMP port. */
+  playbackUrl: string;
+  /** ffplay of the playback URL. */
+  ffplayCommand: string;
+  /** Publish URL of the recorded demo entry (recordStatus on, passthrough). */
+  recordingPublishUrl: string;
+  /** Where that entry's MP4 segments are written, and where they are moved for Kaltura. */
+  recordingDirectory: string;
+  recordingSharedDirectory: string;
+  recordingSegmentSeconds: number;
 }
 
 export interface DevDaemonHandle extends DaemonHandle {
@@ -222,6 +232,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       queue,
       policy: new RecordingPolicy(api, { enabled: config.recording.enabled }),
       recording: config.recording,
+      republishGraceMs: config.recording.republishGraceSeconds * 1000,
       log: recordingLog,
       onError: (streamName, message) => errors.recorder('recording', message, { streamName }),
     });
@@ -338,12 +349,25 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
   const ffmpegCommand =
     `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
     `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
+  const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
+  const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
   const stopDaemon = daemon.stop;
   let stopping: Promise<void> | undefined;
   return {
     ...daemon,
     emulator,
-    instructions: { publishUrl, ffmpegCommand, obsServer, obsStreamKey },
+    instructions: {
+      publishUrl,
+      ffmpegCommand,
+      obsServer,
+      obsStreamKey,
+      playbackUrl,
+      ffplayCommand: `ffplay '${playbackUrl}'`,
+      recordingPublishUrl,
+      recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
+      recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
+      recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
+    },
     stop() {
       stopping ??= (async () => {
         await stopDaemon();
@@ -368,6 +392,15 @@ export function devBanner(handle: DevDaemonHandle): string {
     'Or with OBS (Settings → Stream → Service: Custom):',
     `  Server:     ${i.obsServer}`,
     `  Stream Key: ${i.obsStreamKey}`,
+    '',
+    'Watch it (HLS master playlist of every rendition, on the RTMP port; playable a few seconds after the publish starts):',
+    `  ${i.playbackUrl}`,
+    `  ${i.ffplayCommand}`,
+    '',
+    `Record it: entry ${DEMO_RECORDING_ENTRY_ID} has recording on. Publish the same way to`,
+    `  ${i.recordingPublishUrl}`,
+    `  and every ${i.recordingSegmentSeconds} s an MP4 segment is written under ${i.recordingDirectory}/,`,
+    `  moved to ${i.recordingSharedDirectory}/ and appended to the entry (log: "recording segment delivered").`,
     '',
     `Recordings and state of this run: ${handle.config.recording.directory}`,
     '',

@@ -84,6 +84,8 @@ export interface HlsEnvOptions {
   kaltura?: { partnerId?: number; adminSecret?: string };
   /** Default: a new emulator with `fixtures`. */
   emulator?: KalturaEmulator;
+  /** The control plane (off by default: no admin token). */
+  admin?: KliveConfigInput['admin'];
 }
 
 /** The emulator and a daemon against it (RTMP + HTTP on one ephemeral port). */
@@ -99,6 +101,7 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
     ...(options.http ? { http: options.http } : {}),
     ...(options.limitOrigin ? { limitOrigin: options.limitOrigin } : {}),
     ...(options.workMode ? { workMode: options.workMode } : {}),
+    ...(options.admin ? { admin: options.admin } : {}),
     recording: { directory: tempDir('rec'), ...options.recording },
     hls: { directory: tempDir('hls-store'), ...options.hls },
   });

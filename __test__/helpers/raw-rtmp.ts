@@ -91,11 +91,16 @@ export function connectCommand(app: string, tcUrl: string): Buffer {
   return chunk(3, 20, 0, amf0('connect', 1, { app, tcUrl, flashVer: 'raw-test/1.0', objectEncoding: 0 }));
 }
 
-/** Resolves when the server closes the socket. */
+/**
+ * Resolves when the server closes the socket. The socket is drained (`resume`): with unread
+ * bytes buffered, Node never reaches the end of the stream and so never emits `close`.
+ */
 export function closed(socket: Socket): Promise<void> {
   return new Promise((resolve) => {
     if (socket.destroyed) resolve();
     socket.on('close', () => resolve());
-    socket.on('error', () => undefined);
+    socket.on('end', () => resolve());
+    socket.on('error', () => resolve());
+    socket.resume();
   });
 }

@@ -19,6 +19,8 @@ export const DEMO_ENTRY_TOKEN = 'demotoken';
 export const DEMO_PASSTHROUGH_ENTRY_ID = '0_demopass';
 /** Multi-bitrate ingest entry (the encoder sends `_1`, `_2`, `_3`). */
 export const DEMO_MBR_ENTRY_ID = '0_demombr1';
+/** Passthrough entry with recording on: publish → HLS → MP4 segments → appendRecording. */
+export const DEMO_RECORDING_ENTRY_ID = '0_demorec1';
 
 export const DEMO_PROFILES = { passthrough: 1001, transcoded: 1002, multiIngest: 1003 } as const;
 
@@ -47,6 +49,7 @@ export function demoFixtures(): EmulatorFixtures {
       { ...liveEntry, id: DEMO_ENTRY_ID, name: 'Demo live (transcoded)', conversionProfileId: DEMO_PROFILES.transcoded },
       { ...liveEntry, id: DEMO_PASSTHROUGH_ENTRY_ID, name: 'Demo live (passthrough)', conversionProfileId: DEMO_PROFILES.passthrough },
       { ...liveEntry, id: DEMO_MBR_ENTRY_ID, name: 'Demo live (multi-bitrate ingest)', conversionProfileId: DEMO_PROFILES.multiIngest },
+      { ...liveEntry, id: DEMO_RECORDING_ENTRY_ID, name: 'Demo live (recorded)', conversionProfileId: DEMO_PROFILES.passthrough, recordStatus: 1 },
     ],
     conversionProfiles: [
       { id: DEMO_PROFILES.passthrough, partnerId: DEMO_PARTNER_ID, name: 'Passthrough', flavorParamsIds: [32] },

@@ -318,6 +318,7 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
       lane.items.shift();
       lane.failures = 0;
       await this.finish(item, 'done');
+      this.options.log?.info('recording segment delivered', { entryId: item.entryId, path: item.sharedPath ?? item.path, durationMs: item.durationMs, isLast: item.isLast });
     } catch (err) {
       await this.onFailure(lane, item, err).catch((e: unknown) => {
         // The journal could not record the outcome: retry later; the journal keeps the last state.

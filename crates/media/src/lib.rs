@@ -25,6 +25,8 @@ pub mod ts;
 pub mod video;
 
 #[cfg(test)]
+mod real_tools;
+#[cfg(test)]
 mod tests;
 
 /// Error returned by the media parsers.

@@ -12,29 +12,9 @@ use media::{audio, video};
 use media::mp4::{recover, Mp4Muxer, Sample, TrackConfig};
 use serde_json::Value;
 
-/// ffmpeg and ffprobe are on PATH and ffmpeg has `encoder`; prints a note otherwise.
-fn tools_available(encoder: &str) -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !(ok("ffmpeg") && ok("ffprobe")) {
-        eprintln!("NOTE: ffmpeg/ffprobe not found on PATH; skipping the real-tool MP4 check");
-        return false;
-    }
-    let encoders = Command::new("ffmpeg")
-        .args(["-hide_banner", "-encoders"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    if !encoders.split_whitespace().any(|w| w == encoder) {
-        eprintln!("NOTE: this ffmpeg has no {encoder} encoder; skipping that MP4 check");
-        return false;
-    }
-    true
-}
+#[path = "../src/real_tools.rs"]
+mod real_tools;
+use real_tools::tools_available;
 
 /// A temporary directory removed on drop.
 struct TempDir(PathBuf);
@@ -238,7 +218,7 @@ fn check_crash_recovery(
 
 #[test]
 fn h264_aac_flv_to_fragmented_mp4() {
-    if !tools_available("libx264") {
+    if !tools_available("libx264", "MP4") {
         return;
     }
     let dir = TempDir::new("h264");
@@ -359,7 +339,7 @@ fn hvcc(params: &[Vec<u8>; 3]) -> Vec<u8> {
 
 #[test]
 fn hevc_to_fragmented_mp4() {
-    if !tools_available("libx265") {
+    if !tools_available("libx265", "MP4") {
         return;
     }
     // ffmpeg 5.1 cannot put HEVC in FLV: take the Annex B stream and do the framing

@@ -29,7 +29,7 @@ pub struct Frame {
     pub payload: Bytes,
     /// A video keyframe (not a sequence header).
     pub keyframe: bool,
-    /// A sequence header (codec configuration).
+    /// A sequence header (codec configuration); on a data frame, the stream's onMetaData.
     pub config: bool,
     /// The stream's timeline was resynced before this frame (a timestamp jump).
     pub discontinuity: bool,

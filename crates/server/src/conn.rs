@@ -270,7 +270,12 @@ impl Conn {
                 MediaKind::Audio => self.counters.audio_frames.fetch_add(1, Ordering::Relaxed),
                 MediaKind::Data => 0,
             };
-            self.session.send_media(stream_id, frame.kind, frame.rtmp_timestamp(), &frame.payload);
+            // onMetaData goes at time 0, as nginx-rtmp sends it: ffmpeg's FLV reader
+            // (libavformat/flvdec.c) skips onMetaData only when its time is 0 and turns a later
+            // one into a phantom subtitle stream, so ffprobe/ffmpeg players and restreamers
+            // would see a `text` track the publisher never sent.
+            let timestamp = if frame.kind == MediaKind::Data && frame.config { 0 } else { frame.rtmp_timestamp() };
+            self.session.send_media(stream_id, frame.kind, timestamp, &frame.payload);
         }
         self.counters.dropped_frames.store(playing.sub.dropped(), Ordering::Relaxed);
         self.flush().await

@@ -846,29 +846,7 @@ proptest! {
 // Real-tool checks.
 // ---------------------------------------------------------------------------------
 
-/// ffmpeg and ffprobe are on PATH and ffmpeg has `encoder`; prints a note otherwise.
-fn tools_available(encoder: &str) -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !(ok("ffmpeg") && ok("ffprobe")) {
-        eprintln!("NOTE: ffmpeg/ffprobe not found on PATH; skipping the real-tool TS check");
-        return false;
-    }
-    let encoders = Command::new("ffmpeg")
-        .args(["-hide_banner", "-encoders"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    if !encoders.split_whitespace().any(|w| w == encoder) {
-        eprintln!("NOTE: this ffmpeg has no {encoder} encoder; skipping the real-tool TS check");
-        return false;
-    }
-    true
-}
+use crate::real_tools::tools_available;
 
 fn run_ffmpeg(args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
@@ -1066,7 +1044,7 @@ fn ms_to_90k(ms: i64) -> u64 {
 
 #[test]
 fn ffprobe_reads_h264_aac_id3_segment() {
-    if !tools_available("libx264") {
+    if !tools_available("libx264", "TS") {
         return;
     }
     let flv = run_ffmpeg(&[
@@ -1210,7 +1188,7 @@ fn annexb_nals(data: &[u8]) -> Vec<&[u8]> {
 
 #[test]
 fn ffprobe_reads_hevc_segment() {
-    if !tools_available("libx265") {
+    if !tools_available("libx265", "TS") {
         return;
     }
     let es = run_ffmpeg(&[
