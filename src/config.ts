@@ -14,7 +14,7 @@ import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS } from './log';
-import { defaultStateRoot, devStateRoot } from './paths/defaults';
+import { defaultStateRoot, devStateRoot, ephemeralHlsDirectoryName } from './paths/defaults';
 
 /** The built-in Kaltura partner of media servers (DESIGN.md "Partner -5"). */
 export const MEDIA_SERVER_PARTNER_ID = -5;
@@ -350,10 +350,11 @@ function recordingDefaults(r: Parsed['recording'], dev: boolean): KliveConfig['r
 
 /**
  * Under the state root, one directory per RTMP port, so that servers on one machine never share
- * one (the store locks it and clears it at start); an OS-chosen port (0) gets one per process.
+ * one (the store locks it and clears it at start); an OS-chosen port (0) gets one per process and
+ * config load.
  */
 function defaultHlsDirectory(rtmpPort: number, dev: boolean): string {
-  return join(dev ? devStateRoot() : defaultStateRoot(), rtmpPort === 0 ? `hls-0-${process.pid}` : `hls-${rtmpPort}`);
+  return join(dev ? devStateRoot() : defaultStateRoot(), rtmpPort === 0 ? ephemeralHlsDirectoryName() : `hls-${rtmpPort}`);
 }
 
 /** The config with credentials masked: for `--print-config`, diagnostics and logs. */

@@ -27,7 +27,9 @@ import { resolveFfmpeg } from './transcode/ffmpeg-path';
 import { TranscodeOrchestrator } from './transcode/orchestrator';
 import { DeliveryQueue, RecordingManager, RecordingPolicy } from './recording';
 import { RuntimeDirectory } from './paths/runtime-dir';
+import { isOwnEphemeralHlsDirectory, sweepEphemeralHlsDirectories } from './paths/defaults';
 import { guardProcess } from './process-guard';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface DaemonOptions {
@@ -179,6 +181,12 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     let orchestrator: TranscodeOrchestrator | undefined;
     const runtime = RuntimeDirectory.create({ log });
     undo.push(() => runtime.remove());
+    const sweptHls = sweepEphemeralHlsDirectories(config.hls.directory);
+    if (sweptHls > 0) log.info('removed HLS directories of servers that are gone', { count: sweptHls });
+    const removeOwnHlsDirectory = (): void => {
+      if (isOwnEphemeralHlsDirectory(config.hls.directory)) rmSync(config.hls.directory, { recursive: true, force: true });
+    };
+    undo.push(removeOwnHlsDirectory);
 
     const ingest = await RtmpIngest.start({
       ...options.ingest,
@@ -308,6 +316,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
           await orchestrator?.close();
           await ingest.close(2000);
           runtime.remove();
+          removeOwnHlsDirectory();
           await queue.stop();
           await answers.close();
           await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);

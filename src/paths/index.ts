@@ -1,5 +1,14 @@
 /** The daemon's directories: defaults, the state-directory lock, the private runtime directory. */
-export { APP_DIR, currentIdentity, defaultStateRoot, devStateRoot, runtimeBase } from './defaults';
+export {
+  APP_DIR,
+  currentIdentity,
+  defaultStateRoot,
+  devStateRoot,
+  ephemeralHlsDirectoryName,
+  isOwnEphemeralHlsDirectory,
+  runtimeBase,
+  sweepEphemeralHlsDirectories,
+} from './defaults';
 export type { Identity } from './defaults';
 export { DirectoryLock, LOCK_FILE } from './lock';
 export { RuntimeDirectory, sweepStale } from './runtime-dir';
