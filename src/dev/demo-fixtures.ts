@@ -151,5 +151,6 @@ export function demoFixtures(): EmulatorFixtures {
         audioBitrate: 64,
       },
     ],
+    requireRegisteredMediaServer: true,
   };
 }
