@@ -275,7 +275,7 @@ for (const [entryId, what, act] of [
     t.true(exited, 'the encoder was disconnected');
     const refused = emu.callsOf('liveStream', 'registerMediaServer').filter((c) => c.params.entryId === entryId).pop();
     t.is(refused?.result, entryId === BLOCK ? 'SERVICE_FORBIDDEN_CONTENT_BLOCKED' : 'ENTRY_ID_NOT_FOUND');
-    t.is(e.daemon.registration.entryStatus(entryId).lastError?.code, refused?.result);
-    t.is(e.daemon.registration.entryStatus(entryId).kalturaStatus, null);
+    t.is(e.daemon.registration.entry(entryId).lastError?.code, refused?.result);
+    t.is(e.daemon.registration.entry(entryId).kalturaStatus, null);
   });
 }

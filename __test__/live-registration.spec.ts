@@ -115,7 +115,7 @@ test('publish → BROADCASTING, first segments → PLAYABLE, refreshed every 60 
   t.like(calls[0], { action: 'register', status: 2, index: 0, shouldCreateRecordedEntry: true, impersonate: 102 });
   calls[0].resolve();
   await flush();
-  t.is(reg.entryStatus(ENTRY).kalturaStatus, 'BROADCASTING');
+  t.is(reg.entry(ENTRY).kalturaStatus, 'BROADCASTING');
 
   reg.renditions(`${ENTRY}_1`, [`${ENTRY}_32`]);
   await clock.advance(2000);
@@ -126,7 +126,7 @@ test('publish → BROADCASTING, first segments → PLAYABLE, refreshed every 60 
   t.like(calls[1], { action: 'register', status: 1 });
   calls[1].resolve();
   await flush();
-  t.is(reg.entryStatus(ENTRY).kalturaStatus, 'PLAYABLE');
+  t.is(reg.entry(ENTRY).kalturaStatus, 'PLAYABLE');
 
   await clock.advance(59_000);
   t.is(calls.length, 2, 'no refresh before 60 s');
@@ -144,7 +144,7 @@ test('publish → BROADCASTING, first segments → PLAYABLE, refreshed every 60 
   t.like(calls[3], { action: 'unregister', index: 0 });
   calls[3].resolve();
   await flush();
-  t.is(reg.entryStatus(ENTRY).kalturaStatus, null);
+  t.is(reg.entry(ENTRY).kalturaStatus, null);
   t.deepEqual(reg.snapshot(), []);
 });
 
@@ -166,7 +166,7 @@ test('a republish within the grace keeps the registration (no unregister, no BRO
     calls.map((c) => `${c.action}:${c.status ?? ''}`),
     ['register:2', 'register:1'],
   );
-  t.is(reg.entryStatus(ENTRY).kalturaStatus, 'PLAYABLE');
+  t.is(reg.entry(ENTRY).kalturaStatus, 'PLAYABLE');
 });
 
 test('single flight: a state wanted while a call is out is sent after it, coalesced to the latest', async (t) => {
@@ -232,7 +232,7 @@ test('Kaltura down: retries back off (bounded) and the registration catches up w
   const ok = after.find((c) => !(c as Call & { done?: boolean }).done);
   if (ok) ok.resolve();
   await flush();
-  t.is(reg.entryStatus(ENTRY).kalturaStatus, 'PLAYABLE');
+  t.is(reg.entry(ENTRY).kalturaStatus, 'PLAYABLE');
   t.is(reg.snapshot()[0].lastError, undefined);
   t.is(maxInFlight(), 1);
 });
@@ -248,8 +248,8 @@ for (const code of ['SERVICE_FORBIDDEN_CONTENT_BLOCKED', 'ENTRY_ID_NOT_FOUND']) 
     t.deepEqual(kicked, [{ ids: [7, 8], code }]);
     await clock.advance(120_000);
     t.is(calls.length, 1);
-    t.is(reg.entryStatus(ENTRY).kalturaStatus, null);
-    t.is(reg.entryStatus(ENTRY).lastError?.code, code);
+    t.is(reg.entry(ENTRY).kalturaStatus, null);
+    t.is(reg.entry(ENTRY).lastError?.code, code);
     // The kicked streams' unpublish events are no-ops.
     reg.unpublish(`${ENTRY}_1`);
     reg.unpublish(`${ENTRY}_2`);

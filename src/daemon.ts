@@ -314,6 +314,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
 
     const controlPlane = await startDaemonControlPlane({ config, dev: options.dev === true, version, ingest, auth, transcodes: orchestrator, kaltura: { client, session }, errors, log: log.child({ component: 'http' }) });
     undo.push(() => controlPlane?.close());
+    controlPlane?.setLiveStatusSource(registration);
     controlPlane?.setRecordingSource({
       deliveries: () => ({ pending: queue.counters().pending, failed: queue.counters().failed }),
       entry: (entryId) => recordings.entryStatus(entryId),

@@ -107,6 +107,7 @@ export interface RegistrationSnapshot {
   failures: number;
 }
 
+/** Since start: calls Kaltura accepted / that failed, and publishers disconnected on its refusal. */
 export interface RegistrationCounters {
   register: number;
   registerFailed: number;
@@ -250,7 +251,7 @@ export class LiveRegistration {
   }
 
   /** An entry's Kaltura live status here (best over its indexes) and its last registration error. */
-  entryStatus(entryId: string): { kalturaStatus: KalturaLiveStatus; lastError?: RegistrationError } {
+  entry(entryId: string): { kalturaStatus: KalturaLiveStatus; lastError?: RegistrationError } {
     let best: KalturaLiveStatus = null;
     let lastError = this.ended.get(entryId);
     for (const s of this.slots.values()) {
@@ -296,7 +297,6 @@ export class LiveRegistration {
     slot.inFlight = true;
     slot.sent = true;
     slot.refreshDue = false;
-    this.count.register++;
     try {
       await this.opts.api.liveStreamRegisterMediaServer(
         {
@@ -309,6 +309,7 @@ export class LiveRegistration {
         },
         slot.impersonate,
       );
+      this.count.register++;
       const first = slot.confirmed !== status;
       slot.confirmed = status;
       slot.failures = 0;
@@ -339,13 +340,15 @@ export class LiveRegistration {
 
   private async sendUnregister(slot: Slot): Promise<void> {
     slot.inFlight = true;
-    this.count.unregister++;
     let done = true;
     try {
       await this.opts.api.liveStreamUnregisterMediaServer(slot.entryId, this.opts.hostname, slot.serverIndex, slot.impersonate);
+      this.count.unregister++;
       this.log.info('unregistered from Kaltura', { entryId: slot.entryId, serverIndex: slot.serverIndex });
     } catch (error) {
-      if (!(isKalturaApiError(error) && NOTHING_TO_UNREGISTER.has(error.code))) {
+      if (isKalturaApiError(error) && NOTHING_TO_UNREGISTER.has(error.code)) {
+        this.count.unregister++;
+      } else {
         this.count.unregisterFailed++;
         slot.failures++;
         slot.lastError = describe(error, this.clock.now());
