@@ -12,10 +12,14 @@
  * publish, a 3-minute outage). Every wait has a deadline, every encoder a time limit.
  */
 import test, { type ExecutionContext } from 'ava';
-import { rmSync } from 'node:fs';
-import { startKalturaEmulator, type KalturaEmulator } from '../src/dev';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEMO_ENTRY_TOKEN, MEDIA_SERVER_ADMIN_SECRET, startKalturaEmulator, type KalturaEmulator } from '../src/dev';
 import { FLAVOR, fetchMedia, fixturesWith, publishDetailed, startHlsEnv, until, type HlsEnv, type HlsEnvOptions } from './helpers/hls';
-import { FFMPEG, sleep, start, type Running } from './helpers/media';
+import { FFMPEG, sleep, start, tempDir, type Running } from './helpers/media';
+
+const BIN = join(__dirname, '..', 'bin', 'klive-server.js');
 
 const LONG = process.env.KLIVE_LONG_TESTS === '1';
 /** Kaltura's media_server_cache_expiry and our refresh (shortened unless LONG). */
@@ -279,3 +283,41 @@ for (const [entryId, what, act] of [
     t.is(e.daemon.registration.entry(entryId).kalturaStatus, null);
   });
 }
+
+test.serial('SIGTERM of the klive-server process: the entry is unregistered (isLive false) before the node is marked offline', async (t) => {
+  t.timeout(120_000);
+  const emu = await emulator(t);
+  const dir = tempDir('reg-sigterm');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = join(dir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      kaltura: { serviceUrl: emu.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, heartbeatIntervalSeconds: 0, registrationRefreshSeconds: REFRESH_S },
+      hostname: 'klive-sigterm-node',
+      rtmp: { host: '127.0.0.1', port: 0 },
+      recording: { directory: join(dir, 'rec'), republishGraceSeconds: 30 },
+      hls: { directory: join(dir, 'hls') },
+      log: { format: 'json', level: 'info' },
+    }),
+  );
+  const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLIVE_'))) });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  t.teardown(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const port = await until('the daemon listening', 30_000, () => Number(/"rtmp":"127\.0\.0\.1:(\d+)"/.exec(out)?.[1] ?? NaN) || undefined);
+  const enc = encoder(t, `rtmp://127.0.0.1:${port}/kLive/?p=102&e=${LIVE}&i=0&t=${DEMO_ENTRY_TOKEN}/${LIVE}_1`, 60);
+  await until('isLive', 30_000, () => emu.isLive(LIVE));
+  const sigtermAt = Date.now();
+  child.kill('SIGTERM');
+  t.is(await exited, 0, out.slice(-2000));
+  // The encoder is still sending (its connection closes with the server): no reconnect grace
+  // applies at shutdown.
+  t.false(emu.isLive(LIVE));
+  t.deepEqual(emu.entryServerNodes(LIVE), []);
+  const order = emu.calls.filter((c) => c.time >= sigtermAt && (c.action === 'unregisterMediaServer' || c.action === 'markOffline')).map((c) => `${c.action}:${c.result}`);
+  t.deepEqual(order, ['unregisterMediaServer:OK', 'markOffline:OK']);
+  enc.child.kill('SIGKILL');
+});
