@@ -133,8 +133,10 @@ export function shouldCreateRecordedEntry(state: EmulatorState, entry: FixtureEn
   return recorded.sourceType === KALTURA_RECORDED_LIVE && (recorded.createdAtMs + WEEK_MS < now || recorded.durationMs > 86_400_000);
 }
 
-/** EntrySourceType::KALTURA_RECORDED_LIVE. */
+/** EntrySourceType::KALTURA_RECORDED_LIVE: what createRecordedEntry makes. */
 export const KALTURA_RECORDED_LIVE = '36';
+/** EntrySourceType::RECORDED_LIVE: appendRecording switches the recorded entry to it. */
+export const RECORDED_LIVE = '34';
 
 /**
  * createRecordedEntryWrapper + createRecordedEntry: APPENDED drops the old id first; a

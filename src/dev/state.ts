@@ -14,7 +14,7 @@ import {
   type FixturePartner,
 } from './fixtures';
 import type { ParamTree } from './params';
-import type { BroadcastTimes } from './live-nodes';
+import { KALTURA_RECORDED_LIVE, type BroadcastTimes } from './live-nodes';
 import { ReceivedRecordings } from './received-recordings';
 
 /** Kaltura's built-in media-server partner. */
@@ -134,7 +134,7 @@ export class EmulatorState {
       });
     }
     this.requireRegisteredMediaServer = fixtures.requireRegisteredMediaServer ?? true;
-    for (const e of this.entries.values()) if (e.recordedEntryId) this.ensureVodEntry(e.recordedEntryId, e.partnerId, `${e.name} (recorded)`);
+    for (const e of this.entries.values()) if (e.recordedEntryId) this.ensureVodEntry(e.recordedEntryId, e.partnerId, `${e.name} (recorded)`, { rootEntryId: e.id, sourceType: KALTURA_RECORDED_LIVE });
   }
 
   /** Admin secrets of a partner (Kaltura allows a comma list), or undefined if unknown. */

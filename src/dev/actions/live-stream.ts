@@ -7,7 +7,7 @@ import { fieldStr } from '../args';
 import { apiError } from '../errors';
 import { liveStreamEntryObject } from '../objects';
 import { liveAssetId } from '../state';
-import { createRecordedEntry, EntryServerNodeStatus, setMediaServer } from '../live-nodes';
+import { createRecordedEntry, EntryServerNodeStatus, RECORDED_LIVE, setMediaServer } from '../live-nodes';
 import { findLiveEntry, isBlocked, requireLiveFeature, visibleTo, type ActionSpec } from './context';
 import { requireMediaServer, validateMaxStreamsNotReached, validateStreamNotAlreadyExist } from './live-server-node';
 
@@ -114,9 +114,11 @@ const appendRecording: ActionSpec = {
     const isLastChunk = args.bool('isLastChunk');
     ctx.state.recordings.push({ time: Date.now(), entryId, assetId, mediaServerIndex, resource, duration, isLastChunk });
     ctx.state.received.add({ time: Date.now(), entryId, assetId, mediaServerIndex, duration, isLastChunk, resourceType: objectType, ...source }, content);
-    // The primary's chunk creates the recorded (VOD) entry when there is none yet.
-    if (mediaServerIndex === 0 && (!entry.recordedEntryId || !ctx.state.vodEntries.has(entry.recordedEntryId))) {
-      createRecordedEntry(ctx.state, entry, Date.now(), { rotate: false });
+    // The primary's chunk creates the recorded (VOD) entry when there is none yet, and marks it
+    // RECORDED_LIVE (34): media-server recordings, which APPENDED never rotates.
+    if (mediaServerIndex === 0) {
+      const recorded = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
+      (recorded ?? createRecordedEntry(ctx.state, entry, Date.now(), { rotate: false })).sourceType = RECORDED_LIVE;
     }
     return liveStreamEntryObject(ctx.state, entry);
   },
