@@ -59,6 +59,14 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
   t.like(entry, { partnerId: 102, dvr: { enabled: true, windowMinutes: 120 } });
   t.is(entry.outputs.playback.master, `/kLive/smil:${ENTRY}_all.smil/playlist.m3u8`);
   t.like(entry.outputs.recording, { enabled: false, state: 'off' });
+  // Kaltura holds the entry as PLAYABLE once every rendition has a segment (registerMediaServer).
+  const registered = await until('PLAYABLE in /diagnostics/entries', 10_000, async () => {
+    const r = (await http.get('/diagnostics/entries', ADMIN_TOKEN)).json<EntriesReport>();
+    const k = r.entries.find((x) => x.entryId === ENTRY)?.kaltura;
+    return k?.liveStatus === 'PLAYABLE' ? k : undefined;
+  }, 250);
+  t.deepEqual(registered, { liveStatus: 'PLAYABLE' });
+  t.true(env.daemon.emulator.isLive(ENTRY));
   const relay = entry.outputs.renditions.find((r) => r.streamName === `${ENTRY}_32`);
   t.like(relay, { kind: 'relay', live: true, video: { width: 640, height: 360 } });
   t.is(relay?.hls?.playlist, `/kLive/${ENTRY}_32/playlist.m3u8`);
@@ -102,12 +110,15 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
     klive_hls_streams: 'gauge',
     klive_ffmpeg_speed_ratio: 'gauge',
     klive_kaltura_ks_expiry_timestamp_seconds: 'gauge',
+    klive_kaltura_live_registrations_total: 'counter',
+    klive_kaltura_live_registration_kicks_total: 'counter',
   };
   for (const [name, type] of Object.entries(expected)) t.is(families.get(name), type, name);
   const value = (name: string, labels: Record<string, string> = {}) =>
     samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
   t.is(value('klive_connections', { role: 'publisher' }), 1);
   t.is(value('klive_publishes'), 1);
+  t.true((value('klive_kaltura_live_registrations_total', { action: 'register', result: 'ok' }) ?? 0) >= 2, 'BROADCASTING then PLAYABLE');
   t.is(value('klive_publishes_total', { result: 'accepted' }), 1);
   t.true((value('klive_received_bytes_total') ?? 0) > 500_000);
   const promBitrate = value('klive_stream_bitrate_bits_per_second', { stream: `${ENTRY}_1`, entry: ENTRY, kind: 'input' }) ?? 0;

@@ -92,8 +92,13 @@ test('dashboard: a live entry appears within 5 s, its preview plays, kill ends t
 
   // Wait for a couple of polls so the sparkline has points, then keep screenshots.
   await page.waitForFunction(`/bit\\/s/.test(document.querySelector('.legend .bitrate')?.textContent ?? '')`, undefined, { timeout: 30_000 });
+  // Kaltura's view of the entry: registered PLAYABLE once its renditions have segments.
+  // (Polled from here: the dashboard's CSP forbids the string evaluation waitForFunction may use.)
+  const deadline = Date.now() + 15_000;
+  while (!/Kaltura live status\s*PLAYABLE/.test((await page.textContent(`[data-entry="${ENTRY}"]`)) ?? '') && Date.now() < deadline) await page.waitForTimeout(250);
   const text = await page.textContent(`[data-entry="${ENTRY}"]`);
   t.regex(text ?? '', /640×360/);
+  t.regex(text ?? '', /Kaltura live status\s*PLAYABLE/);
   t.regex(text ?? '', /H264/);
   mkdirSync(OUT, { recursive: true });
   await page.screenshot({ path: join(OUT, 'dashboard-desktop.png'), fullPage: true });

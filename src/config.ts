@@ -42,6 +42,11 @@ const kalturaSchema = z
     ksRenewMarginSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(3600),
     /** serverNode.reportStatus heartbeat; 0 registers once at start only. */
     heartbeatIntervalSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(60),
+    /**
+     * liveStream.registerMediaServer PLAYABLE refresh of every live entry; Kaltura drops an
+     * entry-server-node not refreshed for 120 s (media_server_cache_expiry).
+     */
+    registrationRefreshSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(1, 'must be >= 1').max(110, 'must be <= 110 (Kaltura expires nodes after 120 s)').default(60),
   })
   .strict();
 
@@ -201,6 +206,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'kaltura.ksExpirySeconds': { kind: 'int', env: 'KLIVE_KS_EXPIRY_SECONDS' },
   'kaltura.ksRenewMarginSeconds': { kind: 'int', env: 'KLIVE_KS_RENEW_MARGIN_SECONDS' },
   'kaltura.heartbeatIntervalSeconds': { kind: 'int', env: 'KLIVE_HEARTBEAT_INTERVAL_SECONDS' },
+  'kaltura.registrationRefreshSeconds': { kind: 'int', env: 'KLIVE_REGISTRATION_REFRESH_SECONDS' },
   workMode: { kind: 'string', env: 'KLIVE_WORK_MODE' },
   hostname: { kind: 'string', env: 'KLIVE_HOSTNAME' },
   applicationName: { kind: 'string', env: 'KLIVE_APPLICATION_NAME' },

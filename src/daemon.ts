@@ -20,6 +20,7 @@ import { DecisionStore, DECISIONS_FILE } from './kaltura/decision-store';
 import { withLastKnownPlans } from './kaltura/last-known-plans';
 import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
+import { LiveRegistration } from './kaltura/live-registration';
 import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
 import { ErrorLog, startDaemonControlPlane, type ControlPlane, type RecordError } from './http';
 import { createLogger, type Logger } from './log';
@@ -60,6 +61,8 @@ export interface DaemonHandle {
   /** Recordings and their delivery to Kaltura. */
   readonly recordings: { manager: RecordingManager; queue: DeliveryQueue };
   readonly kaltura: DaemonKaltura;
+  /** Kaltura's entry-server-nodes of the entries live here (registerMediaServer lifecycle). */
+  readonly registration: LiveRegistration;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
   /** This daemon's private directory of transcoder sockets (removed at stop). */
@@ -207,11 +210,50 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
         const verdict = await gates.onPublish(event);
         const admitted = verdict.accept ? auth.connection(event.connectionId) : undefined;
         if (!admitted || !orchestrator) return verdict;
+        const impersonate = impersonation === 'entry-partner' ? admitted.partnerId : undefined;
         // The stream must also have a usable transcode plan (the old server's rule).
-        return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined, serverIndex: admitted.serverIndex });
+        const planned = await orchestrator.admit(event, { entry: admitted.entry, impersonate, serverIndex: admitted.serverIndex });
+        if (planned.accept) {
+          registration.publish({
+            entryId: admitted.entryId,
+            serverIndex: admitted.serverIndex,
+            streamName: event.streamName,
+            connectionId: event.connectionId,
+            impersonate,
+            records: (admitted.entry.recordStatus ?? 0) !== 0,
+          });
+        }
+        return planned;
       },
     });
     undo.push(() => ingest.close(0));
+    // Kaltura's view of what is live here (registerMediaServer / unregisterMediaServer).
+    const registration = new LiveRegistration({
+      api,
+      hostname: config.hostname,
+      applicationName: config.applicationName,
+      refreshMs: config.kaltura.registrationRefreshSeconds * 1000,
+      graceMs: config.recording.republishGraceSeconds * 1000,
+      isPlayable: (renditions) => {
+        const hls = new Map(ingest.hlsStreams().map((h) => [h.name, h] as const));
+        return renditions.every((name) => {
+          const stream = hls.get(name);
+          return stream !== undefined && stream.live && stream.segmentsWritten > 0;
+        });
+      },
+      kick: (connectionIds, reason) => {
+        for (const connectionId of connectionIds) {
+          errors.recorder('kaltura', `publish ended: Kaltura refuses the live entry: ${reason.message}`, { connectionId, entryId: auth.entryOf(connectionId) });
+          try {
+            ingest.killConnection(connectionId);
+          } catch {
+            // Already gone.
+          }
+        }
+      },
+      log: kalturaLog.child({ component: 'registration' }),
+    });
+    ingest.on('unpublish', (e) => registration.unpublish(e.streamName));
     auth.on('stale', (e) =>
       errors.recorder('kaltura', `publisher admitted from Kaltura's decision of ${Math.round(e.ageMs / 1000)} s ago: ${e.reason}`, { entryId: e.entryId, connectionId: e.connectionId }),
     );
@@ -231,7 +273,10 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       ffmpegPath: ffmpeg.path,
       workDir: runtime.path,
       log: log.child({ component: 'transcode' }),
-      onPipelineStarted: (started) => void recordings.onPipelineStarted(started),
+      onPipelineStarted: (started) => {
+        registration.renditions(started.sourceStreamName, started.renditions);
+        void recordings.onPipelineStarted(started);
+      },
     });
     undo.push(() => orchestrator?.close());
     const recordings = new RecordingManager({
@@ -269,6 +314,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
 
     const controlPlane = await startDaemonControlPlane({ config, dev: options.dev === true, version, ingest, auth, transcodes: orchestrator, kaltura: { client, session }, errors, log: log.child({ component: 'http' }) });
     undo.push(() => controlPlane?.close());
+    controlPlane?.setLiveStatusSource(registration);
     controlPlane?.setRecordingSource({
       deliveries: () => ({ pending: queue.counters().pending, failed: queue.counters().failed }),
       entry: (entryId) => recordings.entryStatus(entryId),
@@ -301,6 +347,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       transcodes: orchestrator,
       recordings: { manager: recordings, queue },
       kaltura: { client, api, session },
+      registration,
       rtmpPort: ingest.port,
       runtimeDirectory: runtime.path,
       refusals: () => auth.refusals(),
@@ -319,7 +366,10 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
           removeOwnHlsDirectory();
           await queue.stop();
           await answers.close();
-          await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
+          // Kaltura hears that the entries stopped here before the node goes offline.
+          const beacons = auth.flushBeacons();
+          await withTimeout(registration.shutdown(), SHUTDOWN_KALTURA_WAIT_MS);
+          await withTimeout(Promise.all([node.markOffline(), beacons]), SHUTDOWN_KALTURA_WAIT_MS);
           log.info('stopped');
           unguard();
         })();

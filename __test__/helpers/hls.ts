@@ -67,8 +67,8 @@ export interface HlsEnv {
   lines: string[];
   /** `http://127.0.0.1:<rtmp port>`: the origin on the RTMP port. */
   origin: string;
-  /** The contract's publish URL of `<entryId>_<n>`. */
-  publishUrl(entryId: string, n?: number): string;
+  /** The contract's publish URL of `<entryId>_<n>` (server index `i`, default 0). */
+  publishUrl(entryId: string, n?: number, i?: 0 | 1): string;
   stop(): Promise<void>;
 }
 
@@ -81,7 +81,11 @@ export interface HlsEnvOptions {
   hls?: KliveConfigInput['hls'];
   workMode?: KliveConfigInput['workMode'];
   /** Merged over the emulator's URL and the media-server partner's secret (eCDN: a partner's own). */
-  kaltura?: { partnerId?: number; adminSecret?: string };
+  kaltura?: { partnerId?: number; adminSecret?: string; registrationRefreshSeconds?: number };
+  /** This server's node hostname; default HLS_TEST_HOST. */
+  hostname?: string;
+  /** RTMP (and HLS) bind address; default 127.0.0.1. */
+  rtmpHost?: string;
   /** Default: a new emulator with `fixtures`. */
   emulator?: KalturaEmulator;
   /** The control plane (off by default: no admin token). */
@@ -96,8 +100,8 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
   const logger = createLogger({ level: 'debug', format: 'json', sink: { write: (line: string) => lines.push(line) } });
   const config = validateConfig({
     kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, timeoutMs: 5000, heartbeatIntervalSeconds: 0, ...options.kaltura },
-    hostname: HLS_TEST_HOST,
-    rtmp: { host: '127.0.0.1', port: 0 },
+    hostname: options.hostname ?? HLS_TEST_HOST,
+    rtmp: { host: options.rtmpHost ?? '127.0.0.1', port: 0 },
     ...(options.http ? { http: options.http } : {}),
     ...(options.limitOrigin ? { limitOrigin: options.limitOrigin } : {}),
     ...(options.workMode ? { workMode: options.workMode } : {}),
@@ -117,8 +121,8 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
     emulator,
     daemon,
     lines,
-    origin: `http://127.0.0.1:${daemon.rtmpPort}`,
-    publishUrl: (entryId, n = 1) => `rtmp://127.0.0.1:${daemon.rtmpPort}/kLive/?p=102&e=${entryId}&i=0&t=${DEMO_ENTRY_TOKEN}/${entryId}_${n}`,
+    origin: `http://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpPort}`,
+    publishUrl: (entryId, n = 1, i = 0) => `rtmp://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpPort}/kLive/?p=102&e=${entryId}&i=${i}&t=${DEMO_ENTRY_TOKEN}/${entryId}_${n}`,
     stop() {
       stopping ??= (async () => {
         await daemon.stop();

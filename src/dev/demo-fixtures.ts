@@ -35,6 +35,9 @@ export function demoFixtures(): EmulatorFixtures {
         adminSecret: DEMO_ADMIN_SECRET,
         secret: DEMO_USER_SECRET,
         permissions: ['FEATURE_LIVE_STREAM', 'FEATURE_KALTURA_LIVE_STREAM', 'FEATURE_KALTURA_LIVE_STREAM_TRANSCODE'],
+        // Kaltura's default is 10 of each; the demo partner also serves load tests and benches.
+        maxLiveStreamInputs: 1000,
+        maxLiveStreamOutputs: 1000,
       },
       {
         id: -5,
@@ -148,6 +151,6 @@ export function demoFixtures(): EmulatorFixtures {
         audioBitrate: 64,
       },
     ],
-    requireRegisteredMediaServer: false,
+    requireRegisteredMediaServer: true,
   };
 }

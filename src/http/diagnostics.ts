@@ -14,7 +14,7 @@ import type { PipelineStats } from '../transcode/pipeline';
 import type { ErrorLog, ErrorRecord } from './error-log';
 import type { ProcessUsageSampler, UsageReport } from './process-usage';
 import type { StreamRate, StreamRates } from './rates';
-import type { ControlPlaneSources, RecordingEntryStatus, RecordingStatusSource } from './sources';
+import type { ControlPlaneSources, LiveStatusSource, RecordingEntryStatus, RecordingStatusSource } from './sources';
 
 /** Static facts about this server, fixed at start. */
 export interface ServerFacts {
@@ -35,6 +35,7 @@ export interface ServerFacts {
 export interface DiagnosticsContext {
   sources: ControlPlaneSources;
   recording: () => RecordingStatusSource;
+  live: () => LiveStatusSource;
   errors: ErrorLog;
   rates: StreamRates;
   usage: ProcessUsageSampler;
@@ -153,6 +154,15 @@ export interface EntryDiagnostics {
     recording: RecordingDiagnostics;
   };
   players: number;
+  /** What Kaltura holds about the entry from this server (liveStream.registerMediaServer). */
+  kaltura: KalturaLiveDiagnostics;
+}
+
+export interface KalturaLiveDiagnostics {
+  /** PLAYABLE / BROADCASTING as last registered here, or 'not registered'. */
+  liveStatus: 'PLAYABLE' | 'BROADCASTING' | 'not registered';
+  /** The last failed registerMediaServer / unregisterMediaServer (`at`: epoch ms). */
+  lastRegistrationError?: { code: string; message: string; at: number };
 }
 
 export interface EntriesReport {
@@ -185,7 +195,7 @@ export function buildEntries(ctx: DiagnosticsContext): EntriesReport {
     let e = entries.get(entryId);
     if (!e) {
       const master = `/${app}/smil:${entryId}_all.smil/playlist.m3u8`;
-      e = { entryId, inputs: [], outputs: { renditions: [], transcoders: [], playback: { master }, recording: { enabled: null, state: 'off' } }, players: 0 };
+      e = { entryId, inputs: [], outputs: { renditions: [], transcoders: [], playback: { master }, recording: { enabled: null, state: 'off' } }, players: 0, kaltura: { liveStatus: 'not registered' } };
       entries.set(entryId, e);
     }
     return e;
@@ -232,7 +242,10 @@ export function buildEntries(ctx: DiagnosticsContext): EntriesReport {
     entry(entryId).outputs.renditions.push(rendition(s.name, 'other', undefined, s, rates.get(s.name), hls.get(s.name), app));
   }
 
+  const live = ctx.live();
   for (const e of entries.values()) {
+    const registered = live.entry(e.entryId);
+    e.kaltura = { liveStatus: registered.kalturaStatus ?? 'not registered', ...(registered.lastError ? { lastRegistrationError: registered.lastError } : {}) };
     const status = recording.entry(e.entryId);
     if (status) e.outputs.recording = { ...status, enabled: e.outputs.recording.enabled ?? true };
     else e.outputs.recording.state = e.outputs.recording.enabled ? 'not recording' : 'off';

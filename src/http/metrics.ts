@@ -12,12 +12,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorLog } from './error-log';
 import type { StreamRates } from './rates';
-import type { ControlPlaneSources, RecordingStatusSource } from './sources';
+import type { ControlPlaneSources, LiveStatusSource, RecordingStatusSource } from './sources';
 import { entryOfStream } from './diagnostics';
 
 export interface MetricsOptions {
   sources: ControlPlaneSources;
   recording: () => RecordingStatusSource;
+  live: () => LiveStatusSource;
   errors: ErrorLog;
   rates: StreamRates;
   /** Default process/Node.js metrics (CPU, memory, event loop lag); default true. */
@@ -74,6 +75,8 @@ export class MetricsCollector {
   private readonly hlsStoreLost: Gauge;
   private readonly recordingPending: Gauge;
   private readonly recordingFailed: Gauge;
+  private readonly registrations: TotalMirror<'action' | 'result'>;
+  private readonly registrationKicks: TotalMirror<never>;
   private readonly kalturaLatency: Histogram<'service' | 'action'>;
   private readonly kalturaErrors: Counter<'code'>;
   private readonly ksRenewals: TotalMirror<never>;
@@ -109,6 +112,10 @@ export class MetricsCollector {
     this.hlsStoreLost = gauge('hls_store_lost_segments', 'HLS segments dropped before their DVR window ended (disk full or slow, disk budget), since start.');
     this.recordingPending = gauge('recording_deliveries_pending', 'Recorded segments waiting to be delivered to Kaltura.');
     this.recordingFailed = gauge('recording_deliveries_failed', 'Recorded segments whose delivery to Kaltura failed, since start.');
+    this.registrations = new TotalMirror(
+      counter('kaltura_live_registrations_total', 'liveStream.registerMediaServer / unregisterMediaServer calls since start, by action (register, unregister) and result (ok, failed).', ['action', 'result']),
+    );
+    this.registrationKicks = new TotalMirror(counter('kaltura_live_registration_kicks_total', 'Publishers disconnected because Kaltura refused their entry (partner blocked, entry deleted) since start.'));
     this.kalturaLatency = new Histogram({
       name: `${PREFIX}kaltura_api_request_duration_seconds`,
       help: 'Kaltura API HTTP exchanges by service and action.',
@@ -232,6 +239,12 @@ export class MetricsCollector {
     const deliveries = this.opts.recording().deliveries();
     this.recordingPending.set(deliveries.pending);
     this.recordingFailed.set(deliveries.failed);
+    const reg = this.opts.live().counters();
+    this.registrations.set(reg.register, { action: 'register', result: 'ok' });
+    this.registrations.set(reg.registerFailed, { action: 'register', result: 'failed' });
+    this.registrations.set(reg.unregister, { action: 'unregister', result: 'ok' });
+    this.registrations.set(reg.unregisterFailed, { action: 'unregister', result: 'failed' });
+    this.registrationKicks.set(reg.kicked);
 
     this.ksRenewals.set(session.renewals);
     this.ksExpiry.set(session.expiresAt);

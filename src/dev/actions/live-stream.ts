@@ -5,17 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { fieldStr } from '../args';
 import { apiError } from '../errors';
-import type { FixtureEntry } from '../fixtures';
 import { liveStreamEntryObject } from '../objects';
 import { liveAssetId } from '../state';
-import { requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
+import { createRecordedEntry, EntryServerNodeStatus, RECORDED_LIVE, setMediaServer } from '../live-nodes';
+import { findLiveEntry, isBlocked, requireLiveFeature, visibleTo, type ActionSpec } from './context';
+import { requireMediaServer, validateMaxStreamsNotReached, validateStreamNotAlreadyExist } from './live-server-node';
 
-/** entryPeer::retrieveByPK under the partner filter: another partner's entry does not exist. */
-function findEntry(ctx: ActionContext, entryId: string): FixtureEntry {
-  const entry = ctx.state.entries.get(entryId);
-  if (!entry || !visibleTo(ctx, entry.partnerId)) throw apiError('ENTRY_ID_NOT_FOUND', entryId);
-  return entry;
-}
+const findEntry = findLiveEntry;
 
 const get: ActionSpec = {
   service: 'liveStream',
@@ -46,19 +42,18 @@ const authenticate: ActionSpec = {
     requireLiveFeature(ctx);
     const entryId = args.str('entryId');
     const entry = findEntry(ctx, entryId);
+    if (isBlocked(ctx.state, entry.partnerId)) throw apiError('SERVICE_FORBIDDEN_CONTENT_BLOCKED');
     if (entry.token !== args.str('token')) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
     const hostname = args.strOrNull('hostname');
     const index = args.intOrNull('mediaServerIndex');
+    const now = Date.now();
+    validateStreamNotAlreadyExist(ctx, entry, hostname, index, now);
     // Kaltura registers the entry on the media server only when both are given.
     if (hostname && index !== null) {
-      if (ctx.state.requireRegisteredMediaServer && !ctx.state.activeServerNode(hostname)) {
-        throw apiError('MEDIA_SERVER_NOT_FOUND', hostname);
-      }
-      const nodes = (entry.mediaServerNodes ?? []).filter((n) => n.index !== index);
-      // KalturaEntryServerNodeStatus AUTHENTICATED = 5.
-      nodes.push({ hostName: hostname, index, status: 5 });
-      entry.mediaServerNodes = nodes;
+      requireMediaServer(ctx, hostname);
+      setMediaServer(ctx.state, entry, index, hostname, EntryServerNodeStatus.AUTHENTICATED, args.strOrNull('applicationName'), now);
     }
+    validateMaxStreamsNotReached(ctx.state, entry, now);
     return liveStreamEntryObject(ctx.state, entry);
   },
 };
@@ -119,10 +114,11 @@ const appendRecording: ActionSpec = {
     const isLastChunk = args.bool('isLastChunk');
     ctx.state.recordings.push({ time: Date.now(), entryId, assetId, mediaServerIndex, resource, duration, isLastChunk });
     ctx.state.received.add({ time: Date.now(), entryId, assetId, mediaServerIndex, duration, isLastChunk, resourceType: objectType, ...source }, content);
-    // The primary's first chunk creates the recorded (VOD) entry, as createRecordedEntry does.
+    // The primary's chunk creates the recorded (VOD) entry when there is none yet, and marks it
+    // RECORDED_LIVE (34): media-server recordings, which APPENDED never rotates.
     if (mediaServerIndex === 0) {
-      if (!entry.recordedEntryId) entry.recordedEntryId = ctx.state.newEntryId();
-      ctx.state.ensureVodEntry(entry.recordedEntryId, entry.partnerId, `${entry.name} (recorded)`);
+      const recorded = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
+      (recorded ?? createRecordedEntry(ctx.state, entry, Date.now(), { rotate: false })).sourceType = RECORDED_LIVE;
     }
     return liveStreamEntryObject(ctx.state, entry);
   },

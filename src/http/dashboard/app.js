@@ -294,6 +294,9 @@
     });
     if (entry.outputs.transcoders.length === 0) parts.push(kv([['transcoder', 'none (passthrough)', true]]));
     parts.push(kv([['recording', rec.state + (rec.enabled ? '' : rec.enabled === false ? ' (not enabled for the entry)' : ''), true], ['delivered', rec.delivered], ['pending', rec.pending], ['failed', rec.failed], ['last error', rec.lastError, true]]));
+    var k = entry.kaltura || { liveStatus: 'not registered' };
+    var regError = k.lastRegistrationError ? k.lastRegistrationError.code + ': ' + k.lastRegistrationError.message + ' (' + new Date(k.lastRegistrationError.at).toLocaleTimeString() + ')' : '';
+    parts.push(kv([['Kaltura live status', k.liveStatus, true], ['last registration error', regError, true]]));
     var master = previewUrl(entry);
     parts.push(kv([['master playlist', master, true]]));
     card.outputs.replaceChildren.apply(card.outputs, parts);
