@@ -142,7 +142,8 @@ test('wrong token: refused with the reason, beacon 111; that token is then block
   t.not(first.code, 0);
   t.regex(first.stderr, /\(0_demo1234\) authentication failed\. Invalid token supplied for live entry \[0_demo1234\]/);
   const beacon = await until('the beacon', 5000, () => env.emulator.beacons[0]);
-  t.like(beacon, { partnerId: 102, relatedObjectType: '1', objectId: DEMO_ENTRY_ID, eventType: '0_healthData' });
+  // ENTRY_BEACON ('4') with shouldLog: what KMC's live-health panel lists.
+  t.like(beacon, { partnerId: 102, relatedObjectType: '4', objectId: DEMO_ENTRY_ID, eventType: '0_healthData', shouldLog: true });
   t.is(alert(beacon).Code, 111);
   t.is(alert(beacon).Arguments.alertType, 'LIVE_STREAM_INVALID_TOKEN');
 

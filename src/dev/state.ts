@@ -45,6 +45,11 @@ export interface BeaconRecord {
   objectId: string;
   eventType: string;
   privateData: string;
+  /**
+   * beacon.add's `shouldLog`: only logged beacons reach Kaltura's log index, which the live
+   * health panel reads (kBeacon::index); unlogged ones just overwrite the latest state.
+   */
+  shouldLog: boolean;
   rawData?: string;
 }
 
@@ -74,6 +79,9 @@ export interface RecordingRecord {
   isLastChunk: boolean;
 }
 
+/** kaltura/server configurations/base.ini max_live_recording_duration_hours = 24, plus the hour Kaltura adds. */
+export const DEFAULT_MAX_RECORDING_DURATION_MS = (24 + 1) * 3600 * 1000;
+
 export interface VodEntryRecord {
   id: string;
   partnerId: number;
@@ -82,6 +90,10 @@ export interface VodEntryRecord {
   replacementStatus: number;
   createdAt: number;
   updatedAt: number;
+  /** Recorded length so far (the primary's anchor chunks appended to it), ms. */
+  lengthInMsecs: number;
+  /** Set once a chunk would pass the max recorded duration: every later chunk is refused. */
+  reachedMaxRecordingDuration: boolean;
 }
 
 export class EmulatorState {
@@ -98,6 +110,8 @@ export class EmulatorState {
   /** Content of every appendRecording, per entry + asset. */
   readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
+  /** `(max_live_recording_duration_hours + 1) h` of kaltura/server, ms. */
+  maxRecordingDurationMs: number;
   private nextServerNodeId = 1;
   private readonly created = nowSeconds();
 
@@ -119,6 +133,7 @@ export class EmulatorState {
       });
     }
     this.requireRegisteredMediaServer = fixtures.requireRegisteredMediaServer ?? false;
+    this.maxRecordingDurationMs = fixtures.maxRecordingDurationMs ?? DEFAULT_MAX_RECORDING_DURATION_MS;
     for (const e of this.entries.values()) if (e.recordedEntryId) this.ensureVodEntry(e.recordedEntryId, e.partnerId, `${e.name} (recorded)`);
   }
 
@@ -215,7 +230,7 @@ export class EmulatorState {
     const existing = this.vodEntries.get(id);
     if (existing) return existing;
     const now = nowSeconds();
-    const record: VodEntryRecord = { id, partnerId, name, replacementStatus: 0, createdAt: now, updatedAt: now };
+    const record: VodEntryRecord = { id, partnerId, name, replacementStatus: 0, createdAt: now, updatedAt: now, lengthInMsecs: 0, reachedMaxRecordingDuration: false };
     this.vodEntries.set(id, record);
     return record;
   }

@@ -74,6 +74,7 @@ export class MetricsCollector {
   private readonly hlsStoreLost: Gauge;
   private readonly recordingPending: Gauge;
   private readonly recordingFailed: Gauge;
+  private readonly recordingExceeded: Gauge;
   private readonly kalturaLatency: Histogram<'service' | 'action'>;
   private readonly kalturaErrors: Counter<'code'>;
   private readonly ksRenewals: TotalMirror<never>;
@@ -109,6 +110,10 @@ export class MetricsCollector {
     this.hlsStoreLost = gauge('hls_store_lost_segments', 'HLS segments dropped before their DVR window ended (disk full or slow, disk budget), since start.');
     this.recordingPending = gauge('recording_deliveries_pending', 'Recorded segments waiting to be delivered to Kaltura.');
     this.recordingFailed = gauge('recording_deliveries_failed', 'Recorded segments whose delivery to Kaltura failed, since start.');
+    this.recordingExceeded = gauge(
+      'recording_exceeded_max_duration',
+      "Recorded segments not appended because the entry exceeded Kaltura's max recorded duration, since start.",
+    );
     this.kalturaLatency = new Histogram({
       name: `${PREFIX}kaltura_api_request_duration_seconds`,
       help: 'Kaltura API HTTP exchanges by service and action.',
@@ -232,6 +237,7 @@ export class MetricsCollector {
     const deliveries = this.opts.recording().deliveries();
     this.recordingPending.set(deliveries.pending);
     this.recordingFailed.set(deliveries.failed);
+    this.recordingExceeded.set(deliveries.exceededMaxDuration);
 
     this.ksRenewals.set(session.renewals);
     this.ksExpiry.set(session.expiresAt);

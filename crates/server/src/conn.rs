@@ -112,7 +112,7 @@ impl Conn {
             let paced = self.paced;
             tokio::select! {
                 biased;
-                _ = &mut cancelled => return self.cancel_reason(),
+                _ = &mut cancelled => return self.on_cancelled().await,
                 _ = sleep_until(handshake_deadline), if !self.session.handshake_done() => {
                     return format!("handshake not completed within {} s", config.handshake_timeout.as_secs());
                 }
@@ -332,6 +332,22 @@ impl Conn {
         };
         self.shared.forget_request(request_id);
         result
+    }
+
+    /// Killed or shut down; a kill that refuses the publisher tells the encoder why first.
+    async fn on_cancelled(&mut self) -> Close {
+        let refusal = self.counters.refusal.lock().take();
+        let Some(description) = refusal.filter(|_| !self.shared.shutdown.is_cancelled()) else {
+            return self.cancel_reason();
+        };
+        let mut ids: Vec<u32> = self.publishing.keys().copied().collect();
+        ids.sort_unstable();
+        for stream_id in ids {
+            self.session.refuse_publishing(stream_id, &description, None);
+        }
+        // Bounded by the write timeout; the connection closes either way.
+        let _ = self.flush().await;
+        format!("publish refused: {description}")
     }
 
     fn cancel_reason(&self) -> Close {

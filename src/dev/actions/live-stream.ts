@@ -7,7 +7,7 @@ import { fieldStr } from '../args';
 import { apiError } from '../errors';
 import type { FixtureEntry } from '../fixtures';
 import { liveStreamEntryObject } from '../objects';
-import { liveAssetId } from '../state';
+import { hasTag, liveAssetId } from '../state';
 import { requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
 
 /** entryPeer::retrieveByPK under the partner filter: another partner's entry does not exist. */
@@ -86,6 +86,7 @@ const appendRecording: ActionSpec = {
     const assetId = args.str('assetId');
     const asset = ctx.state.flavorsOfProfile(entry.conversionProfileId).find((f) => liveAssetId(entry.id, f.id) === assetId);
     if (!asset) throw apiError('ASSET_ID_NOT_FOUND', assetId);
+    const currentDuration = recordedDuration(ctx, entry, args.float('duration'));
     const resource = args.obj('resource');
     const objectType = resource ? fieldStr(resource, 'objectType') : undefined;
     if (!resource || !objectType) throw apiError('MISSING_MANDATORY_PARAMETER', 'resource');
@@ -110,7 +111,8 @@ const appendRecording: ActionSpec = {
       try {
         content = readFileSync(localFilePath);
       } catch {
-        throw apiError('FILE_DOESNT_EXIST');
+        // KalturaServerFileResource::toObject checks file_exists.
+        throw apiError('LOCAL_FILE_NOT_FOUND', localFilePath);
       }
       source = { localFilePath };
     }
@@ -122,10 +124,29 @@ const appendRecording: ActionSpec = {
     // The primary's first chunk creates the recorded (VOD) entry, as createRecordedEntry does.
     if (mediaServerIndex === 0) {
       if (!entry.recordedEntryId) entry.recordedEntryId = ctx.state.newEntryId();
-      ctx.state.ensureVodEntry(entry.recordedEntryId, entry.partnerId, `${entry.name} (recorded)`);
+      const recorded = ctx.state.ensureVodEntry(entry.recordedEntryId, entry.partnerId, `${entry.name} (recorded)`);
+      // The recorded length follows the anchor asset's chunks (the whole recording when the
+      // profile has no anchor), as the convert/concat jobs make it in Kaltura.
+      const anchored = ctx.state.flavorsOfProfile(entry.conversionProfileId).some((f) => hasTag(f, 'recording_anchor'));
+      if (!anchored || hasTag(asset, 'recording_anchor')) recorded.lengthInMsecs = currentDuration;
     }
     return liveStreamEntryObject(ctx.state, entry);
   },
 };
+
+/**
+ * LiveEntry::getCurrentDuration and the check before it in appendRecording: the recorded
+ * entry's length plus this chunk, refused past the max (and for good once reached).
+ */
+function recordedDuration(ctx: ActionContext, entry: FixtureEntry, chunkSeconds: number): number {
+  const recorded = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
+  if (recorded?.reachedMaxRecordingDuration) throw apiError('LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION', entry.id);
+  const current = (recorded?.lengthInMsecs ?? 0) + Math.trunc(chunkSeconds * 1000);
+  if (current > ctx.state.maxRecordingDurationMs) {
+    if (recorded) recorded.reachedMaxRecordingDuration = true;
+    throw apiError('LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION', entry.id);
+  }
+  return current;
+}
 
 export const liveStreamActions: ActionSpec[] = [get, authenticate, appendRecording];
