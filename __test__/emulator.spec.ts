@@ -317,7 +317,7 @@ test('XML (format=2 and the default) has Kaltura\'s shape for objects, errors an
 
   const list = await get(`/api_v3/service/flavorAsset/action/list/filter:entryIdEqual/${DEMO_PASSTHROUGH_ENTRY_ID}?ks=${ks}`);
   t.regex(list, /<result><objectType>KalturaFlavorAssetListResponse<\/objectType><objects><item><objectType>KalturaLiveAsset<\/objectType>.*<\/item><\/objects><totalCount>1<\/totalCount><\/result>/);
-  t.regex(await get(`/api_v3/service/beacon_beacon/action/add?ks=${ks}&beacon[objectType]=KalturaBeacon&beacon[eventType]=x`), /<result>1<\/result>/);
+  t.regex(await get(`/api_v3/service/beacon_beacon/action/add?ks=${ks}&beacon[objectType]=KalturaBeacon&beacon[eventType]=x&beacon[objectId]=${DEMO_ENTRY_ID}&beacon[relatedObjectType]=4`), /<result>1<\/result>/);
   const unknown = await get(`/api_v3/service/nosuch/action/get?ks=${ks}`);
   t.true(unknown.includes('<code>SERVICE_DOES_NOT_EXISTS</code><message>Service &quot;nosuch&quot; does not exists</message>'));
 });
