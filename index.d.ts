@@ -63,8 +63,12 @@ export declare class RtmpServer {
   startSyncPoints(streamName: string, intervalMs: number): void
   /** The separate HTTP origin's port, when one is configured. */
   get httpPort(): number | null
-  /** Close a connection by id. False when unknown. */
-  killConnection(connectionId: number): boolean
+  /**
+   * Close a connection by id. With `refusal`, each stream it publishes first gets
+   * `onStatus` error `NetStream.Publish.BadName` with that description (a publish refused
+   * after it was accepted). False when unknown.
+   */
+  killConnection(connectionId: number, refusal?: string | undefined | null): boolean
   /** Live statistics of every connection and stream. */
   stats(): ServerStatsSnapshot
   /** Close every session cleanly and stop listening. Events stop after this resolves. */
@@ -248,6 +252,12 @@ export interface RecordOptionsInput {
   fragmentDurationMs?: number
   /** How long the recorder waits for its stream to be (re)published, ms (default 30000). */
   republishGraceMs?: number
+  /**
+   * Write `onMetaDataRecording` sync points into a data track of each segment (stream 2
+   * after video and audio), one per this interval in ms and one at each segment start.
+   * Unset: no data track.
+   */
+  syncPointIntervalMs?: number
 }
 
 /** A segment finished by `recoverRecordingSegment`. */

@@ -3,10 +3,11 @@
  * its source, and the admin secret never printed. Plus the logger's formats and masking.
  */
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, parseOverride, redactConfig } from '../src/config';
+import { fullyQualifiedHostname, mediaServerClientTag } from '../src/hostname';
 import { createLogger, type LogSink } from '../src/log';
 import { tempDir } from './helpers/media';
 
@@ -26,7 +27,7 @@ test('defaults fill every key', (t) => {
   const c = loadConfig({ file: file('min.json', REQUIRED), env: {} });
   t.like(c, {
     workMode: 'kaltura',
-    hostname: hostname(),
+    hostname: fullyQualifiedHostname(),
     applicationName: 'kLive',
     rtmp: { host: '0.0.0.0', port: 1935 },
     http: { host: '0.0.0.0' },
@@ -37,6 +38,27 @@ test('defaults fill every key', (t) => {
   });
   t.like(c.kaltura, { partnerId: -5, timeoutMs: 10000, ksVersion: 2, ksExpirySeconds: 86400, ksRenewMarginSeconds: 3600 });
   t.is(typeof c.recording.directory, 'string');
+});
+
+test('default hostname: the fully qualified name (`hostname -f`), else the OS hostname; clientTag MediaServer-<hostname>', (t) => {
+  const short = hostname();
+  const program = (name: string, body: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`);
+    chmodSync(path, 0o755);
+    return path;
+  };
+  t.is(fullyQualifiedHostname(program('fqdn.sh', `[ "$1" = -f ] && echo ${short}.media.example.com`)), `${short}.media.example.com`);
+  // A trailing dot (absolute DNS name) is dropped.
+  t.is(fullyQualifiedHostname(program('dot.sh', `echo ${short}.media.example.com.`)), `${short}.media.example.com`);
+  // A name for another host (an /etc/hosts line that maps the hostname to localhost) is not ours.
+  t.is(fullyQualifiedHostname(program('other.sh', 'echo localhost.localdomain')), short);
+  t.is(fullyQualifiedHostname(program('fails.sh', 'exit 1')), short);
+  t.is(fullyQualifiedHostname(program('junk.sh', `echo "${short} x; rm"`)), short);
+  t.is(fullyQualifiedHostname(join(dir, 'no-such-program')), short);
+  // The system's own answer is the default.
+  t.is(loadConfig({ file: file('host.json', REQUIRED), env: {} }).hostname, fullyQualifiedHostname());
+  t.is(mediaServerClientTag('media-1.example.com'), 'MediaServer-media-1.example.com');
 });
 
 test('precedence: file < environment < command line', (t) => {

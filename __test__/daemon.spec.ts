@@ -6,6 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { validateConfig, type KliveConfigInput } from '../src/config';
 import { startDaemon, type DaemonHandle } from '../src/daemon';
 import { demoFixtures, DEMO_ENTRY_ID, DEMO_MBR_ENTRY_ID, DEMO_PASSTHROUGH_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET, startKalturaEmulator, type KalturaEmulator } from '../src/dev';
+import { fullyQualifiedHostname } from '../src/hostname';
 import { createLogger } from '../src/log';
 import { FFMPEG, clip, publishFile, sleep, start, tempDir, type Running } from './helpers/media';
 
@@ -29,7 +30,7 @@ interface Env {
   query(entryId: string, token?: string, index?: number): string;
 }
 
-async function setup(t: ExecutionContext, patch: { kaltura?: KliveConfigInput['kaltura']; auth?: KliveConfigInput['auth'] } = {}): Promise<Env> {
+async function setup(t: ExecutionContext, patch: { kaltura?: KliveConfigInput['kaltura']; auth?: KliveConfigInput['auth']; defaultHostname?: boolean } = {}): Promise<Env> {
   const emulator = await startKalturaEmulator({ fixtures: demoFixtures() });
   // The hostname must be a registered media server node: the daemon registers it itself.
   emulator.setRequireRegisteredMediaServer(true);
@@ -37,7 +38,7 @@ async function setup(t: ExecutionContext, patch: { kaltura?: KliveConfigInput['k
   const logger = createLogger({ level: 'debug', format: 'json', sink: { write: (line: string) => lines.push(line) } });
   const config = validateConfig({
     kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, timeoutMs: 3000, heartbeatIntervalSeconds: 0, ...patch.kaltura },
-    hostname: HOST,
+    ...(patch.defaultHostname ? {} : { hostname: HOST }),
     rtmp: { host: '127.0.0.1', port: 0 },
     auth: patch.auth ?? {},
     recording: { directory: tempDir('daemon-rec') },
@@ -119,6 +120,51 @@ test('right token: the publish is accepted, the stream is live, and the node is 
   t.false(env.lines.join('').includes(TOKEN));
 });
 
+test('wowza_liveConversionProfile.serve once per publish, with the metadata; ingests the profile lacks (4, 1000) are refused with Kaltura\'s reason', async (t) => {
+  const env = await setup(t);
+  const serves = (name: string) => env.emulator.callsOf('wowza_liveconversionprofile', 'serve').filter((c) => c.params.streamName === name);
+  // Passthrough entry, suffix 1: one serve, carrying the source's onMetaData.
+  const name = `${DEMO_PASSTHROUGH_ENTRY_ID}_1`;
+  const ok = await publishFile(env.url(env.query(DEMO_PASSTHROUGH_ENTRY_ID), name), shortClip, 20_000).done;
+  t.is(ok.code, 0, ok.stderr);
+  t.is(serves(name).length, 1, 'serve is asked once per publish');
+  t.like(JSON.parse(String(serves(name)[0].params.extraParams)) as object, { videocodecidstring: 'H264' });
+  t.is(serves(name)[0].params.hostname, HOST);
+  // Suffixes Kaltura defines (Ingest_4..7, audio-language ingests 1000..1019) pass the name
+  // check; this profile has no such ingest, and the encoder is told so.
+  for (const suffix of [4, 1000]) {
+    const other = `${DEMO_PASSTHROUGH_ENTRY_ID}_${suffix}`;
+    const r = await refused(publishFile(env.url(env.query(DEMO_PASSTHROUGH_ENTRY_ID), other), shortClip, 20_000));
+    t.not(r.code, 0, `suffix ${suffix}`);
+    t.true(r.stderr.includes(`Ingest "${other}" is not in conversion profile`), r.stderr);
+    t.deepEqual(serves(other).map((c) => c.result), ['INGEST_NOT_FOUND_IN_CONVERSION_PROFILE']);
+    await until(`${other} gone`, 5000, () => streamBytes(env.daemon, other) === undefined);
+  }
+  // A leading zero is not a Kaltura stream name: refused at publish, Kaltura not asked.
+  const zero = `${DEMO_PASSTHROUGH_ENTRY_ID}_01`;
+  const r = await refused(publishFile(env.url(env.query(DEMO_PASSTHROUGH_ENTRY_ID), zero), shortClip, 20_000));
+  t.not(r.code, 0);
+  t.regex(r.stderr, /has wrong suffix stream name: 01/);
+  t.is(serves(zero).length, 0);
+});
+
+test('identity: the default hostname is the fully qualified one, registered as the serverNode hostName and used in every call; clientTag MediaServer-<hostname>', async (t) => {
+  const env = await setup(t, { defaultHostname: true });
+  const fqdn = fullyQualifiedHostname();
+  t.is(env.daemon.config.hostname, fqdn);
+  t.true(env.emulator.serverNodes().some((n) => n.hostName === fqdn && n.status === 1), JSON.stringify(env.emulator.serverNodes()));
+  const name = `${DEMO_PASSTHROUGH_ENTRY_ID}_1`;
+  const ok = await publishFile(env.url(env.query(DEMO_PASSTHROUGH_ENTRY_ID), name), shortClip, 20_000).done;
+  t.is(ok.code, 0, ok.stderr);
+  t.like(env.emulator.callsOf('livestream', 'authenticate')[0]?.params, { hostname: fqdn });
+  const calls = ['serverNode.reportStatus', 'liveStream.authenticate', 'wowza_liveConversionProfile.serve'].flatMap((sa) => {
+    const [service, action] = sa.split('.');
+    return env.emulator.callsOf(service, action);
+  });
+  t.true(calls.length >= 3);
+  t.deepEqual([...new Set(calls.map((c) => c.params.clientTag))], [`MediaServer-${fqdn}`]);
+});
+
 test('kpublish hostname form (partner -5): liveStream.get finds the partner, authenticate impersonates it', async (t) => {
   const env = await setup(t);
   const tcUrl = `rtmp://${DEMO_PASSTHROUGH_ENTRY_ID}.p.dev.kpublish.kaltura.com/kLive?t=${TOKEN}`;
@@ -142,7 +188,8 @@ test('wrong token: refused with the reason, beacon 111; that token is then block
   t.not(first.code, 0);
   t.regex(first.stderr, /\(0_demo1234\) authentication failed\. Invalid token supplied for live entry \[0_demo1234\]/);
   const beacon = await until('the beacon', 5000, () => env.emulator.beacons[0]);
-  t.like(beacon, { partnerId: 102, relatedObjectType: '1', objectId: DEMO_ENTRY_ID, eventType: '0_healthData' });
+  // ENTRY_BEACON ('4') with shouldLog: what KMC's live-health panel lists.
+  t.like(beacon, { partnerId: 102, relatedObjectType: '4', objectId: DEMO_ENTRY_ID, eventType: '0_healthData', shouldLog: true });
   t.is(alert(beacon).Code, 111);
   t.is(alert(beacon).Arguments.alertType, 'LIVE_STREAM_INVALID_TOKEN');
 

@@ -6,7 +6,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-
 import { join } from 'node:path';
 import { tempDir } from './helpers/media';
 import { XMLParser } from 'fast-xml-parser';
@@ -58,7 +57,7 @@ interface KalturaClientModule {
       authenticate(entryId: string, token: string, hostname?: string, mediaServerIndex?: number): KalturaRequest<WireObject>;
     };
     flavorAsset: { listAction(filter: object): KalturaRequest<{ objectType: string; totalCount: number; objects: WireObject[] }> };
-    beacon: { add(beacon: object): KalturaRequest<boolean> };
+    beacon: { add(beacon: object, shouldLog?: number): KalturaRequest<boolean> };
     uploadToken: {
       add(token: object): KalturaRequest<WireObject>;
       upload(id: string, data: Buffer, resume: boolean, finalChunk: boolean, resumeAt?: number): KalturaRequest<WireObject>;
@@ -258,9 +257,9 @@ test('official kaltura-client: session.start KS, multirequest, flavor assets, be
   t.is((multi[0] as WireObject).objectType, 'KalturaLiveStreamEntry');
   asError(t, multi[1], 'ENTRY_ID_NOT_FOUND');
 
-  const beacon = new kaltura.objects.Beacon({ relatedObjectType: '1', objectId: DEMO_ENTRY_ID, eventType: '0_healthData', privateData: '{"maxSeverity":4}' });
-  t.is(await kaltura.services.beacon.add(beacon).execute(client), true);
-  t.like(emu.beacons[0], { partnerId: 102, objectId: DEMO_ENTRY_ID, eventType: '0_healthData', privateData: '{"maxSeverity":4}' });
+  const beacon = new kaltura.objects.Beacon({ relatedObjectType: '4', objectId: DEMO_ENTRY_ID, eventType: '0_healthData', privateData: '{"maxSeverity":4}' });
+  t.is(await kaltura.services.beacon.add(beacon, 1).execute(client), true);
+  t.like(emu.beacons[0], { partnerId: 102, relatedObjectType: '4', objectId: DEMO_ENTRY_ID, eventType: '0_healthData', privateData: '{"maxSeverity":4}', shouldLog: true });
 
   const token = await kaltura.services.uploadToken.add(new kaltura.objects.UploadToken({ fileName: 'seg.mp4' })).execute(client);
   t.is(token.objectType, 'KalturaUploadToken');
@@ -289,11 +288,12 @@ test('JSON bodies are read only with Content-Type exactly application/json; with
   const nested = await fetch(`${emu.url}/api_v3/service/beacon_beacon/action/add?format=1`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ks: adminKs(), beacon: { objectType: 'KalturaBeacon', objectId: DEMO_ENTRY_ID, eventType: '1_healthData', relatedObjectType: '1', privateData: '[]' } }),
+    body: JSON.stringify({ ks: adminKs(), beacon: { objectType: 'KalturaBeacon', objectId: DEMO_ENTRY_ID, eventType: '1_healthData', relatedObjectType: '4', privateData: '[]' } }),
   });
   t.is(await nested.json(), true);
-  t.is(await call(emu, 'beacon_beacon', 'add', { ks: adminKs(), 'beacon:objectType': 'KalturaBeacon', 'beacon:objectId': DEMO_ENTRY_ID, 'beacon:eventType': '0_healthData' }), true);
+  t.is(await call(emu, 'beacon_beacon', 'add', { ks: adminKs(), 'beacon:objectType': 'KalturaBeacon', 'beacon:objectId': DEMO_ENTRY_ID, 'beacon:eventType': '0_healthData', 'beacon:relatedObjectType': '4' }), true);
   t.deepEqual(emu.beacons.map((b) => b.eventType), ['1_healthData', '0_healthData']);
+  t.deepEqual(emu.beacons.map((b) => b.shouldLog), [false, false], 'shouldLog defaults to 0 (not logged)');
   // Real Kaltura serves the beacon plugin as beacon_beacon only.
   asError(t, await call(emu, 'beacon', 'add', { ks: adminKs() }), 'SERVICE_DOES_NOT_EXISTS');
 });
@@ -320,7 +320,7 @@ test('XML (format=2 and the default) has Kaltura\'s shape for objects, errors an
 
   const list = await get(`/api_v3/service/flavorAsset/action/list/filter:entryIdEqual/${DEMO_PASSTHROUGH_ENTRY_ID}?ks=${ks}`);
   t.regex(list, /<result><objectType>KalturaFlavorAssetListResponse<\/objectType><objects><item><objectType>KalturaLiveAsset<\/objectType>.*<\/item><\/objects><totalCount>1<\/totalCount><\/result>/);
-  t.regex(await get(`/api_v3/service/beacon_beacon/action/add?ks=${ks}&beacon[objectType]=KalturaBeacon&beacon[eventType]=x`), /<result>1<\/result>/);
+  t.regex(await get(`/api_v3/service/beacon_beacon/action/add?ks=${ks}&beacon[objectType]=KalturaBeacon&beacon[eventType]=x&beacon[objectId]=${DEMO_ENTRY_ID}&beacon[relatedObjectType]=4`), /<result>1<\/result>/);
   const unknown = await get(`/api_v3/service/nosuch/action/get?ks=${ks}`);
   t.true(unknown.includes('<code>SERVICE_DOES_NOT_EXISTS</code><message>Service &quot;nosuch&quot; does not exists</message>'));
 });
@@ -580,9 +580,32 @@ test('permission.get, liveStream.appendRecording and media.cancelReplace', async
   t.regex(String(appended.recordedEntryId), /^0_[0-9a-z]{8}$/);
   t.like(emu.recordings[0], { entryId: '1_other001', assetId: asset, duration: 900.5, isLastChunk: false, resource: { objectType: 'KalturaServerFileResource', localFilePath: segment } });
   t.like(emu.receivedRecordings('1_other001', asset)[0], { n: 1, size: 13, duration: 900.5, isLastChunk: false, localFilePath: segment });
-  asError(t, await call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 103, entryId: '1_other001', assetId: asset, mediaServerIndex: 0, duration: 1, 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': `${segment}.missing` }), 'FILE_DOESNT_EXIST');
+  asError(t, await call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 103, entryId: '1_other001', assetId: asset, mediaServerIndex: 0, duration: 1, 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': `${segment}.missing` }), 'LOCAL_FILE_NOT_FOUND');
   t.like(await call(emu, 'media', 'cancelReplace', { ks, partnerId: 103, entryId: String(appended.recordedEntryId) }), { objectType: 'KalturaMediaEntry', replacementStatus: 0 });
   asError(t, await call(emu, 'media', 'cancelReplace', { ks, partnerId: 102, entryId: String(appended.recordedEntryId) }), 'ENTRY_ID_NOT_FOUND');
+});
+
+test('appendRecording: LOCAL_FILE_NOT_FOUND names a missing file; LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION past the fixtures\' max, then for good', async (t) => {
+  const f = withOtherPartner();
+  f.maxRecordingDurationMs = 2500;
+  const emu = await emulator(t, f);
+  const ks = mediaServerKs();
+  const dir = tempDir('append');
+  const segment = join(dir, 'seg.mp4');
+  writeFileSync(segment, 'segment bytes');
+  const asset = liveAssetId('1_other001', 32);
+  const append = (duration: number, path = segment) =>
+    call(emu, 'liveStream', 'appendRecording', { ks, partnerId: 103, entryId: '1_other001', assetId: asset, mediaServerIndex: 0, duration, 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': path });
+  const gone = asError(t, await append(1, join(dir, 'gone.mp4')), 'LOCAL_FILE_NOT_FOUND');
+  t.is(gone.message, `Local file was not found "${join(dir, 'gone.mp4')}"`);
+  t.deepEqual(gone.args, { FILE: join(dir, 'gone.mp4') });
+  t.like(await append(1.5), { objectType: 'KalturaLiveStreamEntry' });
+  t.like(await append(1), { objectType: 'KalturaLiveStreamEntry' }, '2500 ms: at the max, not past it');
+  const over = asError(t, await append(0.001), 'LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION');
+  t.is(over.message, 'Entry exceeded max recorded live stream duration in entry[1_other001]');
+  // LiveEntry::getCurrentDuration: once reached, the recorded entry refuses every chunk, even an empty one.
+  asError(t, await append(0), 'LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION');
+  t.is(emu.receivedRecordings('1_other001', asset).length, 2);
 });
 
 test('Kaltura down and slow: setDown resets or hangs connections, setLatency delays answers', async (t) => {
@@ -640,4 +663,22 @@ test('loadFixtures validates a fixtures file and names the file and key of any p
   t.like(await call(emu, 'liveStream', 'authenticate', { ks: adminKs(), entryId: '0_added001', token: 'newtok' }), { dvrStatus: 1 });
   t.is(t.throws(() => emu.updateEntry('0_missing1', {}), { instanceOf: EmulatorError })?.code, 'ENTRY_NOT_FOUND');
   t.is(t.throws(() => emu.addEntry({ ...emu.getEntry('0_added001')!, name: 'dup' }), { instanceOf: EmulatorError })?.code, 'ENTRY_EXISTS');
+});
+
+test('beacon.add is validated as KalturaBeacon::validateForInsert and the enum deserializer do', async (t) => {
+  const emu = await emulator(t);
+  const add = (beacon: Record<string, string>) =>
+    call(emu, 'beacon_beacon', 'add', { ks: adminKs(), 'beacon:objectType': 'KalturaBeacon', ...Object.fromEntries(Object.entries(beacon).map(([k, v]) => [`beacon:${k}`, v])) });
+  const full = { objectId: DEMO_ENTRY_ID, eventType: '0_healthData', relatedObjectType: '4' };
+  for (const missing of ['eventType', 'objectId', 'relatedObjectType'] as const) {
+    const { [missing]: _, ...rest } = full;
+    const e = asError(t, await add(rest), 'PROPERTY_VALIDATION_CANNOT_BE_NULL');
+    t.is(e.message, `The property "KalturaBeacon::${missing}" cannot be null`);
+  }
+  const bad = asError(t, await add({ ...full, relatedObjectType: '9' }), 'INVALID_ENUM_VALUE');
+  t.is(bad.message, 'Invalid enumeration value "9" for parameter "relatedObjectType", expecting enumeration type "KalturaBeaconObjectTypes"');
+  t.is(emu.beacons.length, 0, 'nothing recorded for a refused beacon');
+  // A schedule-resource beacon ('1') is valid to Kaltura, just not shown by KMC: recorded as sent.
+  t.is(await call(emu, 'beacon_beacon', 'add', { ks: adminKs(), shouldLog: 1, 'beacon:objectType': 'KalturaBeacon', 'beacon:objectId': DEMO_ENTRY_ID, 'beacon:eventType': '0_healthData', 'beacon:relatedObjectType': '1' }), true);
+  t.like(emu.beacons[0], { relatedObjectType: '1', shouldLog: true });
 });

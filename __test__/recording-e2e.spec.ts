@@ -11,7 +11,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { liveAssetId, startKalturaEmulator, DEMO_ADMIN_SECRET, DEMO_ENTRY_TOKEN, MEDIA_SERVER_ADMIN_SECRET } from '../src/dev';
@@ -44,11 +44,58 @@ interface Probed {
   durationS: number;
 }
 
+/** Audio and video codecs (the sync-point data track is looked at by syncPointsOf). */
 async function probe(path: string): Promise<Probed> {
   const r = await run(FFPROBE, ['-v', 'error', '-of', 'json', '-show_streams', '-show_format', path], 60_000);
   if (r.code !== 0) throw new Error(`ffprobe ${path}: ${r.stderr}`);
-  const o = JSON.parse(r.stdout) as { streams: Array<{ codec_name: string }>; format: { duration?: string } };
-  return { codecs: o.streams.map((s) => s.codec_name).sort(), durationS: Number(o.format.duration ?? NaN) };
+  const o = JSON.parse(r.stdout) as { streams: Array<{ codec_name: string; codec_type: string }>; format: { duration?: string } };
+  const media = o.streams.filter((s) => s.codec_type === 'audio' || s.codec_type === 'video');
+  return { codecs: media.map((s) => s.codec_name).sort(), durationS: Number(o.format.duration ?? NaN) };
+}
+
+interface RecordedSyncPoint {
+  /** Packet time in the file, ms. */
+  pts: number;
+  id: string;
+  /** The AMF `timestamp`: timeline (wall-clock) ms. */
+  timestamp: number;
+}
+
+/**
+ * The sync points of a recorded MP4 as Kaltura's convert-segment batch reads them
+ * (kaltura/server KAMFMediaInfoParser): ffprobe's packets of data stream `index`
+ * (2 after video and audio) with their bytes, in which "KalturaSyncPoint" and the number after
+ * "timestamp" are found. Also checks the stream is an AMF0 data track.
+ */
+async function syncPointsOf(path: string, index: number): Promise<RecordedSyncPoint[]> {
+  const r = await run(FFPROBE, ['-v', 'error', '-select_streams', String(index), '-show_streams', '-show_packets', '-show_data', '-of', 'json', path], 60_000);
+  if (r.code !== 0) throw new Error(`ffprobe ${path}: ${r.stderr}`);
+  const o = JSON.parse(r.stdout) as { streams: Array<{ codec_type: string; codec_tag_string: string }>; packets?: Array<{ pts: number; data: string }> };
+  if (o.streams[0]?.codec_type !== 'data' || o.streams[0]?.codec_tag_string !== 'amf0') throw new Error(`${path}: stream ${index} is ${JSON.stringify(o.streams[0])}`);
+  return (o.packets ?? []).map((p) => {
+    // ffprobe's hex dump: "00000000: 0200 136f 6e4d ...  ...onM" per 16 bytes.
+    const bytes = Buffer.from(p.data.split('\n').map((l) => l.slice(10, 49).replace(/ /g, '')).join(''), 'hex');
+    const text = bytes.toString('latin1');
+    if (!text.includes('onMetaDataRecording') || !text.includes('KalturaSyncPoint')) throw new Error(`not a sync point: ${text}`);
+    const at = bytes.indexOf('timestamp') + 'timestamp'.length;
+    const idAt = bytes.indexOf('\x00\x02id\x02', 0, 'latin1') + 5;
+    return { pts: p.pts, id: bytes.toString('latin1', idAt + 2, idAt + 2 + bytes.readUInt16BE(idAt)), timestamp: bytes.readDoubleBE(at + 1) };
+  });
+}
+
+/**
+ * A group for `recording.fileGroup` that is not the process's own: a supplementary group it
+ * belongs to, or (as root, which may give files to any group) any other group.
+ */
+function otherGroup(): { name: string; gid: number } | undefined {
+  const groups = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 3 && /^\d+$/.test(f[2]))
+    .map((f) => ({ name: f[0], gid: Number(f[2]) }));
+  const egid = process.getegid?.() ?? -1;
+  const mine = new Set(process.getgroups?.() ?? []);
+  return groups.find((g) => g.gid !== egid && mine.has(g.gid)) ?? (process.getuid?.() === 0 ? groups.find((g) => g.gid !== egid) : undefined);
 }
 
 /** Decoding the whole file reports no error. */
@@ -102,9 +149,15 @@ test(`a ${LONG ? '3-minute' : '1-minute'} recorded publish: 3 MP4 segments per r
   t.timeout((LONG ? 330 : 180) * 1000);
   const ENTRY = '0_recfull1';
   const renditions = [FLAVOR.source, FLAVOR.sd480, FLAVOR.sd360, FLAVOR.audioOnly];
+  const group = otherGroup();
+  if (!group) t.log('no group other than the process group can be given files here: recording.fileGroup checked with the own group');
+  const fileGroup = group ?? { name: String(process.getegid?.() ?? 0), gid: process.getegid?.() ?? 0 };
+  // Sync points on the segment length's grid (the wall clock's), segments cut on the entry's:
+  // a segment holds its start's sync point and usually one from inside.
+  const syncS = segmentS;
   const env = await startHlsEnv({
     fixtures: fixturesWith([{ id: ENTRY, flavorParamsIds: renditions, recordStatus: 1, recordedEntryId: '0_vodrec01', dvrStatus: 1 }]),
-    recording: { segmentDurationSeconds: segmentS, syncPointIntervalSeconds: segmentS, republishGraceSeconds: 5 },
+    recording: { segmentDurationSeconds: segmentS, syncPointIntervalSeconds: syncS, republishGraceSeconds: 5, fileGroup: fileGroup.name },
   });
   t.teardown(() => env.stop());
   // Just under 3 segments: a publish that ends exactly on a segment boundary would leave the
@@ -150,17 +203,37 @@ test(`a ${LONG ? '3-minute' : '1-minute'} recorded publish: 3 MP4 segments per r
     t.true(files.every((f) => f.startsWith(recordDir)), 'delivered from the shared directory');
     let previousEnd: number | undefined;
     let total = 0;
+    /** Sync points past a segment's first. */
+    let inside = 0;
     for (const [i, chunk] of chunks.entries()) {
       const p = await probe(files[i]);
       t.deepEqual(p.codecs, flavor === FLAVOR.audioOnly ? ['aac'] : ['aac', 'h264'], `flavor ${flavor} segment ${i}`);
       t.true(Math.abs(p.durationS - chunk.duration) < 0.2, `appendRecording duration ${chunk.duration} vs ffprobe ${p.durationS}`);
       t.is(createHash('sha256').update(readFileSync(files[i])).digest('hex'), chunk.sha256, 'Kaltura got the file as written');
       const start = startOf(files[i]);
+      // recording.fileGroup: the segment (and its recording directory) belong to the group, group-readable.
+      const st = statSync(files[i]);
+      t.is(st.gid, fileGroup.gid, `flavor ${flavor} segment ${i}: group`);
+      t.is(st.mode & 0o040, 0o040, 'group-readable');
+      // The sync points, as Kaltura's batch reads them: in stream 2 (after video and audio), the
+      // first at the segment's start, then one per interval slot; each packet's time in the file
+      // is the instant its timestamp names on the timeline.
+      const points = await syncPointsOf(files[i], flavor === FLAVOR.audioOnly ? 1 : 2);
+      t.true(points.length >= 1 && points.length <= Math.ceil(segmentS / syncS) + 1, `flavor ${flavor} segment ${i}: ${JSON.stringify(points)}`);
+      inside += points.length - 1;
+      t.is(points[0].pts, 0, 'the first sync point at the segment start');
+      for (const point of points) t.is(point.timestamp, start + point.pts, `sync point ${point.id} at ${point.pts} ms of a segment starting ${start}`);
+      const slots = points.map((point) => Number(point.id.slice(`${ENTRY}_${flavor}_`.length)));
+      t.deepEqual(slots, points.map((point) => Math.floor(point.timestamp / (syncS * 1000))), 'ids are <stream>_<slot> on the injector\'s grid');
       if (previousEnd !== undefined) t.true(Math.abs(start - previousEnd) <= 60, `flavor ${flavor}: gap or overlap of ${start - previousEnd} ms between segments`);
       previousEnd = start + chunk.duration * 1000;
       total += chunk.duration;
     }
     t.true(await decodesCleanly(files[2]), `flavor ${flavor}: the last segment decodes without error`);
+    t.true(inside >= 1, `flavor ${flavor}: a sync point from inside a segment too`);
+    const renditionDir = join(env.daemon.config.recording.directory, ENTRY, `${ENTRY}_${flavor}`);
+    t.is(statSync(renditionDir).gid, fileGroup.gid, `flavor ${flavor}: recording directory group`);
+    t.is(statSync(join(env.daemon.config.recording.directory, ENTRY)).gid, fileGroup.gid, 'entry directory group');
     spans.set(flavor, { start: startOf(files[0]), end: startOf(files[0]) + total * 1000 });
     t.log(`flavor ${flavor}: ${chunks.map((c) => c.duration.toFixed(3)).join(' + ')} = ${total.toFixed(3)} s (${publishedMs} ms wall)`);
   }
@@ -229,6 +302,34 @@ test('an encoder that reconnects continues the recording: only the segment close
   t.true(chunks.every((c) => c.duration > 12 && c.duration < 16), `one segment per publish: ${chunks.map((c) => c.duration).join(', ')} s`);
   t.is(logEvents(env, 'recording failed').length, 0, 'the reconnect is not a recording failure');
   t.deepEqual(env.daemon.ingest.recordings().map((r) => r.rejectedFrames), [0], 'every frame of both publishes recorded');
+});
+
+test('LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION is permanent: asked once, the rest of the session is not appended, counted', async (t) => {
+  t.timeout(180_000);
+  const ENTRY = '0_recmaxd1';
+  // Kaltura's max recorded duration, 6 s here: the first 4 s segment fits, the second does not.
+  const fixtures = fixturesWith([{ id: ENTRY, flavorParamsIds: [FLAVOR.source], recordStatus: 1 }]);
+  fixtures.maxRecordingDurationMs = 6000;
+  const env = await startHlsEnv({ fixtures, recording: { segmentDurationSeconds: 4, republishGraceSeconds: 3 } });
+  t.teardown(() => env.stop());
+  const encoder = publishDetailed(env.publishUrl(ENTRY), { seconds: 17, size: '640x360', rate: 25, videoKbps: 600, noise: 0 });
+  t.teardown(() => encoder.child.kill('SIGKILL'));
+  await encoder.done;
+  const queue = env.daemon.recordings.queue;
+  // Every segment, the last one included, is settled (delivered or failed), none left to retry.
+  await until('the last segment settled', 60_000, () => queue.list().some((i) => i.isLast && i.state !== 'pending'), 250);
+  await queue.whenIdle();
+  const items = queue.list();
+  const appended = env.emulator.callsOf('liveStream', 'appendRecording');
+  const refusedByKaltura = appended.filter((c) => c.result === 'LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION');
+  t.is(refusedByKaltura.length, 1, `asked Kaltura once, not retried: ${appended.map((c) => c.result).join(', ')}`);
+  t.is(chunksOf(env, ENTRY, FLAVOR.source).length, 1, 'only the segment within the max reached Kaltura');
+  const failed = items.filter((i) => i.state === 'failed');
+  t.true(failed.length >= 3, `the refused segment and the rest of the session: ${items.map((i) => `${i.state}${i.isLast ? ' last' : ''}`).join(', ')}`);
+  t.true(failed.every((i) => /LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION/.test(i.lastError ?? '')), JSON.stringify(failed.map((i) => i.lastError)));
+  t.true(failed.every((i) => i.attempts <= 1), 'never retried');
+  t.is(queue.counters().exceededMaxDuration, failed.length);
+  t.is(logEvents(env, "entry exceeded Kaltura's max recorded duration: the rest of this recording session is not appended").length, 1);
 });
 
 test('eCDN mode: segments go through uploadToken and arrive byte-identical', async (t) => {

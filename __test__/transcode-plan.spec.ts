@@ -252,10 +252,10 @@ test('quirks: mp4: prefix, ${SourceStreamName} in encode names, disabled encodes
 
 test('an emulator error (unknown ingest suffix) rejects the serve call, so no plan is built', async (t) => {
   const b = await backend(t);
-  // Kaltura answers file actions' errors with an empty body and `X-Kaltura: error-<CODE>`.
-  // The client rejects the call (today as BAD_RESPONSE "empty body": it does not read the
-  // header yet); were the empty body handed to the parser, it would be INVALID_XML.
+  // Kaltura answers file actions' errors with an empty body and `X-Kaltura: error-<CODE>`,
+  // `X-Kaltura-App: exiting on error <CODE> - <message>`: the client reads them into the
+  // same KalturaApiError a JSON call gets, so the publisher hears Kaltura's reason.
   const err = await t.throwsAsync(() => served(b, `${DEMO_ENTRY_ID}_9`));
-  t.regex(err?.message ?? '', /empty body|INGEST_NOT_FOUND_IN_CONVERSION_PROFILE/);
+  t.like(err, { name: 'KalturaApiError', code: 'INGEST_NOT_FOUND_IN_CONVERSION_PROFILE', message: `Ingest "${DEMO_ENTRY_ID}_9" is not in conversion profile` });
   t.is(b.emu.callsOf('wowza_liveconversionprofile', 'serve').at(-1)?.result, 'INGEST_NOT_FOUND_IN_CONVERSION_PROFILE');
 });

@@ -10,11 +10,11 @@
  * puts it in an error message.
  */
 import { readFileSync } from 'node:fs';
-import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS } from './log';
 import { defaultStateRoot, devStateRoot, ephemeralHlsDirectoryName } from './paths/defaults';
+import { fullyQualifiedHostname } from './hostname';
 
 /** The built-in Kaltura partner of media servers (DESIGN.md "Partner -5"). */
 export const MEDIA_SERVER_PARTNER_ID = -5;
@@ -332,7 +332,7 @@ export function validateConfig(
   }
   return {
     ...c,
-    hostname: c.hostname ?? osHostname(),
+    hostname: c.hostname ?? fullyQualifiedHostname(),
     recording: recordingDefaults(c.recording, opts.dev === true),
     hls: { ...c.hls, directory: c.hls.directory ?? defaultHlsDirectory(c.rtmp.port, opts.dev === true) },
     auth: { ...c.auth, decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },

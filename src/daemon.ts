@@ -32,6 +32,7 @@ import { isOwnEphemeralHlsDirectory, sweepEphemeralHlsDirectories } from './path
 import { guardProcess } from './process-guard';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { mediaServerClientTag } from './hostname';
 
 export interface DaemonOptions {
   /** Default: a logger on stdout per `config.log`. */
@@ -127,7 +128,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     serviceUrl,
     partnerId: config.kaltura.partnerId,
     timeoutMs: config.kaltura.timeoutMs,
-    clientTag: `klive-server:${config.hostname}`,
+    clientTag: mediaServerClientTag(config.hostname),
     session,
     log: (entry: KalturaLogEntry) => {
       const { level, event, ...rest } = entry;
@@ -270,6 +271,13 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       // Half the decision time: a bare connect may already have spent the other half on auth.
       api: withLastKnownPlans(api, answers, { maxAgeMs: staleAdmitMs, answerWithinMs: Math.max(1000, config.auth.decisionTimeoutMs / 2), log: log.child({ component: 'transcode' }) }),
       hostname: config.hostname,
+      refusePublisher: (connectionId, reason) => {
+        try {
+          ingest.killConnection(connectionId, reason);
+        } catch {
+          // The server is closing: the connection goes with it.
+        }
+      },
       ffmpegPath: ffmpeg.path,
       workDir: runtime.path,
       log: log.child({ component: 'transcode' }),
@@ -316,7 +324,10 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     undo.push(() => controlPlane?.close());
     controlPlane?.setLiveStatusSource(registration);
     controlPlane?.setRecordingSource({
-      deliveries: () => ({ pending: queue.counters().pending, failed: queue.counters().failed }),
+      deliveries: () => {
+        const c = queue.counters();
+        return { pending: c.pending, failed: c.failed, exceededMaxDuration: c.exceededMaxDuration };
+      },
       entry: (entryId) => recordings.entryStatus(entryId),
     });
 

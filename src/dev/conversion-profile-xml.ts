@@ -92,7 +92,11 @@ export function streamParameters(extraParams: string | null, useExtra: boolean):
 export function buildTranscodeTemplate(input: TranscodeTemplateInput): string {
   const { entry, suffix, stream } = input;
   let flavors = input.flavors;
-  const ingest = flavors.find((f) => streamSuffixOf(f) === suffix);
+  // PHP's `getStreamSuffix() == $suffix`: numeric strings compare as numbers ('01' == '1').
+  const ingest = flavors.find((f) => {
+    const own = streamSuffixOf(f);
+    return own !== undefined && (own === suffix || (/^\d+$/.test(own) && Number(own) === Number(suffix)));
+  });
   if (!ingest) throw apiError('INGEST_NOT_FOUND_IN_CONVERSION_PROFILE', input.streamName);
   let disableIngested = true;
   if (!hasTag(ingest, 'source')) {

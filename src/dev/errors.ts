@@ -42,6 +42,9 @@ export const ApiErrors = {
   MISSING_MANDATORY_PARAMETER: 'MISSING_MANDATORY_PARAMETER;PARAM_NAME;Missing parameter "@PARAM_NAME@"',
   INVALID_OBJECT_TYPE: 'INVALID_OBJECT_TYPE;INVALID_OBJ_TYPE;Invalid object type "@INVALID_OBJ_TYPE@"',
   INVALID_OBJECT_ID: 'INVALID_OBJECT_ID;ID;Invalid object id [@ID@]',
+  INVALID_ENUM_VALUE:
+    'INVALID_ENUM_VALUE;ENUM_VAL,PARAM_NAME,ENUM_TYPE;Invalid enumeration value "@ENUM_VAL@" for parameter "@PARAM_NAME@", expecting enumeration type "@ENUM_TYPE@"',
+  PROPERTY_VALIDATION_CANNOT_BE_NULL: 'PROPERTY_VALIDATION_CANNOT_BE_NULL;PROP_NAME;The property "@PROP_NAME@" cannot be null',
   SERVICE_FORBIDDEN: 'SERVICE_FORBIDDEN;SERVICE;The access to service [@SERVICE@] is forbidden',
   SERVICE_FORBIDDEN_CONTENT_BLOCKED:
     'SERVICE_FORBIDDEN_CONTENT_BLOCKED;;The access to this service is forbidden since the specified partner is blocked',
@@ -62,8 +65,6 @@ export const ApiErrors = {
   LIVE_STREAM_ALREADY_BROADCASTING:
     'LIVE_STREAM_ALREADY_BROADCASTING;ENTRY_ID,MEDIA_SERVER;Entry [@ENTRY_ID@] already broadcasting to server [@MEDIA_SERVER@]',
   INVALID_ENTRY_ID: 'INVALID_ENTRY_ID;ID;Invalid entry id ["@ID@"]',
-  INVALID_ENUM_VALUE:
-    'INVALID_ENUM_VALUE;ENUM_VAL,PARAM_NAME,ENUM_TYPE;Invalid enumeration value "@ENUM_VAL@" for parameter "@PARAM_NAME@", expecting enumeration type "@ENUM_TYPE@"',
   SERVER_NODE_NOT_FOUND: 'SERVER_NODE_NOT_FOUND;HOST_NAME;server node with host name [@HOST_NAME@] not found',
   KALTURA_RECORDING_ENABLED:
     'KALTURA_RECORDING_ENABLED;PARTNER_ID;Kaltura recording is enabled for partner [@PARTNER_ID@] use liveStream->setRecordedContent to set the live recorded content',
@@ -80,6 +81,9 @@ export const ApiErrors = {
   UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY:
     'UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY;;Upload token is in an invalid status for adding entry, maybe the a file was not uploaded or the token was used',
   FILE_DOESNT_EXIST: 'FILE_DOESNT_EXIST;;File doesnt exist',
+  LOCAL_FILE_NOT_FOUND: 'LOCAL_FILE_NOT_FOUND;FILE;Local file was not found "@FILE@"',
+  LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION:
+    'LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION;ENTRY_ID;Entry exceeded max recorded live stream duration in entry[@ENTRY_ID@]',
 } as const;
 
 export type ApiErrorName = keyof typeof ApiErrors;

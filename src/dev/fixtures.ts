@@ -136,6 +136,12 @@ export interface EmulatorFixtures {
    * daemon registers its node with serverNode.reportStatus). Default true; false is a dev laxity.
    */
   requireRegisteredMediaServer?: boolean;
+  /**
+   * Longest recording of a recorded entry, ms: kaltura/server's kConf
+   * `(max_live_recording_duration_hours + 1) h`, default (24 + 1) h. appendRecording answers
+   * LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION once the recorded entry would pass it.
+   */
+  maxRecordingDurationMs?: number;
 }
 
 export const ENTRY_ID_PATTERN = /^[01]_[0-9a-z]{8}$/;
@@ -178,6 +184,11 @@ export function validateFixtures(data: unknown, source = 'fixtures'): EmulatorFi
   }
   const require = v.optBool(root, 'requireRegisteredMediaServer', '');
   if (require !== undefined) fixtures.requireRegisteredMediaServer = require;
+  const maxRecording = v.optNum(root, 'maxRecordingDurationMs', '');
+  if (maxRecording !== undefined) {
+    if (!(maxRecording > 0)) v.fail('maxRecordingDurationMs', 'must be a positive number of milliseconds');
+    fixtures.maxRecordingDurationMs = maxRecording;
+  }
   crossCheck(v, fixtures);
   return fixtures;
 }

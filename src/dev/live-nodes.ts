@@ -130,7 +130,7 @@ export function shouldCreateRecordedEntry(state: EmulatorState, entry: FixtureEn
   }
   // APPENDED: a new recorded entry only after a week or past the recording length limit (a day).
   const WEEK_MS = 7 * 86_400_000;
-  return recorded.sourceType === KALTURA_RECORDED_LIVE && (recorded.createdAtMs + WEEK_MS < now || recorded.durationMs > 86_400_000);
+  return recorded.sourceType === KALTURA_RECORDED_LIVE && (recorded.createdAtMs + WEEK_MS < now || recorded.lengthInMsecs > 86_400_000);
 }
 
 /** EntrySourceType::KALTURA_RECORDED_LIVE: what createRecordedEntry makes. */

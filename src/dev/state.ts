@@ -46,6 +46,11 @@ export interface BeaconRecord {
   objectId: string;
   eventType: string;
   privateData: string;
+  /**
+   * beacon.add's `shouldLog`: only logged beacons reach Kaltura's log index, which the live
+   * health panel reads (kBeacon::index); unlogged ones just overwrite the latest state.
+   */
+  shouldLog: boolean;
   rawData?: string;
 }
 
@@ -75,6 +80,9 @@ export interface RecordingRecord {
   isLastChunk: boolean;
 }
 
+/** kaltura/server configurations/base.ini max_live_recording_duration_hours = 24, plus the hour Kaltura adds. */
+export const DEFAULT_MAX_RECORDING_DURATION_MS = (24 + 1) * 3600 * 1000;
+
 export interface VodEntryRecord {
   id: string;
   partnerId: number;
@@ -89,8 +97,10 @@ export interface VodEntryRecord {
   rootEntryId?: string;
   /** EntrySourceType; '36' KALTURA_RECORDED_LIVE for recorded entries. */
   sourceType?: string;
-  /** Recorded length so far, ms. */
-  durationMs: number;
+  /** Recorded length so far (the primary's anchor chunks appended to it), ms. */
+  lengthInMsecs: number;
+  /** Set once a chunk would pass the max recorded duration: every later chunk is refused. */
+  reachedMaxRecordingDuration: boolean;
 }
 
 export class EmulatorState {
@@ -113,6 +123,8 @@ export class EmulatorState {
   /** Content of every appendRecording, per entry + asset. */
   readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
+  /** `(max_live_recording_duration_hours + 1) h` of kaltura/server, ms. */
+  maxRecordingDurationMs: number;
   private nextServerNodeId = 1;
   private readonly created = nowSeconds();
 
@@ -134,6 +146,7 @@ export class EmulatorState {
       });
     }
     this.requireRegisteredMediaServer = fixtures.requireRegisteredMediaServer ?? true;
+    this.maxRecordingDurationMs = fixtures.maxRecordingDurationMs ?? DEFAULT_MAX_RECORDING_DURATION_MS;
     for (const e of this.entries.values()) if (e.recordedEntryId) this.ensureVodEntry(e.recordedEntryId, e.partnerId, `${e.name} (recorded)`, { rootEntryId: e.id, sourceType: KALTURA_RECORDED_LIVE });
   }
 
@@ -239,7 +252,8 @@ export class EmulatorState {
       createdAt: now,
       updatedAt: now,
       createdAtMs: nowMs,
-      durationMs: 0,
+      lengthInMsecs: 0,
+      reachedMaxRecordingDuration: false,
       ...(extra.rootEntryId ? { rootEntryId: extra.rootEntryId } : {}),
       ...(extra.sourceType ? { sourceType: extra.sourceType } : {}),
     };

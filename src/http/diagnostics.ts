@@ -12,6 +12,7 @@ import { maskString, sanitize } from '../log';
 import type { SupervisorStats } from '../transcode/supervisor';
 import type { PipelineStats } from '../transcode/pipeline';
 import type { ErrorLog, ErrorRecord } from './error-log';
+import { parseStreamName } from '../kaltura/stream-name';
 import type { ProcessUsageSampler, UsageReport } from './process-usage';
 import type { StreamRate, StreamRates } from './rates';
 import type { ControlPlaneSources, LiveStatusSource, RecordingEntryStatus, RecordingStatusSource } from './sources';
@@ -173,10 +174,9 @@ export interface EntriesReport {
   entries: EntryDiagnostics[];
 }
 
-const ENTRY_OF_STREAM = /^([01]_[0-9a-z]{8})_/;
-
+/** The entry of a source or rendition stream `<entryId>_<n>`. */
 export function entryOfStream(name: string): string | undefined {
-  return ENTRY_OF_STREAM.exec(name)?.[1];
+  return parseStreamName(name)?.entryId;
 }
 
 export function buildEntries(ctx: DiagnosticsContext): EntriesReport {

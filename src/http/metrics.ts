@@ -77,6 +77,7 @@ export class MetricsCollector {
   private readonly recordingFailed: Gauge;
   private readonly registrations: TotalMirror<'action' | 'result'>;
   private readonly registrationKicks: TotalMirror<never>;
+  private readonly recordingExceeded: Gauge;
   private readonly kalturaLatency: Histogram<'service' | 'action'>;
   private readonly kalturaErrors: Counter<'code'>;
   private readonly ksRenewals: TotalMirror<never>;
@@ -116,6 +117,10 @@ export class MetricsCollector {
       counter('kaltura_live_registrations_total', 'liveStream.registerMediaServer / unregisterMediaServer calls since start, by action (register, unregister) and result (ok, failed).', ['action', 'result']),
     );
     this.registrationKicks = new TotalMirror(counter('kaltura_live_registration_kicks_total', 'Publishers disconnected because Kaltura refused their entry (partner blocked, entry deleted) since start.'));
+    this.recordingExceeded = gauge(
+      'recording_exceeded_max_duration',
+      "Recorded segments not appended because the entry exceeded Kaltura's max recorded duration, since start.",
+    );
     this.kalturaLatency = new Histogram({
       name: `${PREFIX}kaltura_api_request_duration_seconds`,
       help: 'Kaltura API HTTP exchanges by service and action.',
@@ -245,6 +250,7 @@ export class MetricsCollector {
     this.registrations.set(reg.unregister, { action: 'unregister', result: 'ok' });
     this.registrations.set(reg.unregisterFailed, { action: 'unregister', result: 'failed' });
     this.registrationKicks.set(reg.kicked);
+    this.recordingExceeded.set(deliveries.exceededMaxDuration);
 
     this.ksRenewals.set(session.renewals);
     this.ksExpiry.set(session.expiresAt);

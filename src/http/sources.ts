@@ -66,14 +66,17 @@ export interface RecordingEntryStatus {
  * Pull-only: the control plane asks when a request or a scrape needs it.
  */
 export interface RecordingStatusSource {
-  /** Deliveries (appendRecording / uploads) waiting, and failed since start. */
-  deliveries(): { pending: number; failed: number };
+  /**
+   * Deliveries (appendRecording / uploads) waiting, failed since start, and of those the
+   * segments refused for the entry's max recorded duration.
+   */
+  deliveries(): { pending: number; failed: number; exceededMaxDuration: number };
   /** Status of one entry's recording; undefined when it is not recorded. */
   entry(entryId: string): RecordingEntryStatus | undefined;
 }
 
 export const NO_RECORDING: RecordingStatusSource = {
-  deliveries: () => ({ pending: 0, failed: 0 }),
+  deliveries: () => ({ pending: 0, failed: 0, exceededMaxDuration: 0 }),
   entry: () => undefined,
 };
 

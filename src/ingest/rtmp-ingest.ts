@@ -197,9 +197,12 @@ export class RtmpIngest {
     return this.native().detachSink(sinkId);
   }
 
-  /** Close a connection (publisher or player) by id. */
-  killConnection(connectionId: number): boolean {
-    return this.native().killConnection(connectionId);
+  /**
+   * Close a connection (publisher or player) by id. With `refusal`, what it publishes is
+   * refused first: the encoder gets `onStatus` error NetStream.Publish.BadName with it.
+   */
+  killConnection(connectionId: number, refusal?: string): boolean {
+    return this.native().killConnection(connectionId, refusal);
   }
 
   stats(): ServerStatsSnapshot {

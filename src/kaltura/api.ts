@@ -8,6 +8,7 @@
  * or when calling as the KS's own partner.
  */
 import type { CallOptions, KalturaClient, UploadSource } from './client';
+import { BEACON_SHOULD_LOG } from './auth/beacon';
 import {
   ServerNodeStatus,
   type KalturaBeacon,
@@ -144,9 +145,13 @@ export class KalturaApi {
     );
   }
 
-  /** Resolves true when Kaltura accepted the beacon. */
+  /**
+   * Resolves true when Kaltura accepted the beacon. Always `shouldLog: 1`: without it Kaltura
+   * keeps only the newest beacon per (object, event type) and the live-health panel, which
+   * reads the log index, shows nothing (kaltura/server kBeacon::index).
+   */
   beaconAdd(beacon: KalturaBeacon, impersonate?: number): Promise<boolean> {
-    return this.client.call('beacon_beacon', 'add', { beacon }, rw(impersonate));
+    return this.client.call('beacon_beacon', 'add', { beacon, shouldLog: BEACON_SHOULD_LOG }, rw(impersonate));
   }
 
   /** Throws KalturaApiError (e.g. PERMISSION_NOT_FOUND) when the partner lacks the permission. */

@@ -346,7 +346,7 @@ export class KalturaClient {
     const trimmed = text.trim();
     const looksJson = trimmed.startsWith('{') || trimmed.startsWith('[') || trimmed === 'null' || /^(true|false|-?\d)/.test(trimmed) || trimmed.startsWith('"');
     if (spec.expect === 'text' && !looksJson) {
-      if (trimmed === '') throw this.badResponse(spec, 'empty body');
+      if (trimmed === '') throw fileActionError(spec, response, ks) ?? this.badResponse(spec, 'empty body');
       return { kind: 'text', value: text };
     }
     let value: unknown;
@@ -425,6 +425,22 @@ function asException(value: unknown, service: string, action: string, ks: string
     service,
     action,
   });
+}
+
+/**
+ * A `@return file` action (wowza_liveConversionProfile.serve) that failed answers an empty
+ * body with `X-Kaltura: error-<CODE>` and `X-Kaltura-App: exiting on error <CODE> - <message>`
+ * (KalturaFrontController / KalturaDispatcher::dieOnError): the exception, as a JSON call's.
+ */
+function fileActionError(spec: RequestSpec, response: Response<Buffer>, ks: string): KalturaApiError | undefined {
+  const header = (name: string): string => {
+    const v = response.headers[name];
+    return (Array.isArray(v) ? v[0] : v) ?? '';
+  };
+  const code = /^error-\s*([A-Z0-9_]+)/.exec(header('x-kaltura'))?.[1];
+  if (code === undefined) return undefined;
+  const app = /^exiting on error [A-Z0-9_]+ - (.*)$/s.exec(header('x-kaltura-app'));
+  return new KalturaApiError({ code, message: redact(app ? app[1] : code, [ks]), service: spec.service, action: spec.action });
 }
 
 function allInvalidKs(value: unknown): boolean {

@@ -1,15 +1,15 @@
 /**
  * `wowza_liveConversionProfile.serve` with Kaltura's last answer as the fallback while Kaltura
  * cannot be reached: a publisher admitted from its last decision (auth.staleAdmitSeconds)
- * also needs its transcode plan, or it would be refused one step later. Only the publish-time
- * request (no `extraParams`) is kept and served stale; the request with the source's metadata
- * already falls back to the publish-time plan in the orchestrator. A definite answer from
+ * also needs its transcode plan, or it would be refused one step later. The plan is asked once
+ * per publish, with the source's metadata as `extraParams`; the last answer per stream (of
+ * the last publish, whatever its metadata) is kept and served stale. A definite answer from
  * Kaltura (an exception) is never replaced.
  *
- * Unreachable includes slow: a hanging API would hold the publish past the core's decision
- * deadline (the client retries a read-only call several times), so when a last-known plan
- * exists and Kaltura has not answered within `answerWithinMs`, that plan is used; the call
- * goes on and its answer, if any, is kept for next time.
+ * Unreachable includes slow: a hanging API would hold the stream's start (the client retries a
+ * read-only call several times), so when a last-known plan exists and Kaltura has not answered
+ * within `answerWithinMs`, that plan is used; the call goes on and its answer, if any, is kept
+ * for next time.
  */
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
@@ -49,10 +49,10 @@ export function withLastKnownPlans(api: PlanApi, store: DecisionStore, opts: Las
     conversionProfileServe(streamName, hostname, extraParams, impersonate) {
       const key = `${impersonate ?? ''}|${hostname}|${streamName}`;
       const call = api.conversionProfileServe(streamName, hostname, extraParams, impersonate).then((xml) => {
-        if (extraParams === undefined && opts.maxAgeMs > 0) store.set(PLAN_ANSWERS, key, xml);
+        if (opts.maxAgeMs > 0) store.set(PLAN_ANSWERS, key, xml);
         return xml;
       });
-      const last = extraParams === undefined ? lastKnown(key) : undefined;
+      const last = lastKnown(key);
       if (!last) return call;
       return new Promise<string>((resolve, reject) => {
         let settled = false;

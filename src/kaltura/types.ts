@@ -30,7 +30,7 @@ export interface KalturaLiveStreamEntry {
 /** KalturaBeacon as sent with beacon.add. */
 export interface KalturaBeacon {
   objectType: 'KalturaBeacon';
-  /** KalturaBeaconObjectTypes: '1' = ENTRY_BEACON (also SERVER_NODE_BEACON etc.). */
+  /** KalturaBeaconObjectTypes: '4' = ENTRY_BEACON ('1' is SCHEDULE_RESOURCE_BEACON). */
   relatedObjectType: string;
   objectId: string;
   /** `<mediaServerIndex>_healthData`. */

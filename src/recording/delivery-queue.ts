@@ -27,7 +27,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log';
 import { LiveAssetResolver, type AssetListApi } from './asset-resolver';
-import { classifyFailure, SegmentDeliverer, type DeliveryApi } from './delivery';
+import { isKalturaApiError } from '../kaltura/errors';
+import { classifyFailure, EXCEEDED_MAX_RECORDED_DURATION, SegmentDeliverer, type DeliveryApi } from './delivery';
 import { describeError, isRecordingError, RecordingError } from './errors';
 import { unlinkQuietly } from './file-move';
 import { Journal } from './journal';
@@ -108,7 +109,13 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
   private sweeping?: Promise<void>;
   private sweepAgain = false;
   private idleWaiters: Array<() => void> = [];
-  private readonly counts = { delivered: 0, failed: 0, uncertain: 0, retries: 0 };
+  private readonly counts = { delivered: 0, failed: 0, uncertain: 0, retries: 0, exceededMaxDuration: 0 };
+  /**
+   * Lanes (entry + flavor) whose entry Kaltura refused with LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION:
+   * Kaltura refuses every later chunk of that recorded entry, so the rest of the session is not
+   * sent. The session's last segment clears it (the next session may get a new recorded entry).
+   */
+  private readonly exceeded = new Set<string>();
   private lastError?: DeliveryCounters['lastError'];
 
   private constructor(
@@ -307,8 +314,13 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
     const item = lane.items[0];
     lane.busy = true;
     this.running++;
-    item.attempts++;
     try {
+      if (this.exceeded.has(lane.key)) {
+        lane.items.shift();
+        await this.refuseExceeded(lane, item, `not appended: ${EXCEEDED_MAX_RECORDED_DURATION} earlier in this recording session`);
+        return;
+      }
+      item.attempts++;
       await this.deliverer.deliver(item, {
         persist: (i) => this.journal.put(i),
         checkpoint: () => {
@@ -338,6 +350,16 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
     const message = describeError(err);
     item.lastError = message;
     this.lastError = { itemId: item.id, entryId: item.entryId, message, at: this.now() };
+    if (isKalturaApiError(err) && err.code === EXCEEDED_MAX_RECORDED_DURATION) {
+      lane.items.shift();
+      this.options.log?.error("entry exceeded Kaltura's max recorded duration: the rest of this recording session is not appended", {
+        entryId: item.entryId,
+        flavorParamsId: item.flavorParamsId,
+        path: item.path,
+      });
+      await this.refuseExceeded(lane, item, message);
+      return;
+    }
     const kind = classifyFailure(err);
     if (kind === 'ambiguous') {
       lane.items.shift();
@@ -354,6 +376,16 @@ export class DeliveryQueue extends EventEmitter<DeliveryQueueEvents> {
     }
     await this.journal.put(item);
     this.scheduleRetry(lane, item, message);
+  }
+
+  /** Fail an item of an entry past its max recorded duration; its lane stays refused until the session's last segment. */
+  private async refuseExceeded(lane: Lane, item: DeliveryItem, message: string): Promise<void> {
+    item.lastError = message;
+    this.counts.exceededMaxDuration++;
+    if (item.isLast) this.exceeded.delete(lane.key);
+    else this.exceeded.add(lane.key);
+    lane.failures = 0;
+    await this.finish(item, 'failed');
   }
 
   private scheduleRetry(lane: Lane, item: DeliveryItem, message: string): void {

@@ -128,7 +128,14 @@ export class SegmentDeliverer {
  */
 export type FailureKind = 'retry' | 'permanent' | 'ambiguous';
 
-const PERMANENT_KALTURA_CODES = ['KALTURA_RECORDING_ENABLED', 'ENTRY_ID_NOT_FOUND'];
+/**
+ * The recorded entry reached Kaltura's max recorded duration (kConf
+ * max_live_recording_duration_hours + 1 h; LiveEntry::getCurrentDuration marks it and refuses
+ * every later chunk): nothing more of this session can be appended.
+ */
+export const EXCEEDED_MAX_RECORDED_DURATION = 'LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION';
+
+const PERMANENT_KALTURA_CODES = ['KALTURA_RECORDING_ENABLED', 'ENTRY_ID_NOT_FOUND', EXCEEDED_MAX_RECORDED_DURATION];
 
 export function classifyFailure(err: unknown): FailureKind {
   if (isRecordingError(err, 'FILE_MISSING') || isRecordingError(err, 'BAD_STREAM_NAME') || isRecordingError(err, 'FILE_NAME_TAKEN')) return 'permanent';

@@ -21,6 +21,7 @@ import { silentLogger, type Logger } from '../log';
 import type { PipelineStarted } from '../transcode/orchestrator';
 import { healthBeacon } from '../kaltura/auth/beacon';
 import { cancelReplaceOnUnpublish } from './cancel-replace';
+import { FileGroup } from './file-group';
 import type { DeliveryQueue } from './delivery-queue';
 import type { RecordingPolicy } from './policy';
 import { parseRecordedStreamName, renditionDirectory } from './segment';
@@ -57,8 +58,11 @@ export class RecordingManager {
   /** Rendition stream → what its segments are delivered with. */
   private readonly renditions = new Map<string, SegmentEntryInfo>();
 
+  private readonly fileGroup: FileGroup;
+
   constructor(private readonly opts: RecordingManagerOptions) {
     this.log = opts.log ?? silentLogger;
+    this.fileGroup = new FileGroup(opts.recording.fileGroup, this.log);
     opts.ingest.on('recordingSegment', (e) => void this.onSegment(e));
     opts.ingest.on('recordingError', (e) => this.onRecordingError(e));
     opts.ingest.on('unpublish', (e) => void this.onUnpublish(e.streamName));
@@ -104,13 +108,22 @@ export class RecordingManager {
 
   private async recordPipeline(started: PipelineStarted): Promise<void> {
     const { entry, impersonate, serverIndex = 0 } = started.context;
+    const rec = this.opts.recording;
+    // The live stream carries sync points whenever the entry records, whoever records it:
+    // when the partner has Kaltura recording, Kaltura's recorder reads them from the stream.
+    if (entry.recordStatus) {
+      try {
+        this.opts.ingest.startSyncPoints(started.sourceStreamName, rec.syncPointIntervalSeconds * 1000);
+      } catch (error) {
+        this.log.warn('sync points not started', { streamName: started.sourceStreamName, reason: (error as Error).message });
+      }
+    }
     const decision = await this.opts.policy.shouldRecord(entry, impersonate);
     if (!decision.record) {
       this.log.info('not recording', { entryId: entry.id, reason: decision.reason, error: decision.error });
       return;
     }
     const info: SegmentEntryInfo = { partnerId: impersonate, serverIndex: serverIndex as MediaServerIndex };
-    const rec = this.opts.recording;
     for (const streamName of started.renditions) {
       // An encoder that reconnects within the recorder's grace continues the same recording.
       if (this.renditions.has(streamName)) continue;
@@ -119,10 +132,15 @@ export class RecordingManager {
         // delivered (no flavor to append to) and is refused here, not thrown out of the hook.
         const dir = renditionDirectory(rec.directory, streamName);
         await writeMeta(dir, info);
+        await this.fileGroup.apply(join(rec.directory, entry.id), 'directory');
+        await this.fileGroup.apply(dir, 'directory');
         this.opts.ingest.startRecording(streamName, {
           dir,
           segmentDurationMs: rec.segmentDurationSeconds * 1000,
           republishGraceMs: this.opts.republishGraceMs,
+          // Each recorded MP4 carries the sync points as a data track (stream 2), where
+          // Kaltura's convert-segment batch reads them.
+          syncPointIntervalMs: rec.syncPointIntervalSeconds * 1000,
         });
         this.renditions.set(streamName, info);
       } catch (error) {
@@ -130,11 +148,6 @@ export class RecordingManager {
       }
     }
     this.sources.set(started.sourceStreamName, { entryId: entry.id, info, renditions: started.renditions });
-    try {
-      this.opts.ingest.startSyncPoints(started.sourceStreamName, rec.syncPointIntervalSeconds * 1000);
-    } catch (error) {
-      this.log.warn('sync points not started', { streamName: started.sourceStreamName, reason: (error as Error).message });
-    }
     this.log.info('recording', { entryId: entry.id, renditions: started.renditions, serverIndex });
   }
 
@@ -169,6 +182,7 @@ export class RecordingManager {
             segment = { type: 'recordingSegment', streamName, path, startWallMs, durationMs, bytes: (await stat(path)).size, last: false };
           }
           if (segment && !known.has(segment.path)) {
+            await this.fileGroup.apply(segment.path);
             await this.opts.queue.enqueue(segment, info);
             known.add(segment.path);
             enqueued++;
@@ -191,6 +205,7 @@ export class RecordingManager {
       this.fail(e.streamName, `segment ${e.path} has no recording context; left for the next start`);
       return;
     }
+    await this.fileGroup.apply(e.path);
     try {
       await this.opts.queue.enqueue(e, info);
       this.log.info('recording segment', { streamName: e.streamName, path: e.path, durationMs: e.durationMs, last: e.last });

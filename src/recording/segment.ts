@@ -3,9 +3,8 @@
  * and the recorder writes its segments into `<recording dir>/<entryId>/<streamName>/`.
  */
 import { join } from 'node:path';
+import { parseStreamName } from '../kaltura/stream-name';
 import { RecordingError } from './errors';
-
-const STREAM_NAME = /^([01]_[0-9a-z]{8})_(\d+)$/;
 
 export interface RenditionName {
   entryId: string;
@@ -14,9 +13,9 @@ export interface RenditionName {
 
 /** Throws RecordingError BAD_STREAM_NAME. */
 export function parseRecordedStreamName(streamName: string): RenditionName {
-  const m = STREAM_NAME.exec(streamName);
-  if (!m) throw new RecordingError('BAD_STREAM_NAME', `recorded stream name "${streamName}" is not <entryId>_<flavorParamsId>`);
-  return { entryId: m[1], flavorParamsId: Number(m[2]) };
+  const name = parseStreamName(streamName);
+  if (!name) throw new RecordingError('BAD_STREAM_NAME', `recorded stream name "${streamName}" is not <entryId>_<flavorParamsId>`);
+  return { entryId: name.entryId, flavorParamsId: name.suffix };
 }
 
 /** The directory the recorder is told to write a rendition's segments into. */

@@ -101,6 +101,11 @@ export interface DeliveryCounters {
   uncertain: number;
   /** Delivery attempts that failed (each retry counts). */
   retries: number;
+  /**
+   * Segments not appended because their entry exceeded Kaltura's max recorded duration
+   * (LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION, and the rest of that asset's session after it).
+   */
+  exceededMaxDuration: number;
   lastError?: { itemId: string; entryId: string; message: string; at: number };
   /** Bytes of local segment files the queue still holds (pending plus retained). */
   localBytes: number;

@@ -1,12 +1,17 @@
 /**
  * TranscodeOrchestrator: from an admitted publish to a running StreamPipeline.
  *
- * - At publish (after authentication) the entry's conversion profile is fetched
- *   (wowza_liveConversionProfile.serve) and parsed: invalid XML, an API error or a profile
- *   without encodes refuses the stream with the reason (the old server's rule).
  * - When the source's onMetaData arrives (or shortly after publish, for encoders that send
- *   none) the profile is fetched again with the metadata as `extraParams`, so Kaltura can drop
- *   renditions larger than the source, and the pipeline starts.
+ *   none) the entry's conversion profile is fetched, once per publish
+ *   (wowza_liveConversionProfile.serve with the metadata as `extraParams`, so Kaltura can
+ *   drop renditions larger than the source and pass the source's codecs through), and the
+ *   pipeline starts.
+ * - Invalid XML, an API error (INGEST_NOT_FOUND_IN_CONVERSION_PROFILE for a suffix the profile
+ *   lacks, ENTRY_ID_NOT_FOUND …) or a profile without encodes refuses the publisher with the
+ *   reason (the old server's rule): the encoder gets `onStatus` error
+ *   NetStream.Publish.BadName with it and is disconnected. The refusal comes right after the
+ *   publish was accepted: an encoder sends its onMetaData only once publishing has started,
+ *   and fetching the plan at publish as well would ask Kaltura twice per publish.
  * - Unpublish stops the pipeline.
  */
 import { join } from 'node:path';
@@ -48,6 +53,8 @@ export interface PipelineStarted {
 
 export interface OrchestratorOptions {
   ingest: RtmpIngest;
+  /** Refuses a publisher whose stream has no usable plan (the ingest's killConnection with a reason). */
+  refusePublisher?: (connectionId: number, reason: string) => void;
   /** The one Kaltura call it makes (the daemon passes it with the last-known-plan fallback). */
   api: Pick<KalturaApi, 'conversionProfileServe'>;
   /** This media server's node name (serve's `hostname`). */
@@ -63,7 +70,7 @@ export interface OrchestratorOptions {
 }
 
 interface Pending {
-  plan: TranscodePlan;
+  connectionId: number;
   context: PublisherContext;
   timer: NodeJS.Timeout;
   codecs?: { width: number; height: number; video?: string; audio?: string };
@@ -111,6 +118,8 @@ const UNPUBLISH_DRAIN_MS = 5000;
 export class TranscodeOrchestrator {
   private readonly log: Logger;
   private readonly pending = new Map<string, Pending>();
+  /** Streams whose plan is being fetched; an unpublish meanwhile removes its entry. */
+  private readonly fetching = new Map<string, Pending>();
   private readonly pipelines = new Map<string, StreamPipeline>();
   private readonly listeners = new Set<TranscodeListener>();
   /** Pipelines draining after an unpublish: close() waits for them too. */
@@ -133,20 +142,12 @@ export class TranscodeOrchestrator {
   }
 
   /**
-   * Publish gate step: fetch and check the plan. A refusal verdict carries the reason; an
-   * accepted stream starts its pipeline once its metadata arrives.
+   * Publish gate step: the stream waits for its metadata (or the wait), then its plan is
+   * fetched once and its pipeline started, or the publisher refused.
    */
-  async admit(event: PublishEvent, context: PublisherContext): Promise<Verdict> {
-    let plan: TranscodePlan;
-    try {
-      plan = await this.fetchPlan(event.streamName, context);
-    } catch (error) {
-      const reason = error instanceof TranscodePlanError ? error.message : `conversion profile unavailable: ${(error as Error).message}`;
-      this.log.warn('stream refused: no usable transcode plan', { streamName: event.streamName, entryId: context.entry.id, reason });
-      return { accept: false, description: reason };
-    }
+  admit(event: PublishEvent, context: PublisherContext): Verdict {
     const timer = setTimeout(() => this.detached(this.onSourceReady(event.streamName, undefined), 'source start'), this.opts.metadataWaitMs ?? DEFAULT_METADATA_WAIT_MS);
-    this.pending.set(event.streamName, { plan, context, timer });
+    this.pending.set(event.streamName, { connectionId: event.connectionId, context, timer });
     return { accept: true };
   }
 
@@ -166,6 +167,7 @@ export class TranscodeOrchestrator {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.fetching.clear();
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
@@ -183,15 +185,22 @@ export class TranscodeOrchestrator {
     if (!pending || this.closed) return;
     this.pending.delete(streamName);
     clearTimeout(pending.timer);
-    let plan = pending.plan;
-    if (metadata) {
-      try {
-        plan = await this.fetchPlan(streamName, pending.context, conversionExtraParams(metadata, pending.codecs));
-      } catch (error) {
-        this.log.warn('conversion profile with source metadata failed; using the one fetched at publish', { streamName, reason: (error as Error).message });
-      }
-    }
     const entry = pending.context.entry;
+    this.fetching.set(streamName, pending);
+    let plan: TranscodePlan;
+    try {
+      plan = await this.fetchPlan(streamName, pending.context, metadata ? conversionExtraParams(metadata, pending.codecs) : undefined);
+    } catch (error) {
+      if (this.fetching.get(streamName) !== pending) return; // unpublished meanwhile
+      this.fetching.delete(streamName);
+      const reason = error instanceof TranscodePlanError ? error.message : `conversion profile unavailable: ${(error as Error).message}`;
+      this.log.warn('stream refused: no usable transcode plan', { streamName, entryId: entry.id, reason });
+      this.notify({ type: 'startFailed', streamName, entryId: entry.id, message: `publish refused: ${reason}` });
+      if (!this.closed) this.opts.refusePublisher?.(pending.connectionId, reason);
+      return;
+    }
+    if (this.fetching.get(streamName) !== pending || this.closed) return; // unpublished meanwhile
+    this.fetching.delete(streamName);
     const num = (key: string) => (typeof metadata?.[key] === 'number' ? (metadata[key] as number) : 0);
     const source: SourceMedia = {
       width: num('width') || pending.codecs?.width || 0,
@@ -231,6 +240,7 @@ export class TranscodeOrchestrator {
   }
 
   private async onUnpublish(streamName: string): Promise<void> {
+    this.fetching.delete(streamName);
     const pending = this.pending.get(streamName);
     if (pending) {
       clearTimeout(pending.timer);

@@ -272,6 +272,72 @@ fn h264_aac_flv_to_fragmented_mp4() {
     check_crash_recovery(&dir, &muxer, &file, &boundaries, 4);
 }
 
+/// A data track of AMF0 sync points next to video and audio: ffprobe shows it as the third
+/// stream (Kaltura's KAMFMediaInfoParser runs `ffprobe -select_streams 2 -show_packets
+/// -show_data`), each packet at the time it was pushed, its bytes intact, and the file's
+/// duration is the media's (an instantaneous data sample extends nothing).
+#[test]
+fn amf0_data_track_next_to_h264_aac() {
+    if !tools_available("libx264", "MP4") {
+        return;
+    }
+    let dir = TempDir::new("amf0");
+    let flv = dir.path("in.flv");
+    #[rustfmt::skip]
+    run("ffmpeg", &[
+        "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "6",
+        "-c:v", "libx264", "-g", "30", "-c:a", "aac", "-f", "flv", &flv,
+    ]);
+    let (mut tracks, samples) = read_flv(&flv);
+    tracks.push(TrackConfig::Amf0);
+    let payload = |ms: i64| {
+        let mut p = b"\x02\x00\x13onMetaDataRecording\x03\x00\x0aobjectType\x02\x00\x10KalturaSyncPoint".to_vec();
+        p.extend_from_slice(b"\x00\x09timestamp\x00");
+        p.extend_from_slice(&(1_700_000_000_000.0 + ms as f64).to_be_bytes());
+        p.extend_from_slice(b"\x00\x00\x09");
+        p
+    };
+    let data_at = [0i64, 2500, 4000, 4001];
+    let mut all = samples;
+    for &ms in &data_at {
+        let at = all.iter().position(|(_, s)| s.dts_ms > ms).unwrap_or(all.len());
+        all.insert(at, (2, Sample { dts_ms: ms, pts_ms: ms, keyframe: true, data: Bytes::from(payload(ms)) }));
+    }
+    let (file, _, muxer) = mux(&tracks, all);
+    assert_eq!(muxer.sample_count(2), data_at.len() as u64);
+    let mp4 = dir.path("out.mp4");
+    std::fs::write(&mp4, &file).unwrap();
+
+    let p = probe(&mp4);
+    let d = stream(&p, "data");
+    assert_eq!(d["index"], 2);
+    assert_eq!(d["codec_tag_string"], "amf0");
+    let duration = num(&p["format"]["duration"]);
+    assert!((duration - 6.0).abs() <= 0.1, "duration {duration}");
+    assert_eq!(decode_errors(&mp4), "");
+
+    #[rustfmt::skip]
+    let out = run("ffprobe", &[
+        "-v", "error", "-select_streams", "2", "-show_packets", "-show_data", "-of", "json", &mp4,
+    ]);
+    let packets: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let packets = packets["packets"].as_array().expect("packets");
+    let pts: Vec<i64> = packets.iter().map(|p| p["pts"].as_i64().expect("pts")).collect();
+    assert_eq!(pts, data_at, "each sync point at its own time (ms timescale)");
+    for (packet, &ms) in packets.iter().zip(&data_at) {
+        // ffprobe's hex dump: "00000000: 0200 136f ...  text": the bytes back, in order.
+        let hex: String = packet["data"]
+            .as_str()
+            .expect("data")
+            .lines()
+            .map(|l| l.get(10..49).unwrap_or("").replace(' ', ""))
+            .collect();
+        let want: String = payload(ms).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, want);
+    }
+}
+
 /// Access units as (IRAP picture, length-prefixed NAL units).
 type AccessUnits = Vec<(bool, Vec<u8>)>;
 

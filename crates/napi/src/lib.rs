@@ -117,6 +117,10 @@ pub struct RecordOptionsInput {
     pub fragment_duration_ms: Option<u32>,
     /// How long the recorder waits for its stream to be (re)published, ms (default 30000).
     pub republish_grace_ms: Option<u32>,
+    /// Write `onMetaDataRecording` sync points into a data track of each segment (stream 2
+    /// after video and audio), one per this interval in ms and one at each segment start.
+    /// Unset: no data track.
+    pub sync_point_interval_ms: Option<u32>,
 }
 
 /// How one stream is packaged to HLS. Unset fields take the old origin's settings.
@@ -445,6 +449,7 @@ impl RtmpServer {
         if let Some(v) = options.republish_grace_ms {
             opts.republish_grace = Duration::from_millis(u64::from(v));
         }
+        opts.sync_point_interval = options.sync_point_interval_ms.map(|v| Duration::from_millis(u64::from(v.max(1000))));
         self.inner.start_recording(&stream_name, opts).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
@@ -475,10 +480,15 @@ impl RtmpServer {
         self.inner.http_local_addr().map(|a| a.port() as u32)
     }
 
-    /// Close a connection by id. False when unknown.
+    /// Close a connection by id. With `refusal`, each stream it publishes first gets
+    /// `onStatus` error `NetStream.Publish.BadName` with that description (a publish refused
+    /// after it was accepted). False when unknown.
     #[napi(catch_unwind)]
-    pub fn kill_connection(&self, connection_id: i64) -> bool {
-        self.inner.kill_connection(connection_id as u64)
+    pub fn kill_connection(&self, connection_id: i64, refusal: Option<String>) -> bool {
+        match refusal {
+            Some(description) => self.inner.refuse_publisher(connection_id as u64, &description),
+            None => self.inner.kill_connection(connection_id as u64),
+        }
     }
 
     /// Live statistics of every connection and stream.

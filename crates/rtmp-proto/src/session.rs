@@ -591,6 +591,20 @@ impl ServerSession {
         self.closing = true;
     }
 
+    /// Refuse stream `stream_id` after its publish was accepted (the application learnt
+    /// later that it cannot take it): `onStatus` error with `description` (code
+    /// `NetStream.Publish.BadName` unless `code` says otherwise); the session then closes.
+    /// Nothing happens for a stream that is not publishing.
+    pub fn refuse_publishing(&mut self, stream_id: u32, description: &str, code: Option<&str>) {
+        if !matches!(self.streams.get(&stream_id), Some(StreamState::Publishing { .. })) {
+            return;
+        }
+        let info = status_info("error", code.unwrap_or("NetStream.Publish.BadName"), description);
+        self.send_command(stream_id, "onStatus", 0.0, AmfValue::Null, &[info]);
+        self.streams.insert(stream_id, StreamState::Created);
+        self.closing = true;
+    }
+
     /// Send one media or data message to a playing stream.
     pub fn send_media(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: &[u8]) {
         let (csid, type_id) = match kind {

@@ -19,7 +19,7 @@ use std::future::pending;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio::time::sleep_until;
@@ -35,6 +35,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// Why a connection ends.
 type Close = String;
+
+/// How long a refused publisher is given to read its refusal and hang up.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
 struct Playing {
     stream_id: u32,
@@ -112,7 +115,7 @@ impl Conn {
             let paced = self.paced;
             tokio::select! {
                 biased;
-                _ = &mut cancelled => return self.cancel_reason(),
+                _ = &mut cancelled => return self.on_cancelled().await,
                 _ = sleep_until(handshake_deadline), if !self.session.handshake_done() => {
                     return format!("handshake not completed within {} s", config.handshake_timeout.as_secs());
                 }
@@ -332,6 +335,37 @@ impl Conn {
         };
         self.shared.forget_request(request_id);
         result
+    }
+
+    /// Killed or shut down; a kill that refuses the publisher tells the encoder why first.
+    async fn on_cancelled(&mut self) -> Close {
+        let refusal = self.counters.refusal.lock().take();
+        let Some(description) = refusal.filter(|_| !self.shared.shutdown.is_cancelled()) else {
+            return self.cancel_reason();
+        };
+        let mut ids: Vec<u32> = self.publishing.keys().copied().collect();
+        ids.sort_unstable();
+        for stream_id in ids {
+            self.session.refuse_publishing(stream_id, &description, None);
+        }
+        let reason = format!("publish refused: {description}");
+        // The streams end now, not after the linger below.
+        self.release(&reason);
+        // Bounded by the write timeout; the connection closes either way.
+        if self.flush().await.is_ok() {
+            // Closing a socket with unread input resets it, and a reset discards what the
+            // encoder has not read yet: the refusal. So end our side and let the encoder read
+            // it and hang up, discarding what it still sends, for a bounded time.
+            let _ = self.socket.shutdown().await;
+            let deadline = tokio::time::Instant::now() + REFUSAL_LINGER;
+            let mut sink = [0u8; 16 * 1024];
+            while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.socket.read(&mut sink)).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        reason
     }
 
     fn cancel_reason(&self) -> Close {

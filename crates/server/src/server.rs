@@ -123,8 +123,23 @@ impl Server {
 
     /// Close connection `id`. Returns false when it does not exist.
     pub fn kill_connection(&self, id: u64) -> bool {
+        self.end_connection(id, None)
+    }
+
+    /// Refuse what connection `id` publishes after it was accepted (e.g. Kaltura has no
+    /// transcoding plan for it): each of its published streams gets `onStatus` error
+    /// `NetStream.Publish.BadName` with `description`, then the connection closes. False when
+    /// it does not exist.
+    pub fn refuse_publisher(&self, id: u64, description: &str) -> bool {
+        self.end_connection(id, Some(description))
+    }
+
+    fn end_connection(&self, id: u64, refusal: Option<&str>) -> bool {
         match self.shared.connections.lock().get(&id) {
             Some(handle) => {
+                if let Some(d) = refusal {
+                    *handle.counters.refusal.lock() = Some(d.to_string());
+                }
                 handle.cancel.cancel();
                 true
             }

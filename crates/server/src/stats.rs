@@ -22,6 +22,9 @@ pub(crate) struct ConnCounters {
     /// Rates computed by the connection at each sampling tick.
     pub rates: Mutex<Rates>,
     pub details: Mutex<ConnDetails>,
+    /// Set with a kill that refuses what the connection publishes: its streams get an
+    /// `onStatus` error with this description before the connection closes.
+    pub refusal: Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -55,6 +58,7 @@ impl ConnCounters {
             rtt_ms: AtomicU64::new(0),
             rates: Mutex::new(Rates::default()),
             details: Mutex::new(ConnDetails { role: "idle", ..Default::default() }),
+            refusal: Mutex::new(None),
         }
     }
 

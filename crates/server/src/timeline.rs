@@ -26,15 +26,20 @@ pub(crate) fn wall_now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The entry a stream name belongs to: `<entryId>` of `<entryId>_<suffix>` for Kaltura
-/// entry ids (`0_abcd1234`), else the whole name (a stream of its own).
+/// The entry a stream name belongs to: `<entryId>` of `<entryId>_<n>` (a Kaltura entry id
+/// such as `0_abcd1234`, n a positive integer without leading zeros: an ingest suffix such as
+/// 1..3, 4..7 or 1000..1019, or a rendition's flavorParamsId), else the whole name (a stream
+/// of its own). The one stream-name parser of the core; the TypeScript one is
+/// src/kaltura/stream-name.ts and follows the same rule.
 pub(crate) fn entry_key(name: &str) -> &str {
     let b = name.as_bytes();
     let kaltura = b.len() > 11
         && (b[0] == b'0' || b[0] == b'1')
         && b[1] == b'_'
         && b[2..10].iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b[10] == b'_';
+        && b[10] == b'_'
+        && b[11] != b'0'
+        && b[11..].iter().all(u8::is_ascii_digit);
     if kaltura {
         &name[..10]
     } else {
@@ -417,6 +422,13 @@ mod tests {
     fn entry_keys() {
         assert_eq!(entry_key("0_abcd1234_1"), "0_abcd1234");
         assert_eq!(entry_key("1_abcd1234_487"), "1_abcd1234");
+        // Ingest_4..7 and the audio-language ingests 1000..1019 share their entry's timeline.
+        assert_eq!(entry_key("0_abcd1234_7"), "0_abcd1234");
+        assert_eq!(entry_key("0_abcd1234_1019"), "0_abcd1234");
+        // Not a Kaltura stream name: a timeline of its own.
+        assert_eq!(entry_key("0_abcd1234_01"), "0_abcd1234_01");
+        assert_eq!(entry_key("0_abcd1234_x"), "0_abcd1234_x");
+        assert_eq!(entry_key("0_abcd1234_"), "0_abcd1234_");
         assert_eq!(entry_key("0_ABCD1234_1"), "0_ABCD1234_1");
         assert_eq!(entry_key("live"), "live");
     }

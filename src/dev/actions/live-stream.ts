@@ -5,10 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { fieldStr } from '../args';
 import { apiError } from '../errors';
+import type { FixtureEntry } from '../fixtures';
 import { liveStreamEntryObject } from '../objects';
-import { liveAssetId } from '../state';
+import { hasTag, liveAssetId } from '../state';
 import { createRecordedEntry, EntryServerNodeStatus, RECORDED_LIVE, setMediaServer } from '../live-nodes';
-import { findLiveEntry, isBlocked, requireLiveFeature, visibleTo, type ActionSpec } from './context';
+import { findLiveEntry, isBlocked, requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
 import { requireMediaServer, validateMaxStreamsNotReached, validateStreamNotAlreadyExist } from './live-server-node';
 
 const findEntry = findLiveEntry;
@@ -81,6 +82,7 @@ const appendRecording: ActionSpec = {
     const assetId = args.str('assetId');
     const asset = ctx.state.flavorsOfProfile(entry.conversionProfileId).find((f) => liveAssetId(entry.id, f.id) === assetId);
     if (!asset) throw apiError('ASSET_ID_NOT_FOUND', assetId);
+    const currentDuration = recordedDuration(ctx, entry, args.float('duration'));
     const resource = args.obj('resource');
     const objectType = resource ? fieldStr(resource, 'objectType') : undefined;
     if (!resource || !objectType) throw apiError('MISSING_MANDATORY_PARAMETER', 'resource');
@@ -105,7 +107,8 @@ const appendRecording: ActionSpec = {
       try {
         content = readFileSync(localFilePath);
       } catch {
-        throw apiError('FILE_DOESNT_EXIST');
+        // KalturaServerFileResource::toObject checks file_exists.
+        throw apiError('LOCAL_FILE_NOT_FOUND', localFilePath);
       }
       source = { localFilePath };
     }
@@ -117,11 +120,31 @@ const appendRecording: ActionSpec = {
     // The primary's chunk creates the recorded (VOD) entry when there is none yet, and marks it
     // RECORDED_LIVE (34): media-server recordings, which APPENDED never rotates.
     if (mediaServerIndex === 0) {
-      const recorded = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
-      (recorded ?? createRecordedEntry(ctx.state, entry, Date.now(), { rotate: false })).sourceType = RECORDED_LIVE;
+      const existing = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
+      const recorded = existing ?? createRecordedEntry(ctx.state, entry, Date.now(), { rotate: false });
+      recorded.sourceType = RECORDED_LIVE;
+      // The recorded length follows the anchor asset's chunks (the whole recording when the
+      // profile has no anchor), as the convert/concat jobs make it in Kaltura.
+      const anchored = ctx.state.flavorsOfProfile(entry.conversionProfileId).some((f) => hasTag(f, 'recording_anchor'));
+      if (!anchored || hasTag(asset, 'recording_anchor')) recorded.lengthInMsecs = currentDuration;
     }
     return liveStreamEntryObject(ctx.state, entry);
   },
 };
+
+/**
+ * LiveEntry::getCurrentDuration and the check before it in appendRecording: the recorded
+ * entry's length plus this chunk, refused past the max (and for good once reached).
+ */
+function recordedDuration(ctx: ActionContext, entry: FixtureEntry, chunkSeconds: number): number {
+  const recorded = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
+  if (recorded?.reachedMaxRecordingDuration) throw apiError('LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION', entry.id);
+  const current = (recorded?.lengthInMsecs ?? 0) + Math.trunc(chunkSeconds * 1000);
+  if (current > ctx.state.maxRecordingDurationMs) {
+    if (recorded) recorded.reachedMaxRecordingDuration = true;
+    throw apiError('LIVE_STREAM_EXCEEDED_MAX_RECORDED_DURATION', entry.id);
+  }
+  return current;
+}
 
 export const liveStreamActions: ActionSpec[] = [get, authenticate, appendRecording];

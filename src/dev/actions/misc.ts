@@ -12,6 +12,12 @@ import { visibleTo, type ActionSpec } from './context';
  * Kaltura serves plugin services as `<plugin>_<service>`: the beacon service is
  * `beacon_beacon` (a plain `beacon` is SERVICE_DOES_NOT_EXISTS there, and here).
  */
+/**
+ * BeaconObjectTypes: SCHEDULE_RESOURCE_BEACON 1, ENTRY_SERVER_NODE_BEACON 2,
+ * SERVER_NODE_BEACON 3, ENTRY_BEACON 4 (the one a media server's health data is about).
+ */
+const BEACON_OBJECT_TYPES = ['1', '2', '3', '4'];
+
 const beaconAdd: ActionSpec = {
   service: 'beacon_beacon',
   action: 'add',
@@ -23,14 +29,24 @@ const beaconAdd: ActionSpec = {
   handler(ctx, args) {
     const beacon = args.obj('beacon');
     if (!beacon) throw apiError('MISSING_MANDATORY_PARAMETER', 'beacon');
+    // KalturaBeacon::validateForInsert, in its order.
+    for (const property of ['eventType', 'objectId', 'relatedObjectType']) {
+      if (fieldStr(beacon, property) === undefined) throw apiError('PROPERTY_VALIDATION_CANNOT_BE_NULL', `KalturaBeacon::${property}`);
+    }
+    const relatedObjectType = fieldStr(beacon, 'relatedObjectType') as string;
+    // KalturaBeaconObjectTypes is a dynamic enum: KalturaRequestDeserializer refuses other values.
+    if (!BEACON_OBJECT_TYPES.includes(relatedObjectType)) {
+      throw apiError('INVALID_ENUM_VALUE', relatedObjectType, 'relatedObjectType', 'KalturaBeaconObjectTypes');
+    }
     const rawData = fieldStr(beacon, 'rawData');
     ctx.state.beacons.push({
       time: Date.now(),
       partnerId: ctx.partnerId,
-      relatedObjectType: fieldStr(beacon, 'relatedObjectType') ?? '',
-      objectId: fieldStr(beacon, 'objectId') ?? '',
-      eventType: fieldStr(beacon, 'eventType') ?? '',
+      relatedObjectType,
+      objectId: fieldStr(beacon, 'objectId') as string,
+      eventType: fieldStr(beacon, 'eventType') as string,
       privateData: fieldStr(beacon, 'privateData') ?? '',
+      shouldLog: args.int('shouldLog') === 1,
       ...(rawData === undefined ? {} : { rawData }),
     });
     // kBeacon::index answers a bare boolean.

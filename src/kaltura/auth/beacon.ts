@@ -2,8 +2,8 @@
  * Health-data beacons about refused publishers, as the replaced server sent them
  * (kaltura/media-server KalturaAPI.sendBeacon / createAlertJson / getErrorCode):
  *
- *   beacon.add(KalturaBeacon{ relatedObjectType ENTRY_BEACON ('1'), objectId entryId,
- *     eventType '<serverIndex>_healthData', privateData }) as the entry's partner, where
+ *   beacon.add(KalturaBeacon{ relatedObjectType ENTRY_BEACON ('4'), objectId entryId,
+ *     eventType '<serverIndex>_healthData', privateData }, shouldLog 1) as the entry's partner, where
  *   privateData = {"alerts":[{"Arguments":{"entryId":…,"alertType":<Kaltura code>,
  *     "parameter":…},"Time":<epoch ms>,"Code":<alert code>}],"maxSeverity":4}
  *
@@ -15,8 +15,18 @@ import { AlertCode } from '../types';
 
 /** AUTHENTICATION_ALERT_SEVERITY of the old server. */
 export const ALERT_SEVERITY = 4;
-/** KalturaBeaconObjectTypes.ENTRY_BEACON. */
-export const ENTRY_BEACON = '1';
+/**
+ * KalturaBeaconObjectTypes.ENTRY_BEACON (kaltura/server plugins/beacon BeaconObjectTypes:
+ * SCHEDULE_RESOURCE_BEACON 1, ENTRY_SERVER_NODE_BEACON 2, SERVER_NODE_BEACON 3, ENTRY_BEACON 4).
+ * KMC's live-health panel lists the entry's beacons; a '1' would file it under a schedule
+ * resource and nobody would see it.
+ */
+export const ENTRY_BEACON = '4';
+/**
+ * beacon.add's `shouldLog`: 1 also writes the beacon to the log index (kBeacon::index), which
+ * is what the live-health panel reads; without it only the latest state is kept.
+ */
+export const BEACON_SHOULD_LOG = 1;
 
 /**
  * Kaltura error code (or our INCORRECT_STREAM_NAME) → alert code. The old server had no code

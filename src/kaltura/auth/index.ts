@@ -32,8 +32,6 @@ export { alertCodeOf, alertJson, healthBeacon, ALERT_SEVERITY, ENTRY_BEACON } fr
 export type { AlertData } from './beacon';
 export {
   ARGUMENT_ORDER,
-  ENTRY_ID_RE,
-  STREAM_NAME_RE,
   argsFromConnect,
   argsFromQuery,
   checkArgs,
@@ -42,4 +40,6 @@ export {
   maskUrl,
   maskedQuery,
 } from './publish-args';
+export { ENTRY_ID_RE, parseStreamName } from '../stream-name';
+export type { StreamName } from '../stream-name';
 export type { ArgsCheck, ArgsProblem, ArgumentName, PublishArgs, RawPublishArgs, StreamNameCheck } from './publish-args';

@@ -105,8 +105,6 @@ export interface PublisherAuthOptions {
   recheckMaxIntervalMs?: number;
   /** Refusals kept; default 100. */
   maxRefusals?: number;
-  /** Highest stream-name suffix accepted; default 3 (multi-bitrate ingest `_1`…`_3`). */
-  maxIngestSuffix?: number;
   /** Epoch ms; default Date.now. */
   now?: () => number;
   log?: Logger;
@@ -248,7 +246,6 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
   private readonly unknownEntryMs: number;
   private readonly recheckBaseMs: number;
   private readonly recheckMaxMs: number;
-  private readonly maxSuffix: number;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly store: DecisionStore;
@@ -298,7 +295,6 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
     this.recheckBaseMs = opts.recheckIntervalMs ?? DEFAULT_RECHECK_MS;
     this.recheckMaxMs = Math.max(this.recheckBaseMs, opts.recheckMaxIntervalMs ?? DEFAULT_RECHECK_MAX_MS);
     this.recheckDelayMs = this.recheckBaseMs;
-    this.maxSuffix = opts.maxIngestSuffix ?? 3;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? silentLogger;
     // The admissions must outlive the 10 s reuse even when stale admission is off: they also
@@ -367,7 +363,7 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
       }
     }
     const auth = conn.auth as AuthenticatedConnection;
-    const name = checkStreamName(req.streamName, auth.entryId, this.maxSuffix);
+    const name = checkStreamName(req.streamName, auth.entryId);
     if (!name.ok) {
       if (name.reason === 'entry-mismatch') {
         this.sendBeacon(auth.entryId, auth.serverIndex, 'INCORRECT_STREAM_NAME', req.streamName, this.impersonate ? auth.partnerId : undefined);

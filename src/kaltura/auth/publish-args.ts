@@ -11,16 +11,13 @@
  *   and partner -5;
  * - missing arguments are reported in the order entryId, token, partnerId, server index with
  *   the message `Missing argument: <name>`;
- * - the published stream name must match `^([01]_[0-9a-z]{8})_(.+)$` with a numeric suffix.
+ * - the published stream name is `<entryId>_<n>` (../stream-name), n any positive integer:
+ *   the conversion profile decides which ingests exist.
  */
 import type { QueryParam } from '../../ingest/native';
 import { MASK } from '../../log';
 import type { MediaServerIndex } from '../api';
-
-/** Kaltura entry ids as the stream-name rule accepts them. */
-export const ENTRY_ID_RE = /^[01]_[0-9a-z]{8}$/;
-/** `<entryId>_<suffix>`; DESIGN.md "Publishing contract". */
-export const STREAM_NAME_RE = /^([01]_[0-9a-z]{8})_(.+)$/;
+import { ENTRY_ID_RE, splitStreamName, streamSuffix } from '../stream-name';
 /** The kpublish hostname form (Utils.getRtmpUrlParameters' NewPattern, anchored on the host). */
 const KPUBLISH_HOST_RE = /^([01]_[0-9a-z]{8})\.([pb])\.(?:[^.]*\.)*kpublish\.kaltura\.com\.?$/i;
 
@@ -130,25 +127,25 @@ export type StreamNameCheck =
 
 /**
  * Validate a published stream name against the connection's entry. Messages as the old
- * server's LiveStreamListener.onPublish wrote them.
+ * server's LiveStreamListener.onPublish wrote them. Any positive suffix passes: an ingest the
+ * conversion profile lacks is refused by wowza_liveConversionProfile.serve
+ * (INGEST_NOT_FOUND_IN_CONVERSION_PROFILE), which knows the profile.
  */
-export function checkStreamName(streamName: string, connectionEntryId: string, maxSuffix: number): StreamNameCheck {
-  const m = STREAM_NAME_RE.exec(streamName);
-  if (!m) return { ok: false, reason: 'invalid', message: `Published stream is invalid [${streamName}]` };
-  const [, entryId, suffix] = m;
-  if (entryId !== connectionEntryId) {
+export function checkStreamName(streamName: string, connectionEntryId: string): StreamNameCheck {
+  const parts = splitStreamName(streamName);
+  if (!parts) return { ok: false, reason: 'invalid', message: `Published stream is invalid [${streamName}]` };
+  if (parts.entryId !== connectionEntryId) {
     return {
       ok: false,
       reason: 'entry-mismatch',
       message: `Published stream name [${streamName}] does not match entry id [${connectionEntryId}]`,
     };
   }
-  const n = /^\d+$/.test(suffix) ? Number(suffix) : NaN;
-  // 1..maxSuffix: one source per ingest flavor (Kaltura's ingest params use stream suffixes 1-3).
-  if (!Number.isInteger(n) || n < 1 || n > maxSuffix) {
-    return { ok: false, reason: 'bad-suffix', message: `Published stream name [${streamName}], has wrong suffix stream name: ${suffix}` };
+  const n = streamSuffix(parts.suffix);
+  if (n === undefined) {
+    return { ok: false, reason: 'bad-suffix', message: `Published stream name [${streamName}], has wrong suffix stream name: ${parts.suffix}` };
   }
-  return { ok: true, entryId, suffix: n };
+  return { ok: true, entryId: parts.entryId, suffix: n };
 }
 
 /** A URL with its token (and any other credential parameter) masked. */

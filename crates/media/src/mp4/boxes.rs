@@ -111,6 +111,7 @@ fn mvhd(w: &mut BoxWriter, next_track_id: u32) {
 
 fn trak(w: &mut BoxWriter, track_id: u32, track: &Track) {
     let video = track.codec.is_video();
+    let data = track.codec.is_data();
     w.boxed(b"trak", |w| {
         w.full_box(b"tkhd", 0, 0x7, |w| {
             w.u32(0); // creation_time
@@ -121,7 +122,7 @@ fn trak(w: &mut BoxWriter, track_id: u32, track: &Track) {
             w.zeros(8); // reserved
             w.u16(0); // layer
             w.u16(0); // alternate_group
-            w.u16(if video { 0 } else { 0x0100 }); // volume
+            w.u16(if video || data { 0 } else { 0x0100 }); // volume
             w.u16(0); // reserved
             MATRIX.iter().for_each(|&m| w.u32(m));
             w.u32(track.info.width.min(0xFFFF) << 16); // 16.16 fixed point
@@ -138,17 +139,22 @@ fn trak(w: &mut BoxWriter, track_id: u32, track: &Track) {
             });
             w.full_box(b"hdlr", 0, 0, |w| {
                 w.u32(0); // pre_defined
-                w.bytes(if video { b"vide" } else { b"soun" });
-                w.zeros(12); // reserved
-                w.bytes(if video {
-                    b"VideoHandler\0"
+                let (handler, name): (&[u8; 4], &[u8]) = if video {
+                    (b"vide", b"VideoHandler\0")
+                } else if data {
+                    (b"data", b"DataHandler\0")
                 } else {
-                    b"SoundHandler\0"
-                });
+                    (b"soun", b"SoundHandler\0")
+                };
+                w.bytes(handler);
+                w.zeros(12); // reserved
+                w.bytes(name);
             });
             w.boxed(b"minf", |w| {
                 if video {
                     w.full_box(b"vmhd", 0, 1, |w| w.zeros(8)); // graphicsmode, opcolor
+                } else if data {
+                    w.full_box(b"nmhd", 0, 0, |_| {}); // null media header
                 } else {
                     w.full_box(b"smhd", 0, 0, |w| w.zeros(4)); // balance, reserved
                 }
@@ -177,6 +183,14 @@ fn sample_entry(w: &mut BoxWriter, track: &Track) {
     let (entry, config_box) = match track.codec {
         Codec::H264 => (b"avc1", b"avcC"),
         Codec::Hevc => (b"hvc1", b"hvcC"),
+        Codec::Amf0 => {
+            // A plain SampleEntry: the samples are self-describing AMF0.
+            w.boxed(b"amf0", |w| {
+                w.zeros(6); // reserved
+                w.u16(1); // data_reference_index
+            });
+            return;
+        }
         Codec::Aac => {
             w.boxed(b"mp4a", |w| {
                 w.zeros(6); // reserved

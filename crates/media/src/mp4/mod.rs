@@ -17,10 +17,10 @@
 //!   trak (one per track, track_ID = index + 1)
 //!     tkhd               enabled|in_movie|in_preview, width/height for video
 //!     mdia
-//!       mdhd             timescale 90000 (video) or the AAC sample rate (audio)
-//!       hdlr             vide / soun
-//!       minf             vmhd or smhd, dinf/dref/url (self-contained)
-//!         stbl           stsd (avc1+avcC | hvc1+hvcC | mp4a+esds), empty stts stsc stsz stco
+//!       mdhd             timescale 90000 (video), the AAC sample rate (audio), 1000 (data)
+//!       hdlr             vide / soun / data
+//!       minf             vmhd, smhd or nmhd, dinf/dref/url (self-contained)
+//!         stbl           stsd (avc1+avcC | hvc1+hvcC | mp4a+esds | amf0), empty stts stsc stsz stco
 //!   mvex
 //!     mehd  version 1    64-bit fragment_duration in ms, patched when finished
 //!     trex  per track

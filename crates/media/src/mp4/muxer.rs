@@ -7,12 +7,14 @@ use bytes::Bytes;
 use super::boxes::{init_segment, BoxWriter};
 use super::{
     ticks_to_ms, DurationPatch, Mp4Error, AAC_DURATION_TOLERANCE_MS, AAC_FRAME_SAMPLES,
-    SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC, VIDEO_TIMESCALE,
+    MOVIE_TIMESCALE, SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC, VIDEO_TIMESCALE,
 };
 use crate::aac::parse_audio_specific_config;
 use crate::avc::parse_avc_decoder_config;
 use crate::hevc::parse_hevc_decoder_config;
 
+/// The configuration of a track that has none (data).
+static NO_CONFIG: Bytes = Bytes::new();
 /// Largest sample accepted (the FLV tag limit is 16 MiB).
 const MAX_SAMPLE_SIZE: usize = 64 << 20;
 /// A fragment stops taking samples once its `mdat` holds this many bytes…
@@ -63,6 +65,11 @@ pub enum TrackConfig {
     Hevc(Bytes),
     /// AAC: the AudioSpecificConfig.
     Aac(Bytes),
+    /// Timed AMF0 data messages (sample entry `amf0`, handler `data`, timescale 1000), as
+    /// Wowza wrote `onMetaDataRecording` sync points into its recordings: Kaltura's
+    /// convert-segment batch reads them with ffprobe (KAMFMediaInfoParser). Each sample is
+    /// instantaneous: it is ready at once, lasts one tick, and never extends the duration.
+    Amf0,
 }
 
 /// What the decoder configuration says about a track (0 where not applicable).
@@ -97,11 +104,16 @@ pub(crate) enum Codec {
     H264,
     Hevc,
     Aac,
+    Amf0,
 }
 
 impl Codec {
     pub fn is_video(self) -> bool {
-        self != Codec::Aac
+        matches!(self, Codec::H264 | Codec::Hevc)
+    }
+
+    pub fn is_data(self) -> bool {
+        self == Codec::Amf0
     }
 }
 
@@ -168,6 +180,7 @@ impl Track {
                 };
                 (Codec::Aac, asc, info, c.sample_rate)
             }
+            TrackConfig::Amf0 => (Codec::Amf0, &NO_CONFIG, TrackInfo::default(), MOVIE_TIMESCALE),
         };
         Ok(Self {
             codec,
@@ -205,6 +218,7 @@ impl Track {
     fn default_duration(&self) -> u32 {
         match self.codec {
             Codec::Aac => AAC_FRAME_SAMPLES,
+            Codec::Amf0 => 1,
             _ => DEFAULT_VIDEO_DURATION,
         }
     }
@@ -288,6 +302,19 @@ impl Mp4Muxer {
             return Err(Mp4Error::SampleTooLarge(sample.data.len()));
         }
         let dts = t.ticks(sample.dts_ms);
+        if t.codec.is_data() {
+            // Instantaneous: at its own time (never before the previous one), one tick long,
+            // ready for the next fragment at once.
+            let after = t.queue.back().map_or(t.written_end, |last| last.decode + 1);
+            t.queue.push_back(Queued {
+                decode: after.max(u64::try_from(dts).unwrap_or(0)),
+                cts: 0,
+                keyframe: true,
+                data: sample.data,
+                duration: Some(1),
+            });
+            return Ok(());
+        }
         let decode = match t.queue.back() {
             Some(last) => {
                 let duration = t.duration_until(last.decode, dts);
@@ -331,7 +358,10 @@ impl Mp4Muxer {
             .iter()
             .map(|t| {
                 let mut n = 0;
-                for s in t.queue.iter().take(t.ready()) {
+                // A trun lays its samples end to end: a data track, whose samples have gaps,
+                // puts one sample per fragment so each gets its own tfdt.
+                let ready = if t.codec.is_data() { t.ready().min(1) } else { t.ready() };
+                for s in t.queue.iter().take(ready) {
                     if n > 0 && (s.data.len() > budget.0 || budget.1 == 0) {
                         break;
                     }
@@ -457,7 +487,7 @@ impl Mp4Muxer {
     pub fn duration_ms(&self) -> u64 {
         self.tracks
             .iter()
-            .filter(|t| t.written_samples > 0)
+            .filter(|t| t.written_samples > 0 && !t.codec.is_data())
             .map(|t| ticks_to_ms(t.written_end, t.timescale))
             .max()
             .unwrap_or(0)

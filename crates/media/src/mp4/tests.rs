@@ -369,6 +369,48 @@ fn fragment_layout_and_data_offsets() {
 }
 
 #[test]
+fn data_samples_are_instantaneous_each_in_its_own_traf() {
+    let mut mux = Mp4Muxer::new(&[TrackConfig::H264(avc_record()), TrackConfig::Amf0]).unwrap();
+    let init = mux.init_segment();
+    let moov = one(&init, b"moov");
+    let traks: Vec<_> = boxes(moov.body).into_iter().filter(|b| &b.kind == b"trak").collect();
+    assert_eq!(traks.len(), 2);
+    let mdia = one(traks[1].body, b"mdia");
+    let hdlr = one(mdia.body, b"hdlr");
+    assert_eq!(&hdlr.body[8..12], b"data");
+    assert_eq!(be32(one(mdia.body, b"mdhd").body, 12), 1000, "ms timescale");
+    let minf = one(mdia.body, b"minf");
+    one(minf.body, b"nmhd");
+    let stsd = one(one(minf.body, b"stbl").body, b"stsd");
+    assert_eq!(&stsd.body[12..16], b"amf0");
+
+    let mut frags = Vec::new();
+    for i in 0..90i64 {
+        let ms = i * 33;
+        mux.push(0, sample(ms, ms, i % 30 == 0, b"\x00\x00\x00\x01\x65")).unwrap();
+        if i == 10 || i == 11 || i == 40 {
+            mux.push(1, sample(ms + 1, ms + 1, true, b"sync")).unwrap();
+        }
+        if i % 30 == 0 {
+            frags.extend(mux.fragment());
+        }
+    }
+    frags.extend(mux.finish_parts().into_iter().map(FragmentParts::concat));
+    let data: Vec<(u64, u32)> = frags
+        .iter()
+        .flat_map(|f| parse_fragment(f).1)
+        .filter(|t| t.track_id == 2)
+        .map(|t| {
+            assert_eq!(t.samples.len(), 1, "one data sample per traf: a trun would make them contiguous");
+            (t.base_decode, t.samples[0].duration)
+        })
+        .collect();
+    assert_eq!(data, [(331, 1), (364, 1), (1321, 1)]);
+    assert_eq!(mux.sample_count(1), 3);
+    assert_eq!(mux.duration_ms(), 89 * 33 + 33, "the data track extends nothing");
+}
+
+#[test]
 fn tracks_start_at_their_own_time() {
     let mut mux = av_muxer();
     mux.push(0, sample(40, 40, true, b"v0")).unwrap();

@@ -164,6 +164,30 @@ fn refused_publish_is_bad_name_by_default() {
 }
 
 #[test]
+fn an_accepted_publish_refused_later_gets_an_error_status_and_the_session_closes() {
+    let mut pair = Pair::new(ClientMode::Publish, false);
+    pair.connect_and_publish();
+    let stream_id = pair
+        .take_server_events()
+        .iter()
+        .find_map(|e| match e {
+            SessionEvent::PublishRequested { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        })
+        .expect("a publish was requested");
+    // Not publishing: nothing happens.
+    pair.server.refuse_publishing(stream_id + 7, "no such stream", None);
+    assert!(!pair.server.is_closing());
+    pair.server.refuse_publishing(stream_id, "Ingest \"0_abcd1234_4\" is not in conversion profile", None);
+    assert!(pair.server.is_closing());
+    pair.drive();
+    assert!(pair.client_events.contains(&ClientEvent::Refused {
+        code: "NetStream.Publish.BadName".into(),
+        description: "Ingest \"0_abcd1234_4\" is not in conversion profile".into()
+    }));
+}
+
+#[test]
 fn media_before_publish_is_accepted_is_dropped() {
     let mut pair = Pair::new(ClientMode::Publish, false);
     pair.drive();

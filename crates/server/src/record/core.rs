@@ -7,6 +7,14 @@
 //! of an entry cuts its recording on the same frames. A codec configuration change cuts
 //! at the next keyframe. A fragment is written before each keyframe and at least every
 //! `fragment_ms`, so a crash loses at most that much.
+//!
+//! With sync points on (the entry records: [`SyncPoints`]) each segment also gets a data
+//! track of `onMetaDataRecording` `KalturaSyncPoint` messages, the way Wowza recorded them
+//! for Kaltura's convert-segment batch (kaltura/server KAMFMediaInfoParser reads the third
+//! stream's AMF0 packets and pairs each packet's pts with the message's `timestamp`): one at
+//! the segment's first frame and one at the first frame of every interval slot after that.
+//! They are made here from the stream's timeline rather than taken from the bus, because a
+//! transcoded rendition's frames come back from ffmpeg without the source's data messages.
 
 use crate::bus::Frame;
 use bytes::Bytes;
@@ -14,6 +22,15 @@ use media::audio;
 use media::video::{self, VideoCodec, VideoPacketKind};
 use media::mp4::{DurationPatch, FragmentParts, Mp4Muxer, Sample, TrackConfig};
 use rtmp_proto::session::MediaKind;
+
+/// Sync points written into each segment's data track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyncPoints {
+    /// The recorded stream: ids are `<stream>_<slot>`.
+    pub stream: String,
+    /// Interval slot length, ms (the injector's grid, so ids agree with the live ones).
+    pub interval_ms: i64,
+}
 
 /// What the I/O side must do, in order.
 #[derive(Debug)]
@@ -35,6 +52,9 @@ struct OpenSegment {
     slot: i64,
     video_track: Option<usize>,
     audio_track: Option<usize>,
+    data_track: Option<usize>,
+    /// Interval slot of the last sync point written.
+    sync_slot: Option<i64>,
     last_flush_ms: i64,
     /// The configurations it was opened with.
     video_record: Option<Bytes>,
@@ -51,13 +71,15 @@ pub(crate) struct RecorderCore {
     video: Option<(VideoCodec, Bytes)>,
     audio: Option<Bytes>,
     open: Option<OpenSegment>,
+    sync: Option<SyncPoints>,
     /// Frames that could not be recorded (malformed, or a codec MP4 here cannot carry).
     pub rejected: u64,
 }
 
 impl RecorderCore {
-    pub fn new(segment_ms: u64, fragment_ms: u64, origin_ms: Option<i64>) -> Self {
+    pub fn new(segment_ms: u64, fragment_ms: u64, origin_ms: Option<i64>, sync: Option<SyncPoints>) -> Self {
         RecorderCore {
+            sync: sync.map(|s| SyncPoints { interval_ms: s.interval_ms.max(1), ..s }),
             segment_ms: segment_ms.max(1000) as i64,
             fragment_ms: fragment_ms.max(100) as i64,
             origin_ms,
@@ -146,6 +168,7 @@ impl RecorderCore {
             Ok(()) => open.samples += 1,
             Err(_) => self.rejected += 1,
         }
+        Self::sync_point(self.sync.as_ref(), open, dts);
         // The muxer holds the newest sample back: flushing after a keyframe writes what
         // came before it, so each fragment starts with a keyframe.
         if (keyframe && !cut) || dts - open.last_flush_ms >= self.fragment_ms {
@@ -189,9 +212,25 @@ impl RecorderCore {
             Ok(()) => open.samples += 1,
             Err(_) => self.rejected += 1,
         }
+        if self.video.is_none() {
+            Self::sync_point(self.sync.as_ref(), open, ts);
+        }
         if self.video.is_none() && ts - open.last_flush_ms >= self.fragment_ms {
             self.flush(out);
         }
+    }
+
+    /// A sync point at timeline ms `ms` when the segment has none yet or `ms` entered a new
+    /// interval slot. Its sample time and its `timestamp` are the same instant.
+    fn sync_point(sync: Option<&SyncPoints>, open: &mut OpenSegment, ms: i64) {
+        let (Some(sync), Some(track)) = (sync, open.data_track) else { return };
+        let slot = ms.div_euclid(sync.interval_ms);
+        if open.sync_slot.is_some_and(|last| slot <= last) {
+            return;
+        }
+        open.sync_slot = Some(slot);
+        let data = crate::sync::sync_point_message(&sync.stream, slot, ms);
+        let _ = open.muxer.push(track, Sample { dts_ms: ms - open.start_ms, pts_ms: ms - open.start_ms, keyframe: true, data });
     }
 
     fn flush(&mut self, out: &mut Vec<FileOp>) {
@@ -218,6 +257,11 @@ impl RecorderCore {
             tracks.push(TrackConfig::Aac(asc.clone()));
             tracks.len() - 1
         });
+        // Last, so that with video and audio it is stream 2, where Kaltura looks for it.
+        let data_track = self.sync.as_ref().map(|_| {
+            tracks.push(TrackConfig::Amf0);
+            tracks.len() - 1
+        });
         let muxer = match Mp4Muxer::new(&tracks) {
             Ok(m) => m,
             Err(_) => {
@@ -232,6 +276,8 @@ impl RecorderCore {
             slot: self.slot(pts),
             video_track,
             audio_track,
+            data_track,
+            sync_slot: None,
             last_flush_ms: dts,
             video_record: self.video.as_ref().map(|v| v.1.clone()),
             audio_config: self.audio.clone(),

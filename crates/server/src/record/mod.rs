@@ -58,11 +58,14 @@ pub struct RecordOptions {
     pub fragment_duration_ms: u64,
     /// How long the recorder waits for its stream (at start, and after it ends).
     pub republish_grace: Duration,
+    /// Write `onMetaDataRecording` sync points into a data track of each segment, one per
+    /// this interval (and one at each segment start); None: no data track.
+    pub sync_point_interval: Option<Duration>,
 }
 
 impl Default for RecordOptions {
     fn default() -> Self {
-        RecordOptions { dir: PathBuf::from("recordings"), segment_duration_ms: 900_000, fragment_duration_ms: 2000, republish_grace: Duration::from_secs(30) }
+        RecordOptions { dir: PathBuf::from("recordings"), segment_duration_ms: 900_000, fragment_duration_ms: 2000, republish_grace: Duration::from_secs(30), sync_point_interval: None }
     }
 }
 
@@ -259,7 +262,8 @@ impl Writer {
 
 async fn run(shared: Arc<Shared>, rec: Arc<Recording>, opts: RecordOptions) {
     let origin = shared.timelines.get(entry_key(&rec.name)).map(|b| b.wall_ms);
-    let mut core = RecorderCore::new(opts.segment_duration_ms, opts.fragment_duration_ms, origin);
+    let sync = opts.sync_point_interval.map(|i| core::SyncPoints { stream: rec.name.clone(), interval_ms: i.as_millis() as i64 });
+    let mut core = RecorderCore::new(opts.segment_duration_ms, opts.fragment_duration_ms, origin, sync);
     let mut w = Writer { shared: shared.clone(), rec: rec.clone(), file: None, ops: Vec::new() };
     let budget = shared.config.subscriber_buffer_bytes.max(MIN_BUFFER_BYTES);
     let mut frames: Vec<Frame> = Vec::with_capacity(256);
