@@ -35,6 +35,7 @@ export function liveStreamEntryObject(state: EmulatorState, e: FixtureEntry): Ap
     dvrWindow: e.dvrWindow,
     segmentDuration: e.segmentDuration,
     recordedEntryId: e.recordedEntryId,
+    srtPass: e.srtPass,
     explicitLive: 0,
     streamName: `${e.id}_%i`,
   };

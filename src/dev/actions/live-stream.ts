@@ -8,6 +8,7 @@ import { apiError } from '../errors';
 import type { FixtureEntry } from '../fixtures';
 import { liveStreamEntryObject } from '../objects';
 import { liveAssetId } from '../state';
+import { encryptedSrtPass } from '../srt-pass';
 import { requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
 
 /** entryPeer::retrieveByPK under the partner filter: another partner's entry does not exist. */
@@ -46,7 +47,9 @@ const authenticate: ActionSpec = {
     requireLiveFeature(ctx);
     const entryId = args.str('entryId');
     const entry = findEntry(ctx, entryId);
-    if (entry.token !== args.str('token')) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
+    // LiveStreamService::authenticateAction: the stream password, or the encrypted SRT pass.
+    const token = args.str('token');
+    if (entry.token !== token && !(entry.srtPass && encryptedSrtPass(entry.srtPass) === token)) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
     const hostname = args.strOrNull('hostname');
     const index = args.intOrNull('mediaServerIndex');
     // Kaltura registers the entry on the media server only when both are given.
