@@ -82,7 +82,7 @@ test('SRT and RTMPS publishes play as HLS, record, and are refused with a wrong 
 
   for (const entry of [SRT_ENTRY, RTMPS_ENTRY]) {
     const probed = await probeSegment(env, `${entry}_${FLAVOR.source}`);
-    t.deepEqual(probed.codecs, ['aac', 'h264'], `${entry}: H.264 + AAC in the HLS segments`);
+    t.deepEqual(probed.codecs, ['aac', 'h264', 'timed_id3'], `${entry}: H.264 + AAC (and Kaltura's ID3 sync points) in the HLS segments`);
     t.is(probed.width, 320);
   }
   const protocols = env.daemon.ingest.stats().connections.filter((c) => c.role === 'publisher').map((c) => `${c.streamName}:${c.protocol}`).sort();
@@ -183,8 +183,8 @@ test('SRT with 5 % random loss both ways: the HLS output has no gap', async (t) 
   // Every frame is there: the decoded frame count matches the duration, and decoding is clean.
   const file = join(tempDir('srt-loss-out'), 'all.ts');
   writeFileSync(file, Buffer.concat(all));
-  const probe = await run(FFPROBE, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file], 120_000);
-  const frames = Number(probe.stdout.trim());
+  const probe = await run(FFPROBE, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'json', file], 120_000);
+  const frames = Number((JSON.parse(probe.stdout) as { streams: Array<{ nb_read_frames?: string }> }).streams[0]?.nb_read_frames);
   t.true(Math.abs(frames - total * rate) <= rate / 2 + 1, `${frames} frames in ${total.toFixed(2)} s at ${rate} fps`);
   const decode = await run(FFMPEG, ['-v', 'error', '-i', file, '-f', 'null', '-'], 120_000);
   t.is(decode.stderr.trim(), '', 'decodes without an error');

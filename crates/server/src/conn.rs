@@ -160,6 +160,13 @@ impl Conn {
         let mut write_paused_until: Option<tokio::time::Instant> = None;
         let mut housekeeping = paced_deadline(HOUSEKEEPING);
         let mut last_ping = Instant::now();
+        // TLS: the client's first bytes may have come with the end of the TLS handshake and
+        // already sit decrypted inside rustls, where no socket readiness will announce them.
+        if matches!(self.socket, Socket::Tls(_)) {
+            if let Err(reason) = self.read_available(&mut rbuf, false).await {
+                return reason;
+            }
+        }
 
         loop {
             let sub = self.playing.as_ref().map(|p| p.sub.clone());

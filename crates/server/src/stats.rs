@@ -53,7 +53,8 @@ pub struct SrtLinkStats {
     pub rtt_ms: f64,
     /// Data packets received, retransmissions included (pktRecvTotal).
     pub packets_received: u64,
-    /// Packets detected lost (pktRcvLossTotal); most are recovered by retransmission.
+    /// Packets lost on the way: recovered by retransmission or given up (pktRcvLossTotal
+    /// where the library counts it, else retransmitted + dropped).
     pub packets_lost: u64,
     /// Retransmitted packets received (pktRcvRetransTotal).
     pub packets_retransmitted: u64,
@@ -66,13 +67,15 @@ pub struct SrtLinkStats {
 }
 
 impl SrtLinkStats {
-    pub(crate) fn from_socket(s: &srt_protocol::statistics::SocketStatistics) -> Self {
+    pub(crate) fn from_socket(s: &srt_protocol::statistics::SocketStatistics, rtt_ms: Option<f64>) -> Self {
         let received = s.rx_data;
         let unique = s.rx_unique_data;
-        let lost = s.rx_loss_data;
+        // srt-protocol 0.4 leaves rx_loss_data at 0: every lost packet was either retransmitted
+        // to us or dropped as too late.
+        let lost = s.rx_loss_data.max(s.rx_retransmit_data + s.rx_dropped_data);
         let percent = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
         SrtLinkStats {
-            rtt_ms: s.rx_average_rtt.max(s.tx_average_rtt).as_secs_f64() * 1000.0,
+            rtt_ms: rtt_ms.unwrap_or_else(|| s.rx_average_rtt.max(s.tx_average_rtt).as_secs_f64() * 1000.0),
             packets_received: received,
             packets_lost: lost,
             packets_retransmitted: s.rx_retransmit_data,

@@ -24,7 +24,7 @@ use crate::stats::{ConnCounters, SrtLinkStats};
 use crate::timeline::ClockMode;
 use srt_protocol::connection::{Action as ConnAction, DuplexConnection, Input as ConnInput};
 use srt_protocol::options::{KeySize, Passphrase};
-use srt_protocol::packet::{CoreRejectReason, Packet, RejectReason, ServerRejectReason};
+use srt_protocol::packet::{Acknowledgement, ControlPacket, ControlTypes, CoreRejectReason, FullAckSeqNumber, Packet, RejectReason, ServerRejectReason};
 use srt_protocol::protocol::pending_connection::listen::Listen;
 use srt_protocol::protocol::pending_connection::{AccessControlResponse, ConnectionResult};
 use srt_protocol::settings::{ConnInitSettings, KeySettings};
@@ -76,6 +76,40 @@ struct Open {
     counters: Arc<ConnCounters>,
     cancel: CancellationToken,
     next_timer: Instant,
+    rtt: RttMeter,
+}
+
+/// Round-trip time from our full ACKs and the peer's ACK2 answers (UDT/SRT's own RTT
+/// measurement: `srt-protocol` keeps its estimate private and leaves the statistics at 0).
+#[derive(Default)]
+struct RttMeter {
+    /// Full ACKs sent and when, newest last (a few: ACK2 answers come within one RTT).
+    sent: std::collections::VecDeque<(FullAckSeqNumber, Instant)>,
+    /// Smoothed RTT (RFC 6298 weights), ms.
+    smoothed_ms: Option<f64>,
+}
+
+impl RttMeter {
+    fn ack_sent(&mut self, packet: &Packet, now: Instant) {
+        if let Packet::Control(ControlPacket { control_type: ControlTypes::Ack(Acknowledgement::Full(_, _, n)), .. }) = packet {
+            if self.sent.len() >= 32 {
+                self.sent.pop_front();
+            }
+            self.sent.push_back((*n, now));
+        }
+    }
+
+    fn ack2_received(&mut self, packet: &Packet, now: Instant) {
+        let Packet::Control(ControlPacket { control_type: ControlTypes::Ack2(n), .. }) = packet else { return };
+        let Some(i) = self.sent.iter().position(|(m, _)| m == n) else { return };
+        let (_, at) = self.sent[i];
+        self.sent.drain(..=i);
+        let sample = now.duration_since(at).as_secs_f64() * 1000.0;
+        self.smoothed_ms = Some(match self.smoothed_ms {
+            None => sample,
+            Some(s) => s * 7.0 / 8.0 + sample / 8.0,
+        });
+    }
 }
 
 enum Peer {
@@ -165,6 +199,7 @@ impl Driver {
             Some(Peer::Pending(_)) => self.pending_packet(from, packet, now),
             Some(Peer::Open(open)) => {
                 open.counters.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+                open.rtt.ack2_received(&packet, now);
                 let r = guarded(|| {
                     open.conn.handle_packet_input(now, Ok((packet, from)));
                 });
@@ -261,6 +296,7 @@ impl Driver {
                     counters: deciding.counters,
                     cancel: deciding.cancel,
                     next_timer: now,
+                    rtt: RttMeter::default(),
                 };
                 self.peers.insert(addr, Peer::Open(Box::new(open)));
                 self.drive(addr, now, ConnInput::Timer);
@@ -298,6 +334,7 @@ impl Driver {
                 let action = open.conn.handle_input(now, input.take().unwrap_or(ConnInput::Timer));
                 match action {
                     ConnAction::SendPacket(p) => {
+                        open.rtt.ack_sent(&p.0, now);
                         sends.push(p);
                         input = Some(ConnInput::PacketSent);
                     }
@@ -306,7 +343,7 @@ impl Driver {
                         input = Some(ConnInput::DataReleased);
                     }
                     ConnAction::UpdateStatistics(stats) => {
-                        open.counters.details.lock().srt = Some(SrtLinkStats::from_socket(stats));
+                        open.counters.details.lock().srt = Some(SrtLinkStats::from_socket(stats, open.rtt.smoothed_ms));
                         input = Some(ConnInput::StatisticsUpdated);
                     }
                     ConnAction::WaitForData(wait) => {
