@@ -8,9 +8,10 @@
  */
 import { version } from './package-info';
 import { ConfigError, MEDIA_SERVER_PARTNER_ID, redactConfig, type KliveConfig } from './config';
-import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, DEMO_RECORDING_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
+import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, DEMO_RECORDING_ENTRY_ID, DEMO_SRT_ENTRY_ID, DEMO_SRT_PASS, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
+import { srtStreamId } from './dev/srt-pass';
 import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
-import { nativeVersion } from './ingest/native';
+import { nativeVersion, writeSelfSignedCert } from './ingest/native';
 import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
 import { AdminSession } from './kaltura/admin-session';
 import { KalturaApi } from './kaltura/api';
@@ -30,8 +31,8 @@ import { DeliveryQueue, RecordingManager, RecordingPolicy } from './recording';
 import { RuntimeDirectory } from './paths/runtime-dir';
 import { isOwnEphemeralHlsDirectory, sweepEphemeralHlsDirectories } from './paths/defaults';
 import { guardProcess } from './process-guard';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { mediaServerClientTag } from './hostname';
 
 export interface DaemonOptions {
@@ -66,6 +67,10 @@ export interface DaemonHandle {
   readonly registration: LiveRegistration;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
+  /** The bound SRT (UDP) port, when SRT is on. */
+  readonly srtPort: number | undefined;
+  /** The bound RTMPS port, when RTMPS is on. */
+  readonly rtmpsPort: number | undefined;
   /** This daemon's private directory of transcoder sockets (removed at stop). */
   readonly runtimeDirectory: string;
   /** The last refusals (url with token masked, message, ip, time), oldest first. */
@@ -94,6 +99,15 @@ export interface DevInstructions {
   recordingDirectory: string;
   recordingSharedDirectory: string;
   recordingSegmentSeconds: number;
+  /** SRT publish URL of the demo entry (stream id with its stream password), when SRT is on. */
+  srtUrl?: string;
+  /** ffmpeg publishing the test signal over SRT. */
+  srtFfmpegCommand?: string;
+  /** SRT URL and passphrase of the encrypted demo entry (its stream id carries `ep=`). */
+  srtEncryptedUrl?: string;
+  srtPassphrase?: string;
+  /** RTMPS server URL (same stream key as RTMP), when RTMPS is on; the dev certificate is self-signed. */
+  rtmpsServer?: string;
 }
 
 export interface DevDaemonHandle extends DaemonHandle {
@@ -192,10 +206,22 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     };
     undo.push(removeOwnHlsDirectory);
 
+    if (options.dev && config.rtmps.port !== undefined && config.rtmps.certFile && config.rtmps.keyFile && !existsSync(config.rtmps.certFile)) {
+      // --dev: a self-signed certificate so that RTMPS works out of the box (encoders must be
+      // told to accept it; production configures a real one).
+      mkdirSync(dirname(config.rtmps.certFile), { recursive: true, mode: 0o700 });
+      writeSelfSignedCert(['localhost', '127.0.0.1', config.hostname], config.rtmps.certFile, config.rtmps.keyFile);
+    }
     const ingest = await RtmpIngest.start({
       ...options.ingest,
       host: config.rtmp.host,
       port: config.rtmp.port,
+      srtHost: config.srt.port === undefined ? undefined : config.srt.host,
+      srtPort: config.srt.port,
+      rtmpsHost: config.rtmps.port === undefined ? undefined : config.rtmps.host,
+      rtmpsPort: config.rtmps.port,
+      tlsCertFile: config.rtmps.port === undefined ? undefined : config.rtmps.certFile,
+      tlsKeyFile: config.rtmps.port === undefined ? undefined : config.rtmps.keyFile,
       httpHost: config.http.host,
       httpPort: config.http.port,
       hostname: config.hostname,
@@ -224,7 +250,9 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
             records: (admitted.entry.recordStatus ?? 0) !== 0,
           });
         }
-        return planned;
+        // An SRT caller that encrypts uses the entry's SRT pass as its passphrase (RTMP ignores it).
+        const srtPass = admitted.entry.srtPass;
+        return planned.accept && typeof srtPass === 'string' && srtPass !== '' ? { ...planned, srtPassphrase: srtPass } : planned;
       },
     });
     undo.push(() => ingest.close(0));
@@ -341,6 +369,8 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       version,
       nativeVersion: nativeVersion(),
       rtmp: ingest.address,
+      srt: ingest.srtPort === undefined ? undefined : `${config.srt.host}:${ingest.srtPort}`,
+      rtmps: ingest.rtmpsPort === undefined ? undefined : `${config.rtmps.host}:${ingest.rtmpsPort}`,
       http: ingest.httpPort === undefined ? undefined : `${config.http.host}:${ingest.httpPort}`,
       ffmpeg: `${ffmpeg.path} (${ffmpeg.source})`,
       hostname: config.hostname,
@@ -360,6 +390,8 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       kaltura: { client, api, session },
       registration,
       rtmpPort: ingest.port,
+      srtPort: ingest.srtPort,
+      rtmpsPort: ingest.rtmpsPort,
       runtimeDirectory: runtime.path,
       refusals: () => auth.refusals(),
       controlPlane,
@@ -421,6 +453,15 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
     `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
   const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
   const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
+  const srtUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_ENTRY_ID, 0, DEMO_ENTRY_TOKEN)}`;
+  const srtEncryptedUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_SRT_ENTRY_ID, 0, DEMO_ENTRY_TOKEN, DEMO_SRT_PASS)}`;
+  const srtFfmpegCommand =
+    srtUrl === undefined
+      ? undefined
+      : `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
+        `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f mpegts '${srtUrl}'`;
+  const rtmpsServer =
+    daemon.rtmpsPort === undefined ? undefined : `rtmps://${host}:${daemon.rtmpsPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}`;
   const stopDaemon = daemon.stop;
   let stopping: Promise<void> | undefined;
   return {
@@ -437,6 +478,11 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
       recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
       recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
       recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
+      srtUrl,
+      srtFfmpegCommand,
+      srtEncryptedUrl,
+      srtPassphrase: srtEncryptedUrl === undefined ? undefined : DEMO_SRT_PASS,
+      rtmpsServer,
     },
     stop() {
       stopping ??= (async () => {
@@ -463,6 +509,22 @@ export function devBanner(handle: DevDaemonHandle): string {
     `  Server:     ${i.obsServer}`,
     `  Stream Key: ${i.obsStreamKey}`,
     '',
+    ...(i.srtFfmpegCommand && i.srtUrl
+      ? [
+          'Or over SRT (MPEG-TS; the stream id carries the entry and its stream password, as Kaltura hands it out):',
+          `  ${i.srtFfmpegCommand}`,
+          `  OBS: Server ${i.srtUrl}`,
+          ...(i.srtEncryptedUrl ? [`  Encrypted (entry ${DEMO_SRT_ENTRY_ID}, SRT passphrase ${i.srtPassphrase}): ${i.srtEncryptedUrl}&passphrase=${i.srtPassphrase}`] : []),
+          '',
+        ]
+      : []),
+    ...(i.rtmpsServer
+      ? [
+          'Or over RTMPS (RTMP in TLS; this dev certificate is self-signed, so the encoder must accept it):',
+          `  Server: ${i.rtmpsServer}   Stream Key: ${i.obsStreamKey}`,
+          '',
+        ]
+      : []),
     'Watch it (HLS master playlist of every rendition, on the RTMP port; playable a few seconds after the publish starts):',
     `  ${i.playbackUrl}`,
     `  ${i.ffplayCommand}`,

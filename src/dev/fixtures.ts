@@ -52,8 +52,10 @@ export interface FixtureEntry {
   id: string;
   partnerId: number;
   name: string;
-  /** The stream password the encoder must present (`t=`). */
+  /** The stream password the encoder must present (`t=`, SRT `p=`). */
   token: string;
+  /** SRT pass (10-79 characters): the SRT passphrase; its encrypted form (`ep=`) is a token too. */
+  srtPass?: string;
   conversionProfileId: number;
   /** KalturaRecordStatus: 0 disabled, 1 append, 2 per session. */
   recordStatus: number;
@@ -230,6 +232,12 @@ function entry(v: Validator, item: unknown, at: string): FixtureEntry {
   if (!ENTRY_ID_PATTERN.test(e.id)) v.fail(`${at}.id`, `"${e.id}" does not match ${ENTRY_ID_PATTERN}`);
   const recorded = v.optStr(o, 'recordedEntryId', at);
   if (recorded !== undefined) e.recordedEntryId = recorded;
+  const srtPass = v.optStr(o, 'srtPass', at);
+  if (srtPass !== undefined) {
+    // KalturaLiveStreamEntry::validatePropertyMinMaxLength('srtPass', 10, 79).
+    if (srtPass.length < 10 || srtPass.length > 79) v.fail(`${at}.srtPass`, 'must be 10..79 characters');
+    e.srtPass = srtPass;
+  }
   if (o.mediaServerNodes !== undefined) {
     e.mediaServerNodes = v.array(o, 'mediaServerNodes', at).map((n, i) => {
       const path = `${at}.mediaServerNodes[${i}]`;

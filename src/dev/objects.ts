@@ -38,6 +38,7 @@ export function liveStreamEntryObject(state: EmulatorState, e: FixtureEntry): Ap
     recordedEntryId: e.recordedEntryId,
     // KalturaLiveEntry.liveStatus: the best entry-server-node status (LiveEntry::getLiveStatus).
     liveStatus: liveStatus(state, e, Date.now()),
+    srtPass: e.srtPass,
     explicitLive: 0,
     streamName: `${e.id}_%i`,
   };

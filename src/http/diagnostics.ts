@@ -75,8 +75,12 @@ export interface InputDiagnostics {
    * confirms or refuses it), and when that answer was given.
    */
   admission?: { via: AdmissionVia; awaitingKalturaRecheck: boolean; decidedAt: string };
-  /** flashVer, e.g. `FMLE/3.0 (compatible; Lavf61.7.100)`. */
+  /** flashVer, e.g. `FMLE/3.0 (compatible; Lavf61.7.100)`; `SRT` for SRT callers. */
   encoder?: string;
+  /** How it publishes: `rtmp`, `rtmps` or `srt`. */
+  protocol: string;
+  /** SRT link: round-trip time, loss and retransmission rates (cumulative). */
+  srt?: { rttMs: number; lossPercent: number; retransmitPercent: number; packetsLost: number; packetsRetransmitted: number; packetsDropped: number };
   remoteAddress: string;
   video?: VideoInfo;
   audio?: AudioInfo;
@@ -265,6 +269,7 @@ function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | unde
   const out: InputDiagnostics = {
     clientId: conn.id,
     streamName: conn.streamName as string,
+    protocol: conn.protocol,
     remoteAddress: conn.remoteAddress,
     fps: round(rate?.fps ?? conn.fps, 2),
     bitrateBps: Math.round(rate?.bitrateBps ?? conn.bitrateInBps),
@@ -283,6 +288,16 @@ function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | unde
   if (video) out.video = video;
   if (audio) out.audio = audio;
   if (conn.rttMs !== undefined) out.rttMs = conn.rttMs;
+  if (conn.srt) {
+    out.srt = {
+      rttMs: round(conn.srt.rttMs, 1),
+      lossPercent: round(conn.srt.lossPercent, 2),
+      retransmitPercent: round(conn.srt.retransmitPercent, 2),
+      packetsLost: conn.srt.packetsLost,
+      packetsRetransmitted: conn.srt.packetsRetransmitted,
+      packetsDropped: conn.srt.packetsDropped,
+    };
+  }
   const metadata = parseMetadata(stream?.metadataJson);
   if (metadata) out.metadata = metadata;
   return out;

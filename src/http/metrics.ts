@@ -56,6 +56,9 @@ export class MetricsCollector {
   private readonly segmentsSeen = new Map<string, number>();
 
   private readonly connections: Gauge<'role'>;
+  private readonly inputsByProtocol: Gauge<'protocol'>;
+  private readonly srtRtt: Gauge<'stream' | 'entry'>;
+  private readonly srtPackets: Gauge<'stream' | 'entry' | 'kind'>;
   private readonly connectionsAccepted: TotalMirror<never>;
   private readonly publishesLive: Gauge;
   private readonly publishes: TotalMirror<'result'>;
@@ -95,6 +98,13 @@ export class MetricsCollector {
 
     this.connections = gauge('connections', 'Open RTMP connections by role (publisher, player, idle).', ['role']);
     this.connectionsAccepted = new TotalMirror(counter('connections_accepted_total', 'RTMP connections accepted since start.'));
+    this.inputsByProtocol = gauge('publishers_by_protocol', 'Encoders publishing now, by protocol (rtmp, rtmps, srt).', ['protocol']);
+    this.srtRtt = gauge('srt_rtt_seconds', 'Smoothed round-trip time of each SRT publisher link.', ['stream', 'entry']);
+    this.srtPackets = gauge(
+      'srt_packets',
+      'Packets of each SRT publisher link since it opened, by kind (received, lost: detected missing, retransmitted: recovered copies received, dropped: given up, too late).',
+      ['stream', 'entry', 'kind'],
+    );
     this.publishesLive = gauge('publishes', 'RTMP publishers streaming now.');
     this.publishes = new TotalMirror(counter('publishes_total', 'Publish requests decided since start, by result (accepted, refused).', ['result']));
     this.refusals = new TotalMirror(counter('refusals_total', 'Publishers refused since start, by stage (connect, publish, recheck) and reason code.', ['stage', 'reason']));
@@ -182,6 +192,20 @@ export class MetricsCollector {
     this.connectionsAccepted.set(stats.totalConnections);
     const publishers = stats.connections.filter((c) => c.role === 'publisher');
     this.publishesLive.set(publishers.length);
+    this.inputsByProtocol.reset();
+    for (const protocol of ['rtmp', 'rtmps', 'srt']) this.inputsByProtocol.set({ protocol }, 0);
+    this.srtRtt.reset();
+    this.srtPackets.reset();
+    for (const c of publishers) {
+      this.inputsByProtocol.inc({ protocol: c.protocol });
+      if (!c.srt || !c.streamName) continue;
+      const labels = { stream: c.streamName, entry: entryOfStream(c.streamName) ?? '' };
+      this.srtRtt.set(labels, c.srt.rttMs / 1000);
+      this.srtPackets.set({ ...labels, kind: 'received' }, c.srt.packetsReceived);
+      this.srtPackets.set({ ...labels, kind: 'lost' }, c.srt.packetsLost);
+      this.srtPackets.set({ ...labels, kind: 'retransmitted' }, c.srt.packetsRetransmitted);
+      this.srtPackets.set({ ...labels, kind: 'dropped' }, c.srt.packetsDropped);
+    }
     const a = auth.stats();
     this.publishes.set(a.acceptedPublishes, { result: 'accepted' });
     this.publishes.set(a.refusedPublishes, { result: 'refused' });

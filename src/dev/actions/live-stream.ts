@@ -11,6 +11,7 @@ import { hasTag, liveAssetId } from '../state';
 import { createRecordedEntry, EntryServerNodeStatus, RECORDED_LIVE, setMediaServer } from '../live-nodes';
 import { findLiveEntry, isBlocked, requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
 import { requireMediaServer, validateMaxStreamsNotReached, validateStreamNotAlreadyExist } from './live-server-node';
+import { encryptedSrtPass } from '../srt-pass';
 
 const findEntry = findLiveEntry;
 
@@ -44,7 +45,9 @@ const authenticate: ActionSpec = {
     const entryId = args.str('entryId');
     const entry = findEntry(ctx, entryId);
     if (isBlocked(ctx.state, entry.partnerId)) throw apiError('SERVICE_FORBIDDEN_CONTENT_BLOCKED');
-    if (entry.token !== args.str('token')) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
+    // LiveStreamService::authenticateAction: the stream password, or the encrypted SRT pass.
+    const token = args.str('token');
+    if (entry.token !== token && !(entry.srtPass && encryptedSrtPass(entry.srtPass) === token)) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
     const hostname = args.strOrNull('hostname');
     const index = args.intOrNull('mediaServerIndex');
     const now = Date.now();

@@ -270,8 +270,9 @@
       return h('div', { class: 'item', dataset: { input: String(i.clientId) } },
         h('div', { class: 'item-head' }, h('strong', { text: i.streamName + (i.serverIndex === 1 ? ' (backup)' : '') }), kill),
         kv([
-          ['client', i.clientId], ['from', i.remoteAddress], ['encoder', i.encoder, true], ['codecs', codec(i.video, i.audio), true],
+          ['client', i.clientId], ['protocol', (i.protocol || 'rtmp').toUpperCase()], ['from', i.remoteAddress], ['encoder', i.encoder, true], ['codecs', codec(i.video, i.audio), true],
           ['size', resolution(i.video)], ['fps', fps(i.fps)], ['bitrate', kbps(i.bitrateBps)], ['RTT', i.rttMs !== undefined ? i.rttMs + ' ms' : ''],
+          ['SRT loss', i.srt ? i.srt.lossPercent + ' %' : ''], ['SRT retransmitted', i.srt ? i.srt.retransmitPercent + ' %' : ''],
           ['dropped', i.droppedFrames], ['uptime', duration(i.uptimeMs)], ['admitted', admission(i.admission), true],
         ]));
     }));
