@@ -8,6 +8,7 @@ use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::hls::HlsRegistry;
 use crate::record::RecordingRegistry;
 use crate::shared::{ConnHandle, Shared, SinkHandle};
+use crate::slots::Kind;
 use crate::store::SegmentStore;
 use crate::sink::{self, SinkTarget};
 use crate::stats::{ConnCounters, ServerStats};
@@ -239,6 +240,7 @@ impl Drop for Server {
 
 async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpListener) {
     let shutdown = shared.shutdown.clone();
+    let mut refusals = RefusalLog::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -253,31 +255,60 @@ async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpLi
                 };
                 let id = shared.next_id();
                 shared.total_connections.fetch_add(1, Ordering::Relaxed);
-                if shared.connections.lock().len() >= shared.config.max_connections {
-                    shared.refused_connections.fetch_add(1, Ordering::Relaxed);
-                    drop(socket);
-                    shared.emit(ServerEvent::Disconnect(DisconnectInfo {
-                        connection_id: id,
-                        remote_addr: remote,
-                        reason: format!("connection limit ({}) reached", shared.config.max_connections),
-                        bytes_in: 0,
-                        bytes_out: 0,
-                        duration_ms: 0,
-                    }));
-                    continue;
-                }
+                let slot = match shared.slots.acquire(Kind::Rtmp, remote.ip(), shared.caps(Kind::Rtmp)) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        drop(socket);
+                        refusals.note(&shared, id, remote, refused.to_string());
+                        continue;
+                    }
+                };
                 let _ = socket.set_nodelay(true);
                 let counters = Arc::new(ConnCounters::new(id, remote));
                 let cancel = shared.shutdown.child_token();
                 shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), cancel: cancel.clone() });
                 if shared.config.http_on_rtmp_port {
                     // RTMP or HTTP on one port: the origin peeks at the first bytes.
-                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), hls.clone(), socket, counters, cancel));
+                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), hls.clone(), socket, counters, cancel, slot));
                 } else {
-                    shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel));
+                    shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel, slot));
                 }
             }
             _ = shutdown.cancelled() => break,
         }
+    }
+}
+
+/// Connections refused at accept are reported as disconnects, but a flood of them must not
+/// become a flood of events (each is a log line upstream): at most a few per second, and the
+/// count of the ones left out with the next reported one.
+#[derive(Default)]
+pub(crate) struct RefusalLog {
+    window_start: Option<std::time::Instant>,
+    in_window: u32,
+    suppressed: u64,
+}
+
+/// Refusals reported per second; the rest are counted.
+const REFUSALS_PER_SECOND: u32 = 5;
+
+impl RefusalLog {
+    pub(crate) fn note(&mut self, shared: &Shared, id: u64, remote: SocketAddr, reason: String) {
+        let now = std::time::Instant::now();
+        if self.window_start.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            self.window_start = Some(now);
+            self.in_window = 0;
+        }
+        self.in_window += 1;
+        if self.in_window > REFUSALS_PER_SECOND {
+            self.suppressed += 1;
+            return;
+        }
+        let reason = match std::mem::take(&mut self.suppressed) {
+            0 => reason,
+            n => format!("{reason} ({n} more refused since the last report)"),
+        };
+        shared.emit(ServerEvent::Disconnect(DisconnectInfo { connection_id: id, remote_addr: remote, reason, bytes_in: 0, bytes_out: 0, duration_ms: 0 }));
     }
 }
