@@ -17,6 +17,8 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 128;
 /// Largest chunk size the specification allows (31 bits).
 pub const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
 const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+/// Single-chunk messages shorter than this are copied out of the receive buffer.
+const SMALL_MESSAGE: usize = 16 * 1024;
 
 /// One reassembled RTMP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +46,15 @@ pub struct ChunkLimits {
     /// as payload arrives (never from an announced length), so this bounds what a peer can
     /// make the decoder hold by starting messages it never finishes.
     pub max_partial_bytes: usize,
+    /// Reserve a message's announced length at its first chunk (one exact allocation per
+    /// message). Only for a peer that is trusted with its lengths (authorized); otherwise
+    /// buffers grow as bytes arrive.
+    pub reserve_announced: bool,
 }
 
 impl Default for ChunkLimits {
     fn default() -> Self {
-        ChunkLimits { max_message_size: 16 * 1024 * 1024, max_chunk_streams: 64, max_partial_bytes: 64 * 1024 * 1024 }
+        ChunkLimits { max_message_size: 16 * 1024 * 1024, max_chunk_streams: 64, max_partial_bytes: 64 * 1024 * 1024, reserve_announced: true }
     }
 }
 
@@ -56,7 +62,7 @@ impl ChunkLimits {
     /// Limits for a connection that has not been authorized yet (no publish or play
     /// accepted): small messages, little reassembly memory.
     pub fn pre_auth() -> Self {
-        ChunkLimits { max_message_size: 64 * 1024, max_chunk_streams: 8, max_partial_bytes: 64 * 1024 }
+        ChunkLimits { max_message_size: 64 * 1024, max_chunk_streams: 8, max_partial_bytes: 64 * 1024, reserve_announced: false }
     }
 }
 
@@ -284,8 +290,16 @@ impl ChunkDecoder {
 
         let complete = already as usize + chunk_len == length as usize;
         if complete && state.partial.is_empty() {
-            // Whole message in a single chunk: hand out the buffer itself, no copy.
-            let payload = self.buf.split_to(chunk_len).freeze();
+            // Whole message in a single chunk: hand out the buffer itself, no copy, unless it
+            // is small: a slice keeps the whole receive buffer it lies in alive, so a few
+            // small audio frames queued for a slow reader would pin many times their size.
+            let payload = if chunk_len < SMALL_MESSAGE {
+                let copy = Bytes::copy_from_slice(&self.buf[..chunk_len]);
+                self.buf.advance(chunk_len);
+                copy
+            } else {
+                self.buf.split_to(chunk_len).freeze()
+            };
             state.in_progress = false;
             return Ok(ChunkStep::Message(RawMessage { csid, timestamp: state.timestamp, type_id, stream_id, payload }));
         }
@@ -293,6 +307,11 @@ impl ChunkDecoder {
         // announced length: a header may announce megabytes and send nothing more.
         if self.partial_bytes + chunk_len > self.limits.max_partial_bytes {
             return Err(ChunkError::PartialBytesExceeded(self.limits.max_partial_bytes));
+        }
+        if state.partial.is_empty() && self.limits.reserve_announced {
+            // Bounded by max_partial_bytes above only as the bytes arrive; reserving here keeps
+            // the finished message in one exact allocation instead of a doubled one.
+            state.partial.reserve(length as usize);
         }
         state.partial.extend_from_slice(&self.buf[..chunk_len]);
         self.partial_bytes += chunk_len;

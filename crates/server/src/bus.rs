@@ -347,12 +347,28 @@ impl Subscriber {
     /// Wait for frames and move them all into `out`. Returns false when the subscription is
     /// closed and everything has been taken.
     pub async fn next_batch(&self, out: &mut Vec<Frame>) -> bool {
+        self.next_batch_limited(out, usize::MAX).await
+    }
+
+    /// [`Self::next_batch`] taking frames only up to about `max_bytes` (at least one): the
+    /// rest stays queued, within the budget, where a reader that falls behind loses frames
+    /// to the next keyframe instead of the backlog moving into its output buffer.
+    pub async fn next_batch_limited(&self, out: &mut Vec<Frame>, max_bytes: usize) -> bool {
         loop {
             {
                 let mut q = self.queue.lock();
                 if !q.frames.is_empty() {
-                    out.extend(q.frames.drain(..));
-                    q.bytes = 0;
+                    let mut taken = 0;
+                    while let Some(frame) = q.frames.front() {
+                        if taken > 0 && taken + frame.cost() > max_bytes {
+                            break;
+                        }
+                        taken += frame.cost();
+                        if let Some(frame) = q.frames.pop_front() {
+                            out.push(frame);
+                        }
+                    }
+                    q.bytes -= taken;
                     return true;
                 }
                 if q.closed {

@@ -618,7 +618,13 @@ impl Conn {
 /// Why the play policy refuses a player at `ip`, or `None` when it may play.
 fn play_refusal(config: &crate::config::ServerConfig, ip: std::net::IpAddr) -> Option<String> {
     use crate::config::PlayPolicy;
-    let loopback = ip.is_loopback() || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()));
+    // The canonical localhost addresses only (what local tools connect from), not all of
+    // 127.0.0.0/8.
+    let localhost = std::net::Ipv4Addr::LOCALHOST;
+    let loopback = match ip {
+        std::net::IpAddr::V4(v4) => v4 == localhost,
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped() == Some(localhost),
+    };
     match config.play_policy {
         PlayPolicy::Off => Some("RTMP play is disabled on this server (rtmp.play: off); play over HLS".into()),
         PlayPolicy::Loopback if !loopback => Some("RTMP play is allowed from this host only (rtmp.play: loopback); play over HLS".into()),
@@ -658,9 +664,13 @@ fn set_receive_low_water(socket: &TcpStream, bytes: i32) {
     }
 }
 
+/// Most frame bytes encoded for a player per write: the backlog stays in the subscriber's
+/// queue (bounded, skipping to keyframes), not in our output buffer.
+const PLAYER_BATCH_BYTES: usize = 256 * 1024;
+
 async fn next_batch(sub: Option<&Subscriber>, out: &mut Vec<Frame>) -> bool {
     match sub {
-        Some(sub) => sub.next_batch(out).await,
+        Some(sub) => sub.next_batch_limited(out, PLAYER_BATCH_BYTES).await,
         None => pending().await,
     }
 }

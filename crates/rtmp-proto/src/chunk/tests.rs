@@ -196,7 +196,7 @@ proptest! {
 
 #[test]
 fn partial_buffers_grow_with_arrived_bytes_and_are_bounded_in_total() {
-    let limits = ChunkLimits { max_message_size: 16 << 20, max_chunk_streams: 64, max_partial_bytes: 4096 };
+    let limits = ChunkLimits { max_message_size: 16 << 20, max_chunk_streams: 64, max_partial_bytes: 4096, reserve_announced: false };
     let mut dec = ChunkDecoder::new(limits);
     // 16 MiB announced on each of 20 chunk streams, one 128-byte chunk sent on each.
     for csid in 3..23u8 {
