@@ -33,6 +33,7 @@ interface Argv {
   hlsMemoryBudget?: number
   dvrWindowMs?: number
   recordSegmentMs?: number
+  maxConnections?: number
 }
 
 function parseArgv(argv: string[]): Argv {
@@ -43,6 +44,7 @@ function parseArgv(argv: string[]): Argv {
   let hlsMemoryBudget: number | undefined
   let dvrWindowMs: number | undefined
   let recordSegmentMs: number | undefined
+  let maxConnections: number | undefined
   const count = (flag: string, text: string | undefined): number => {
     const v = Number(text)
     if (!Number.isInteger(v) || v < 0) throw new Error(`bad ${flag} '${text}'`)
@@ -61,6 +63,8 @@ function parseArgv(argv: string[]): Argv {
     } else if (argv[i] === '--hls-target-ms') {
       hlsTargetMs = Number(argv[++i])
       if (!Number.isInteger(hlsTargetMs) || hlsTargetMs < 1000) throw new Error(`bad --hls-target-ms '${argv[i]}'`)
+    } else if (argv[i] === '--max-connections') {
+      maxConnections = count('--max-connections', argv[++i])
     } else if (argv[i] === '--record-dir') {
       recordDir = argv[++i]
       if (!recordDir) throw new Error('--record-dir needs a directory')
@@ -68,15 +72,18 @@ function parseArgv(argv: string[]): Argv {
       positional.push(argv[i])
     }
   }
-  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs }
+  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, maxConnections }
 }
 
 type RecordingSegmentEvent = Extract<IngestEvent, { type: 'recordingSegment' }>
 
 async function main(): Promise<void> {
-  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs } = parseArgv(process.argv.slice(2))
+  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, maxConnections } = parseArgv(process.argv.slice(2))
   const host = positional[0] ?? '127.0.0.1'
-  const options: RtmpServerOptions = { host, port: 0 }
+  // The load comes from one address: the per-address cap (a production default of 100) would
+  // refuse it; the benchmarks measure throughput, not admission.
+  const options: RtmpServerOptions = { host, port: 0, maxConnectionsPerIp: 1_000_000 }
+  if (maxConnections !== undefined) options.maxConnections = maxConnections
   if (hlsDir !== undefined) options.hlsDirectory = hlsDir
   if (hlsMemoryBudget !== undefined) options.hlsMemoryBudgetBytes = hlsMemoryBudget
   if (hlsTargetMs !== undefined) options.hostname = 'bench'
