@@ -15,6 +15,8 @@ export declare class FileLock {
 export declare class RtmpServer {
   /** The bound port. */
   get port(): number
+  /** Warnings dropped because JavaScript fell behind the event queue (see the README). */
+  get droppedEvents(): number
   /** The bound address as `host:port`. */
   get address(): string
   /** Answer a request. False when it is no longer waiting (timed out, connection gone). */
@@ -291,14 +293,37 @@ export interface RecoveredSegmentInfo {
  */
 export declare function recoverRecordingSegment(partPath: string): RecoveredSegmentInfo | null
 
+/** Who may play live streams over RTMP. */
+export type RtmpPlayPolicy = 'loopback' | 'open' | 'off'
+
 /** Options of the RTMP server. Every field is optional; defaults suit production. */
 export interface RtmpServerOptions {
   /** Address to bind (default 127.0.0.1). */
   host?: string
   /** Port (default 1935; 0 lets the OS pick). */
   port?: number
-  /** Most simultaneous connections (default 2000). */
+  /** Most simultaneous RTMP connections (default 2000). */
   maxConnections?: number
+  /** Most simultaneous RTMP connections from one IP address (default 100). */
+  maxConnectionsPerIp?: number
+  /** Most simultaneous HTTP origin connections, both ports together (default 4000). */
+  httpMaxConnections?: number
+  /** Most simultaneous HTTP origin connections from one IP address (default 200). */
+  httpMaxConnectionsPerIp?: number
+  /** After the handshake, `connect` must arrive within this many ms (default 10000). */
+  connectTimeoutMs?: number
+  /**
+   * After `connect` is accepted, `publish` or `play` must arrive within this many ms
+   * (default 10000).
+   */
+  publishTimeoutMs?: number
+  /**
+   * An HTTP connection that moves no byte for this many ms while waiting for a request is
+   * closed (default 30000); a response the client does not read for `writeTimeoutMs` too.
+   */
+  httpIdleTimeoutMs?: number
+  /** Who may play live streams over RTMP (default loopback). */
+  rtmpPlay?: RtmpPlayPolicy
   /** Handshake must complete within this many ms (default 10000). */
   handshakeTimeoutMs?: number
   /** A connection silent this long is closed (default 30000). */

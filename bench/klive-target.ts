@@ -36,6 +36,7 @@ interface Argv {
   dvrWindowMs?: number
   recordSegmentMs?: number
   srt?: boolean
+  maxConnections?: number
 }
 
 function parseArgv(argv: string[]): Argv {
@@ -47,6 +48,7 @@ function parseArgv(argv: string[]): Argv {
   let dvrWindowMs: number | undefined
   let recordSegmentMs: number | undefined
   let srt = false
+  let maxConnections: number | undefined
   const count = (flag: string, text: string | undefined): number => {
     const v = Number(text)
     if (!Number.isInteger(v) || v < 0) throw new Error(`bad ${flag} '${text}'`)
@@ -67,6 +69,8 @@ function parseArgv(argv: string[]): Argv {
     } else if (argv[i] === '--hls-target-ms') {
       hlsTargetMs = Number(argv[++i])
       if (!Number.isInteger(hlsTargetMs) || hlsTargetMs < 1000) throw new Error(`bad --hls-target-ms '${argv[i]}'`)
+    } else if (argv[i] === '--max-connections') {
+      maxConnections = count('--max-connections', argv[++i])
     } else if (argv[i] === '--record-dir') {
       recordDir = argv[++i]
       if (!recordDir) throw new Error('--record-dir needs a directory')
@@ -74,15 +78,18 @@ function parseArgv(argv: string[]): Argv {
       positional.push(argv[i])
     }
   }
-  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, srt }
+  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, srt, maxConnections }
 }
 
 type RecordingSegmentEvent = Extract<IngestEvent, { type: 'recordingSegment' }>
 
 async function main(): Promise<void> {
-  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, srt } = parseArgv(process.argv.slice(2))
+  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, srt, maxConnections } = parseArgv(process.argv.slice(2))
   const host = positional[0] ?? '127.0.0.1'
-  const options: RtmpServerOptions = { host, port: 0 }
+  // The load comes from one address: the per-address cap (a production default of 100) would
+  // refuse it; the benchmarks measure throughput, not admission.
+  const options: RtmpServerOptions = { host, port: 0, maxConnectionsPerIp: 1_000_000 }
+  if (maxConnections !== undefined) options.maxConnections = maxConnections
   if (srt) {
     options.srtHost = host
     options.srtPort = 0

@@ -58,10 +58,37 @@ const schema = z
     /** The media-server node name Kaltura knows this server by. */
     hostname: nonEmpty.optional(),
     applicationName: nonEmpty.default('kLive'),
-    rtmp: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.default(1935) }).strict().default({}),
+    rtmp: z
+      .object({
+        host: nonEmpty.default('0.0.0.0'),
+        port: port.default(1935),
+        /** Who may play live streams over RTMP: loopback (local tools), open (anyone; loopback only while limitOrigin is set), off. */
+        play: z.enum(['loopback', 'open', 'off'], { errorMap: () => ({ message: "must be 'loopback', 'open' or 'off'" }) }).default('loopback'),
+        /** RTMP connections at once, in all and from one IP address. */
+        maxConnections: positiveInt.default(2000),
+        maxConnectionsPerIp: positiveInt.default(100),
+        /** After the handshake, connect must arrive within this; after the connect, publish or play. */
+        connectTimeoutSeconds: positiveInt.default(10),
+        publishTimeoutSeconds: positiveInt.default(10),
+      })
+      .strict()
+      .default({}),
     // HTTP is served on the RTMP port (first-byte sniffing, as Wowza did); a separate HTTP
     // listener only when http.port is set.
-    http: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.optional() }).strict().default({}),
+    http: z
+      .object({
+        host: nonEmpty.default('0.0.0.0'),
+        port: port.optional(),
+        /** HTTP origin connections at once (both ports together), in all and from one IP address. */
+        maxConnections: positiveInt.default(4000),
+        maxConnectionsPerIp: positiveInt.default(200),
+        /** A connection waiting for a request that moves no byte this long is closed. */
+        idleTimeoutSeconds: positiveInt.default(30),
+        /** A response the client does not read for this long is abandoned and the connection closed. */
+        writeTimeoutSeconds: positiveInt.default(10),
+      })
+      .strict()
+      .default({}),
     /** SRT ingest (UDP): off unless a port is set (on in --dev: 9000). */
     srt: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.optional() }).strict().default({}),
     /**
@@ -223,6 +250,11 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   applicationName: { kind: 'string', env: 'KLIVE_APPLICATION_NAME' },
   'rtmp.host': { kind: 'string', env: 'KLIVE_RTMP_HOST' },
   'rtmp.port': { kind: 'int', env: 'KLIVE_RTMP_PORT' },
+  'rtmp.play': { kind: 'string', env: 'KLIVE_RTMP_PLAY' },
+  'rtmp.maxConnections': { kind: 'int', env: 'KLIVE_RTMP_MAX_CONNECTIONS' },
+  'rtmp.maxConnectionsPerIp': { kind: 'int', env: 'KLIVE_RTMP_MAX_CONNECTIONS_PER_IP' },
+  'rtmp.connectTimeoutSeconds': { kind: 'int', env: 'KLIVE_RTMP_CONNECT_TIMEOUT_SECONDS' },
+  'rtmp.publishTimeoutSeconds': { kind: 'int', env: 'KLIVE_RTMP_PUBLISH_TIMEOUT_SECONDS' },
   'http.host': { kind: 'string', env: 'KLIVE_HTTP_HOST' },
   'http.port': { kind: 'int', env: 'KLIVE_HTTP_PORT' },
   'srt.host': { kind: 'string', env: 'KLIVE_SRT_HOST' },
@@ -231,6 +263,10 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'rtmps.port': { kind: 'int', env: 'KLIVE_RTMPS_PORT' },
   'rtmps.certFile': { kind: 'string', env: 'KLIVE_RTMPS_CERT_FILE' },
   'rtmps.keyFile': { kind: 'string', env: 'KLIVE_RTMPS_KEY_FILE' },
+  'http.maxConnections': { kind: 'int', env: 'KLIVE_HTTP_MAX_CONNECTIONS' },
+  'http.maxConnectionsPerIp': { kind: 'int', env: 'KLIVE_HTTP_MAX_CONNECTIONS_PER_IP' },
+  'http.idleTimeoutSeconds': { kind: 'int', env: 'KLIVE_HTTP_IDLE_TIMEOUT_SECONDS' },
+  'http.writeTimeoutSeconds': { kind: 'int', env: 'KLIVE_HTTP_WRITE_TIMEOUT_SECONDS' },
   'limitOrigin.headerName': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_NAME' },
   'limitOrigin.headerValue': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_VALUE' },
   'recording.enabled': { kind: 'bool', env: 'KLIVE_RECORDING_ENABLED' },

@@ -159,6 +159,8 @@ export interface ServerTuning {
   hls?: HlsTuning
   /** klive only: record every published stream into <recordDir>/<stream>/ (production defaults). */
   recordDir?: string
+  /** klive only: extra klive-target arguments (e.g. `--max-connections N`). */
+  kliveArgs?: string[]
 }
 
 export async function startServer(name: ServerName, root: string, workDir: string, tuning: ServerTuning = {}): Promise<ServerHandle> {
@@ -173,6 +175,7 @@ export async function startServer(name: ServerName, root: string, workDir: strin
         ...(tuning.kliveReadPacingMs === undefined ? [] : [String(tuning.kliveReadPacingMs)]),
         ...(tuning.hls === undefined ? [] : ['--hls-target-ms', String(tuning.hls.targetDurationMs)]),
         ...(tuning.recordDir === undefined ? [] : ['--record-dir', tuning.recordDir]),
+        ...(tuning.kliveArgs ?? []),
       ], {
         cwd: root,
         stdio: ['pipe', 'pipe', 'pipe'],

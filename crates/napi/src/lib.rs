@@ -3,7 +3,9 @@
 #![deny(clippy::all)]
 
 mod convert;
+mod event_queue;
 
+use event_queue::{QueueCounters, QueuedEvent};
 use convert::{to_binding_event, to_binding_hls, to_binding_recording, to_binding_stats, to_binding_store};
 use klive_server_core::{Decision, Server, SinkTarget};
 use napi::bindgen_prelude::*;
@@ -52,8 +54,24 @@ pub struct RtmpServerOptions {
     pub host: Option<String>,
     /// Port (default 1935; 0 lets the OS pick).
     pub port: Option<u32>,
-    /// Most simultaneous connections (default 2000).
+    /// Most simultaneous RTMP connections (default 2000).
     pub max_connections: Option<u32>,
+    /// Most simultaneous RTMP connections from one IP address (default 100).
+    pub max_connections_per_ip: Option<u32>,
+    /// Most simultaneous HTTP origin connections, both ports together (default 4000).
+    pub http_max_connections: Option<u32>,
+    /// Most simultaneous HTTP origin connections from one IP address (default 200).
+    pub http_max_connections_per_ip: Option<u32>,
+    /// After the handshake, `connect` must arrive within this many ms (default 10000).
+    pub connect_timeout_ms: Option<u32>,
+    /// After `connect` is accepted, `publish` or `play` must arrive within this many ms
+    /// (default 10000).
+    pub publish_timeout_ms: Option<u32>,
+    /// An HTTP connection that moves no byte for this many ms while waiting for a request is
+    /// closed (default 30000); a response the client does not read for `writeTimeoutMs` too.
+    pub http_idle_timeout_ms: Option<u32>,
+    /// Who may play live streams over RTMP (default loopback).
+    pub rtmp_play: Option<RtmpPlayPolicy>,
     /// Handshake must complete within this many ms (default 10000).
     pub handshake_timeout_ms: Option<u32>,
     /// A connection silent this long is closed (default 30000).
@@ -168,6 +186,17 @@ pub struct DecisionInput {
     pub srt_passphrase: Option<String>,
 }
 
+/// Who may play live streams over RTMP.
+#[napi(string_enum = "camelCase")]
+pub enum RtmpPlayPolicy {
+    /// Clients on a loopback address only.
+    Loopback,
+    /// Anyone (loopback only while the origin lock is set).
+    Open,
+    /// Nobody.
+    Off,
+}
+
 /// Kind of FLV sink.
 #[napi(string_enum = "camelCase")]
 pub enum SinkKind {
@@ -186,13 +215,14 @@ pub struct SinkTargetInput {
     pub path: String,
 }
 
-type EventFn = ThreadsafeFunction<IngestEvent, (), IngestEvent, Status, false>;
+type EventFn = ThreadsafeFunction<QueuedEvent, (), QueuedEvent, Status, false>;
 
 /// A running RTMP server.
 #[napi]
 pub struct RtmpServer {
     inner: Arc<Server>,
     callback: Arc<Mutex<Option<EventFn>>>,
+    queue: Arc<QueueCounters>,
 }
 
 fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerConfig> {
@@ -207,6 +237,20 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
     config.bind = std::net::SocketAddr::new(ip, port as u16);
     let ms = |v: Option<u32>, d: Duration| v.map(|v| Duration::from_millis(v as u64)).unwrap_or(d);
     config.max_connections = options.max_connections.map(|v| v as usize).unwrap_or(config.max_connections);
+    config.max_connections_per_ip = options.max_connections_per_ip.map(|v| v as usize).unwrap_or(config.max_connections_per_ip);
+    config.http_max_connections = options.http_max_connections.map(|v| v as usize).unwrap_or(config.http_max_connections);
+    config.http_max_connections_per_ip =
+        options.http_max_connections_per_ip.map(|v| v as usize).unwrap_or(config.http_max_connections_per_ip);
+    config.connect_timeout = ms(options.connect_timeout_ms, config.connect_timeout);
+    config.publish_timeout = ms(options.publish_timeout_ms, config.publish_timeout);
+    config.http_idle_timeout = ms(options.http_idle_timeout_ms, config.http_idle_timeout);
+    if let Some(policy) = options.rtmp_play {
+        config.play_policy = match policy {
+            RtmpPlayPolicy::Loopback => klive_server_core::PlayPolicy::Loopback,
+            RtmpPlayPolicy::Open => klive_server_core::PlayPolicy::Open,
+            RtmpPlayPolicy::Off => klive_server_core::PlayPolicy::Off,
+        };
+    }
     config.handshake_timeout = ms(options.handshake_timeout_ms, config.handshake_timeout);
     config.idle_timeout = ms(options.idle_timeout_ms, config.idle_timeout);
     config.decision_timeout = ms(options.decision_timeout_ms, config.decision_timeout);
@@ -360,16 +404,21 @@ pub async fn start_rtmp_server(options: RtmpServerOptions, on_event: EventFn) ->
     let config = config_from(options)?;
     let callback = Arc::new(Mutex::new(Some(on_event)));
     let cb = callback.clone();
+    let queue = Arc::new(QueueCounters::default());
+    let q = queue.clone();
     let server = Server::start(config, move |event| {
+        // Nothing waits on a warning: under a flood it is what gives way.
+        let droppable = matches!(event, klive_server_core::ServerEvent::Warning { .. });
+        let Some(queued) = q.admit(to_binding_event(event), droppable) else { return };
         if let Ok(guard) = cb.lock() {
             if let Some(f) = guard.as_ref() {
-                f.call(to_binding_event(event), ThreadsafeFunctionCallMode::NonBlocking);
+                f.call(queued, ThreadsafeFunctionCallMode::NonBlocking);
             }
         }
     })
     .await
     .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
-    Ok(RtmpServer { inner: Arc::new(server), callback })
+    Ok(RtmpServer { inner: Arc::new(server), callback, queue })
 }
 
 #[napi]
@@ -378,6 +427,12 @@ impl RtmpServer {
     #[napi(getter)]
     pub fn port(&self) -> u32 {
         self.inner.local_addr().port() as u32
+    }
+
+    /// Warnings dropped because JavaScript fell behind the event queue (see the README).
+    #[napi(getter)]
+    pub fn dropped_events(&self) -> f64 {
+        self.queue.dropped() as f64
     }
 
     /// The bound address as `host:port`.

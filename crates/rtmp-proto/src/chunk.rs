@@ -17,6 +17,8 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 128;
 /// Largest chunk size the specification allows (31 bits).
 pub const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
 const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+/// Single-chunk messages shorter than this are copied out of the receive buffer.
+const SMALL_MESSAGE: usize = 16 * 1024;
 
 /// One reassembled RTMP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +42,27 @@ pub struct ChunkLimits {
     pub max_message_size: u32,
     /// Most distinct chunk stream ids one connection may use.
     pub max_chunk_streams: usize,
+    /// Most bytes held in partial messages across all chunk streams at once. Buffers grow
+    /// as payload arrives (never from an announced length), so this bounds what a peer can
+    /// make the decoder hold by starting messages it never finishes.
+    pub max_partial_bytes: usize,
+    /// Reserve a message's announced length at its first chunk (one exact allocation per
+    /// message). Only for a peer that is trusted with its lengths (authorized); otherwise
+    /// buffers grow as bytes arrive.
+    pub reserve_announced: bool,
 }
 
 impl Default for ChunkLimits {
     fn default() -> Self {
-        ChunkLimits { max_message_size: 16 * 1024 * 1024, max_chunk_streams: 64 }
+        ChunkLimits { max_message_size: 16 * 1024 * 1024, max_chunk_streams: 64, max_partial_bytes: 64 * 1024 * 1024, reserve_announced: true }
+    }
+}
+
+impl ChunkLimits {
+    /// Limits for a connection that has not been authorized yet (no publish or play
+    /// accepted): small messages, little reassembly memory.
+    pub fn pre_auth() -> Self {
+        ChunkLimits { max_message_size: 64 * 1024, max_chunk_streams: 8, max_partial_bytes: 64 * 1024, reserve_announced: false }
     }
 }
 
@@ -70,6 +88,10 @@ pub enum ChunkError {
         /// Header format used.
         fmt: u8,
     },
+    /// Partial messages across chunk streams would hold more than
+    /// [`ChunkLimits::max_partial_bytes`].
+    #[error("partial messages exceed the limit of {0} bytes")]
+    PartialBytesExceeded(usize),
     /// Set Chunk Size with 0 or a value over 2^31-1.
     #[error("invalid chunk size {0}")]
     InvalidChunkSize(u32),
@@ -97,12 +119,25 @@ pub struct ChunkDecoder {
     chunk_size: u32,
     limits: ChunkLimits,
     streams: HashMap<u32, ChunkStreamState>,
+    /// Sum of `partial.len()` over `streams`.
+    partial_bytes: usize,
 }
 
 impl ChunkDecoder {
     /// A decoder with the default chunk size (128) and the given limits.
     pub fn new(limits: ChunkLimits) -> Self {
-        ChunkDecoder { buf: BytesMut::with_capacity(8192), chunk_size: DEFAULT_CHUNK_SIZE, limits, streams: HashMap::new() }
+        ChunkDecoder { buf: BytesMut::new(), chunk_size: DEFAULT_CHUNK_SIZE, limits, streams: HashMap::new(), partial_bytes: 0 }
+    }
+
+    /// Replace the limits (e.g. once a connection is authorized). Applies to headers decoded
+    /// from now on.
+    pub fn set_limits(&mut self, limits: ChunkLimits) {
+        self.limits = limits;
+    }
+
+    /// Bytes held in partial messages now.
+    pub fn partial_bytes(&self) -> usize {
+        self.partial_bytes
     }
 
     /// Append received bytes.
@@ -138,7 +173,8 @@ impl ChunkDecoder {
     /// Apply the peer's Abort Message: drop the partial message on `csid`.
     pub fn abort(&mut self, csid: u32) {
         if let Some(state) = self.streams.get_mut(&csid) {
-            state.partial.clear();
+            self.partial_bytes -= state.partial.len();
+            state.partial = BytesMut::new();
             state.in_progress = false;
         }
     }
@@ -244,6 +280,7 @@ impl ChunkDecoder {
             state.length = length;
             state.type_id = type_id;
             state.stream_id = stream_id;
+            self.partial_bytes -= state.partial.len();
             state.partial.clear();
             state.in_progress = true;
         }
@@ -253,17 +290,34 @@ impl ChunkDecoder {
 
         let complete = already as usize + chunk_len == length as usize;
         if complete && state.partial.is_empty() {
-            // Whole message in a single chunk: hand out the buffer itself, no copy.
-            let payload = self.buf.split_to(chunk_len).freeze();
+            // Whole message in a single chunk: hand out the buffer itself, no copy, unless it
+            // is small: a slice keeps the whole receive buffer it lies in alive, so a few
+            // small audio frames queued for a slow reader would pin many times their size.
+            let payload = if chunk_len < SMALL_MESSAGE {
+                let copy = Bytes::copy_from_slice(&self.buf[..chunk_len]);
+                self.buf.advance(chunk_len);
+                copy
+            } else {
+                self.buf.split_to(chunk_len).freeze()
+            };
             state.in_progress = false;
             return Ok(ChunkStep::Message(RawMessage { csid, timestamp: state.timestamp, type_id, stream_id, payload }));
         }
-        if state.partial.is_empty() {
+        // The partial buffer grows with the bytes that actually arrived, never from the
+        // announced length: a header may announce megabytes and send nothing more.
+        if self.partial_bytes + chunk_len > self.limits.max_partial_bytes {
+            return Err(ChunkError::PartialBytesExceeded(self.limits.max_partial_bytes));
+        }
+        if state.partial.is_empty() && self.limits.reserve_announced {
+            // Bounded by max_partial_bytes above only as the bytes arrive; reserving here keeps
+            // the finished message in one exact allocation instead of a doubled one.
             state.partial.reserve(length as usize);
         }
         state.partial.extend_from_slice(&self.buf[..chunk_len]);
+        self.partial_bytes += chunk_len;
         self.buf.advance(chunk_len);
         if complete {
+            self.partial_bytes -= state.partial.len();
             let payload = std::mem::take(&mut state.partial).freeze();
             state.in_progress = false;
             return Ok(ChunkStep::Message(RawMessage { csid, timestamp: state.timestamp, type_id, stream_id, payload }));

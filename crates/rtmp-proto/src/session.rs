@@ -36,11 +36,31 @@ pub struct SessionConfig {
     pub peer_bandwidth: u32,
     /// Most message streams (createStream) one connection may open.
     pub max_streams: u32,
+    /// Limits on the chunk stream until a publish or play is accepted (then
+    /// [`Self::chunk_limits`] apply): an unauthorized peer gets a small message buffer.
+    pub pre_auth_chunk_limits: ChunkLimits,
+    /// Most (approximate) bytes one AMF command may decode to before a publish or play is
+    /// accepted, whatever its length.
+    pub pre_auth_amf_budget: usize,
+    /// Strings from the client (connect fields, stream names, command names) are cut to
+    /// this many bytes (marked with `…`) before they leave the session.
+    pub max_client_string: usize,
+    /// Unknown commands tolerated before a publish or play is accepted; one more closes
+    /// the connection.
+    pub max_unknown_commands_pre_auth: u32,
+    /// Unknown commands reported as events per connection; later ones are counted only
+    /// (see [`ServerSession::unknown_commands`]).
+    pub unknown_command_events: u32,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
+            pre_auth_chunk_limits: ChunkLimits::pre_auth(),
+            pre_auth_amf_budget: 256 * 1024,
+            max_client_string: 1024,
+            max_unknown_commands_pre_auth: 16,
+            unknown_command_events: 4,
             chunk_limits: ChunkLimits::default(),
             out_chunk_size: 4096,
             window_ack_size: 5_000_000,
@@ -115,12 +135,15 @@ pub struct ServerSession {
     peer_window: u32,
     closing: bool,
     object_encoding: f64,
+    /// A publish or play was accepted: the post-authorization limits apply.
+    authorized: bool,
+    unknown_commands: u32,
 }
 
 impl ServerSession {
     /// A new session. `handshake_random` fills S1; `epoch` is S1's time field.
     pub fn new(config: SessionConfig, handshake_random: [u8; 1528], epoch: u32) -> Self {
-        let decoder = ChunkDecoder::new(config.chunk_limits);
+        let decoder = ChunkDecoder::new(config.pre_auth_chunk_limits);
         ServerSession {
             config,
             phase: Phase::Handshake,
@@ -139,7 +162,41 @@ impl ServerSession {
             peer_window: 0,
             closing: false,
             object_encoding: 0.0,
+            authorized: false,
+            unknown_commands: 0,
         }
+    }
+
+    /// True once a publish or play was accepted on this connection.
+    pub fn is_authorized(&self) -> bool {
+        self.authorized
+    }
+
+    /// Unknown commands received so far (only the first few raise events).
+    pub fn unknown_commands(&self) -> u32 {
+        self.unknown_commands
+    }
+
+    /// Bytes the session holds for input now: undecoded bytes plus partial messages.
+    pub fn buffered_input(&self) -> usize {
+        self.decoder.buffered() + self.decoder.partial_bytes()
+    }
+
+    fn authorize(&mut self) {
+        if !self.authorized {
+            self.authorized = true;
+            self.decoder.set_limits(self.config.chunk_limits);
+        }
+    }
+
+    /// AMF decode budget for a command from this peer now.
+    fn amf_cap(&self) -> usize {
+        if self.authorized { usize::MAX } else { self.config.pre_auth_amf_budget }
+    }
+
+    /// `s` cut to [`SessionConfig::max_client_string`] bytes.
+    fn cap(&self, s: &str) -> String {
+        cap_string(s, self.config.max_client_string)
     }
 
     /// Which handshake the client used, once it is complete.
@@ -280,12 +337,13 @@ impl ServerSession {
             msg::AUDIO | msg::VIDEO => self.handle_media(m.stream_id, m.type_id, m.timestamp, m.payload),
             msg::DATA_AMF0 | msg::DATA_AMF3 => self.handle_data(m.stream_id, m.timestamp, m.type_id, &m.payload),
             msg::COMMAND_AMF0 => {
-                let values = amf0::decode_all(&m.payload).map_err(|source| SessionError::Amf { context: "command", source })?;
+                let values =
+                    amf0::decode_all_capped(&m.payload, self.amf_cap()).map_err(|source| SessionError::Amf { context: "command", source })?;
                 self.handle_command(m.stream_id, values)?;
             }
             msg::COMMAND_AMF3 => {
-                let values =
-                    amf3::decode_message_body(&m.payload).map_err(|source| SessionError::Amf { context: "AMF3 command", source })?;
+                let values = amf3::decode_message_body_capped(&m.payload, self.amf_cap())
+                    .map_err(|source| SessionError::Amf { context: "AMF3 command", source })?;
                 self.handle_command(m.stream_id, values)?;
             }
             msg::AGGREGATE => self.handle_aggregate(m)?,
@@ -371,7 +429,7 @@ impl ServerSession {
             if matches!(name.as_str(), "_result" | "_error" | "onStatus") {
                 return Ok(());
             }
-            return Err(SessionError::Protocol(format!("'{name}' before connect was accepted")));
+            return Err(SessionError::Protocol(format!("'{}' before connect was accepted", self.cap(&name))));
         }
         match name.as_str() {
             "connect" => self.on_connect(transaction_id, command_object)?,
@@ -380,7 +438,7 @@ impl ServerSession {
             "play" => self.on_play(stream_id, &args)?,
             "releaseStream" | "_checkbw" => self.send_result(transaction_id, AmfValue::Null, &[AmfValue::Undefined]),
             "FCPublish" => {
-                let name = args.first().and_then(AmfValue::as_str).unwrap_or("").to_string();
+                let name = self.cap(args.first().and_then(AmfValue::as_str).unwrap_or(""));
                 let info = msg::object([
                     ("code", AmfValue::String("NetStream.Publish.Start".into())),
                     ("description", AmfValue::String(name)),
@@ -388,7 +446,7 @@ impl ServerSession {
                 self.send_command(0, "onFCPublish", 0.0, AmfValue::Null, &[info]);
             }
             "FCUnpublish" => {
-                let name = args.first().and_then(AmfValue::as_str).unwrap_or("").to_string();
+                let name = self.cap(args.first().and_then(AmfValue::as_str).unwrap_or(""));
                 let info = msg::object([
                     ("code", AmfValue::String("NetStream.Unpublish.Success".into())),
                     ("description", AmfValue::String(name.clone())),
@@ -413,7 +471,18 @@ impl ServerSession {
             "getStreamLength" => self.send_result(transaction_id, AmfValue::Null, &[AmfValue::Number(0.0)]),
             "_result" | "_error" | "onStatus" | "receiveAudio" | "receiveVideo" | "pause" | "seek" | "play2" | "onBWDone" => {}
             other => {
-                self.events.push_back(SessionEvent::UnknownCommand { name: other.to_string() });
+                let other = self.cap(other);
+                self.unknown_commands += 1;
+                if !self.authorized && self.unknown_commands > self.config.max_unknown_commands_pre_auth {
+                    return Err(SessionError::Protocol(format!(
+                        "more than {} unknown commands before publish or play (last: '{other}')",
+                        self.config.max_unknown_commands_pre_auth
+                    )));
+                }
+                // Each event becomes a log line upstream: only the first few are reported.
+                if self.unknown_commands <= self.config.unknown_command_events {
+                    self.events.push_back(SessionEvent::UnknownCommand { name: other.clone() });
+                }
                 if transaction_id != 0.0 {
                     let info = status_info("error", "NetConnection.Call.Failed", &format!("Method not found ({other})."));
                     self.send_command(0, "_error", transaction_id, AmfValue::Null, &[info]);
@@ -427,7 +496,8 @@ impl ServerSession {
         if self.phase != Phase::AwaitConnect {
             return Err(SessionError::Protocol("second connect on one connection".into()));
         }
-        let text = |key: &str| object.get(key).and_then(AmfValue::as_str).map(str::to_string);
+        let max = self.config.max_client_string;
+        let text = |key: &str| object.get(key).and_then(AmfValue::as_str).map(|s| cap_string(s, max));
         let object_encoding = object.get("objectEncoding").and_then(AmfValue::as_f64).unwrap_or(0.0);
         let request_id = self.new_request(Pending::Connect { transaction_id, object_encoding });
         self.phase = Phase::ConnectPending;
@@ -474,8 +544,8 @@ impl ServerSession {
 
     fn on_publish(&mut self, stream_id: u32, _transaction_id: f64, args: &[AmfValue]) -> Result<(), SessionError> {
         self.ensure_stream(stream_id)?;
-        let name = args.first().and_then(AmfValue::as_str).unwrap_or("").to_string();
-        let publish_type = args.get(1).and_then(AmfValue::as_str).unwrap_or("live").to_string();
+        let name = self.cap(args.first().and_then(AmfValue::as_str).unwrap_or(""));
+        let publish_type = self.cap(args.get(1).and_then(AmfValue::as_str).unwrap_or("live"));
         let request_id = self.new_request(Pending::Publish { stream_id, name: name.clone() });
         self.streams.insert(stream_id, StreamState::PublishPending);
         self.events.push_back(SessionEvent::PublishRequested { request_id, stream_id, stream_name: name, publish_type });
@@ -484,7 +554,7 @@ impl ServerSession {
 
     fn on_play(&mut self, stream_id: u32, args: &[AmfValue]) -> Result<(), SessionError> {
         self.ensure_stream(stream_id)?;
-        let name = args.first().and_then(AmfValue::as_str).unwrap_or("").to_string();
+        let name = self.cap(args.first().and_then(AmfValue::as_str).unwrap_or(""));
         let request_id = self.new_request(Pending::Play { stream_id, name: name.clone() });
         self.streams.insert(stream_id, StreamState::PlayPending);
         self.events.push_back(SessionEvent::PlayRequested { request_id, stream_id, stream_name: name });
@@ -544,12 +614,14 @@ impl ServerSession {
                 self.send_command(0, "_result", transaction_id, properties, &[info]);
             }
             Some(Pending::Publish { stream_id, name }) => {
+                self.authorize();
                 self.streams.insert(stream_id, StreamState::Publishing { name: name.clone() });
                 self.send_control(UserControl::StreamBegin(stream_id));
                 let info = status_info("status", "NetStream.Publish.Start", &format!("{name} is now published."));
                 self.send_command(stream_id, "onStatus", 0.0, AmfValue::Null, &[info]);
             }
             Some(Pending::Play { stream_id, name }) => {
+                self.authorize();
                 self.streams.insert(stream_id, StreamState::Playing { name: name.clone() });
                 self.send_control(UserControl::StreamBegin(stream_id));
                 let reset = status_info("status", "NetStream.Play.Reset", &format!("Playing and resetting {name}."));
@@ -645,6 +717,18 @@ impl ServerSession {
 
 fn read_u32(b: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` appended when cut.
+pub fn cap_string(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 /// The stream name without its `?query` part.

@@ -268,6 +268,17 @@ struct SubQueue {
     bytes: usize,
     waiting_keyframe: bool,
     closed: bool,
+    /// Sequence headers (and metadata) that arrived while frames were being dropped: only
+    /// the latest of each kind, delivered ahead of the restart frame.
+    stashed_config: [Option<Frame>; 3],
+}
+
+fn kind_index(kind: MediaKind) -> usize {
+    match kind {
+        MediaKind::Audio => 0,
+        MediaKind::Video => 1,
+        MediaKind::Data => 2,
+    }
 }
 
 /// The receiving end of a stream for one player or sink.
@@ -295,7 +306,17 @@ impl Subscriber {
         }
         let was_empty = q.frames.is_empty();
         if frame.config {
-            // Codec changes must reach the reader whatever the budget: they are small.
+            // Codec changes count against the budget like any frame. One that does not fit
+            // (or arrives while frames are being dropped) is kept aside, replacing an older
+            // one of its kind, and goes out ahead of the restart frame.
+            if q.waiting_keyframe || q.bytes + frame.cost() > self.budget {
+                if !q.waiting_keyframe {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    q.waiting_keyframe = true;
+                }
+                q.stashed_config[kind_index(frame.kind)] = Some(frame.clone());
+                return;
+            }
         } else if q.waiting_keyframe {
             let restart_point = if has_video { frame.kind == MediaKind::Video && frame.keyframe } else { frame.kind == MediaKind::Audio };
             if !restart_point {
@@ -306,6 +327,10 @@ impl Subscriber {
                 return;
             }
             q.waiting_keyframe = false;
+            for config in std::mem::take(&mut q.stashed_config).into_iter().flatten() {
+                q.bytes += config.cost();
+                q.frames.push_back(config);
+            }
         } else if q.bytes + frame.cost() > self.budget {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             q.waiting_keyframe = true;
@@ -322,12 +347,28 @@ impl Subscriber {
     /// Wait for frames and move them all into `out`. Returns false when the subscription is
     /// closed and everything has been taken.
     pub async fn next_batch(&self, out: &mut Vec<Frame>) -> bool {
+        self.next_batch_limited(out, usize::MAX).await
+    }
+
+    /// [`Self::next_batch`] taking frames only up to about `max_bytes` (at least one): the
+    /// rest stays queued, within the budget, where a reader that falls behind loses frames
+    /// to the next keyframe instead of the backlog moving into its output buffer.
+    pub async fn next_batch_limited(&self, out: &mut Vec<Frame>, max_bytes: usize) -> bool {
         loop {
             {
                 let mut q = self.queue.lock();
                 if !q.frames.is_empty() {
-                    out.extend(q.frames.drain(..));
-                    q.bytes = 0;
+                    let mut taken = 0;
+                    while let Some(frame) = q.frames.front() {
+                        if taken > 0 && taken + frame.cost() > max_bytes {
+                            break;
+                        }
+                        taken += frame.cost();
+                        if let Some(frame) = q.frames.pop_front() {
+                            out.push(frame);
+                        }
+                    }
+                    q.bytes -= taken;
                     return true;
                 }
                 if q.closed {
@@ -476,6 +517,30 @@ mod tests {
         s.push(frame(MediaKind::Audio, 1000, 300, false));
         sub.next_batch(&mut out).await;
         assert_eq!(out.iter().map(|f| f.timestamp).collect::<Vec<_>>(), vec![1000]);
+    }
+
+    #[tokio::test]
+    async fn sequence_headers_count_against_the_budget_and_only_the_latest_is_kept() {
+        let reg = Registry::default();
+        let s = reg.publish("e", "kLive", 1).unwrap();
+        let config = |ts, len| Frame { kind: MediaKind::Video, timestamp: ts, payload: Bytes::from(vec![1u8; len]), keyframe: false, config: true, discontinuity: false };
+        s.push(config(0, 100));
+        s.push(frame(MediaKind::Video, 0, 100, true));
+        let sub = s.subscribe(1, 10_000).unwrap();
+        s.push(frame(MediaKind::Video, 1, 100, true));
+        // A publisher sending nothing but (changing) sequence headers to a stalled reader.
+        for i in 0..1000 {
+            s.push(config(i, 1000 + i as usize));
+            assert!(sub.queued_bytes() <= 10_000);
+        }
+        assert!(sub.dropped() > 0);
+        let mut out = Vec::new();
+        sub.next_batch(&mut out).await;
+        out.clear();
+        s.push(frame(MediaKind::Video, 2000, 100, true));
+        sub.next_batch(&mut out).await;
+        // The latest sequence header, then the keyframe.
+        assert_eq!(out.iter().map(|f| (f.timestamp, f.config, f.payload.len())).collect::<Vec<_>>(), vec![(999, true, 1999), (2000, false, 100)]);
     }
 
     #[test]

@@ -9,8 +9,24 @@ use std::time::Duration;
 pub struct ServerConfig {
     /// Address to listen on; port 0 lets the OS pick.
     pub bind: SocketAddr,
-    /// Connections accepted at once; more are closed on accept with a logged reason.
+    /// RTMP connections accepted at once; more are closed on accept with a logged reason.
     pub max_connections: usize,
+    /// RTMP connections accepted at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// HTTP origin connections (both ports together) accepted at once.
+    pub http_max_connections: usize,
+    /// HTTP origin connections accepted at once from one IP address.
+    pub http_max_connections_per_ip: usize,
+    /// After the handshake, `connect` must arrive within this long.
+    pub connect_timeout: Duration,
+    /// After `connect` is accepted, `publish` or `play` must arrive within this long. Until
+    /// a publish or play is accepted, bytes from the client do not reset the idle timer.
+    pub publish_timeout: Duration,
+    /// Who may play live streams over RTMP.
+    pub play_policy: PlayPolicy,
+    /// An HTTP connection with no request in progress (or a request whose headers do not
+    /// arrive) is closed after this long.
+    pub http_idle_timeout: Duration,
     /// A client that has not completed the handshake after this long is closed.
     pub handshake_timeout: Duration,
     /// A connection that sends nothing for this long is closed.
@@ -55,11 +71,30 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
 }
 
+/// Who may play live streams over RTMP (`rtmp.play`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayPolicy {
+    /// Only clients on a loopback address (local monitoring, restreaming tools).
+    Loopback,
+    /// Anyone, unless the origin lock is set: then as [`PlayPolicy::Loopback`] (RTMP cannot
+    /// carry the lock's header, and the lock says only the CDN may pull).
+    Open,
+    /// Nobody.
+    Off,
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             bind: "127.0.0.1:1935".parse().expect("literal address"),
             max_connections: 2000,
+            max_connections_per_ip: 100,
+            http_max_connections: 4000,
+            http_max_connections_per_ip: 200,
+            connect_timeout: Duration::from_secs(10),
+            publish_timeout: Duration::from_secs(10),
+            play_policy: PlayPolicy::Loopback,
+            http_idle_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             decision_timeout: Duration::from_secs(20),

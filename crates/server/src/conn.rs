@@ -6,6 +6,7 @@ use crate::bus::{Frame, LiveStream, Subscriber};
 use crate::ingest::Publisher;
 use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::shared::Shared;
+use crate::slots::Slot;
 use crate::stats::ConnCounters;
 use crate::pacing::paced_deadline;
 use crate::timeline::ClockMode;
@@ -27,6 +28,11 @@ use tokio::time::sleep_until;
 const READ_BUFFER: usize = 64 * 1024;
 /// Most bytes taken from one socket per turn, so one fast sender cannot starve the others.
 const MAX_READ_PER_TURN: usize = 1024 * 1024;
+/// The same before a publish or play is accepted: what an unauthorized client may make us
+/// hold at once (the session's own limits bound what it keeps between turns).
+const PRE_AUTH_READ_PER_TURN: usize = 16 * 1024;
+/// Read buffer during the handshake: C0+C1 (1537 bytes) and C2 (1536) fit twice.
+const HANDSHAKE_READ_BUFFER: usize = 4 * 1024;
 /// A paced publisher's socket wakes us early only once this much is waiting (a sender far
 /// faster than real time); below it we read on the pacing grid.
 const PACED_LOW_WATER: i32 = 128 * 1024;
@@ -88,6 +94,13 @@ impl Socket {
         }
     }
 
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Plain(s) => s.read(buf).await,
+            Socket::Tls(s) => s.read(buf).await,
+        }
+    }
+
     async fn shutdown(&mut self) -> std::io::Result<()> {
         match self {
             Socket::Plain(s) => s.shutdown().await,
@@ -97,6 +110,8 @@ impl Socket {
 }
 
 struct Conn {
+    /// Held for the connection's life; dropping it gives the slot back.
+    _slot: Slot,
     shared: Arc<Shared>,
     id: u64,
     socket: Socket,
@@ -111,22 +126,80 @@ struct Conn {
     refusal: Option<String>,
     /// Reading on the pacing grid with a raised low-water mark.
     paced: bool,
+    /// When the handshake completed; `connect` must follow within the connect timeout.
+    handshake_done_at: Option<Instant>,
+    /// A `connect` was received.
+    connect_seen: bool,
+    /// When `connect` was accepted; publish or play must follow within the publish timeout.
+    connected_at: Option<Instant>,
+    /// Why the connection ended, once known. Read by `Drop`, which does the cleanup so that
+    /// it happens however the task ends (a panic unwinds through it too).
+    close_reason: Option<Close>,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnCounters>, cancel: CancellationToken) {
-    if matches!(socket, Socket::Tls(_)) {
-        counters.details.lock().protocol = "rtmps";
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let reason = self.close_reason.take().unwrap_or_else(|| "internal error: connection task ended abnormally".into());
+        self.release(&reason);
+        self.shared.connections.lock().remove(&self.id);
+        let counters = &self.counters;
+        self.shared.emit(ServerEvent::Disconnect(DisconnectInfo {
+            connection_id: self.id,
+            remote_addr: counters.remote_addr,
+            reason,
+            bytes_in: counters.bytes_in.load(Ordering::Relaxed),
+            bytes_out: counters.bytes_out.load(Ordering::Relaxed),
+            duration_ms: counters.started.elapsed().as_millis() as u64,
+        }));
     }
+}
+
+/// Serve one RTMP connection. Until its first byte arrives it waits in the "lobby": only the
+/// socket and this small future exist; the session and buffers are allocated (boxed) after.
+pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnCounters>, cancel: CancellationToken, slot: Slot) {
+    if matches!(socket, Socket::Tls(_)) {
+        // TLS: the handshake (bounded by the same timeout) was the lobby, and the first RTMP
+        // bytes may already sit decrypted inside rustls, where no readiness announces them.
+        counters.details.lock().protocol = "rtmps";
+        return Box::pin(serve(shared, socket, counters, cancel, slot)).await;
+    }
+    let deadline = tokio::time::Instant::now() + shared.config.handshake_timeout;
+    let waited = tokio::select! {
+        r = tokio::time::timeout_at(deadline, socket.tcp().readable()) => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("read error: {e}")),
+            Err(_) => Err(format!("handshake not completed within {} s", shared.config.handshake_timeout.as_secs())),
+        },
+        _ = cancel.cancelled() => Err(if shared.shutdown.is_cancelled() { "server shutdown".to_string() } else { "killed by operator".to_string() }),
+    };
+    if let Err(reason) = waited {
+        shared.connections.lock().remove(&counters.id);
+        drop(slot);
+        shared.emit(ServerEvent::Disconnect(DisconnectInfo {
+            connection_id: counters.id,
+            remote_addr: counters.remote_addr,
+            reason,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration_ms: counters.started.elapsed().as_millis() as u64,
+        }));
+        return;
+    }
+    Box::pin(serve(shared, socket, counters, cancel, slot)).await
+}
+
+async fn serve(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnCounters>, cancel: CancellationToken, slot: Slot) {
     let mut random = [0u8; 1528];
     rand::thread_rng().fill_bytes(&mut random);
     let session = ServerSession::new(shared.config.session.clone(), random, 0);
     let now = Instant::now();
-    let mut conn = Conn {
+    let mut conn = Box::new(Conn {
+        _slot: slot,
         id: counters.id,
-        shared: shared.clone(),
+        shared,
         socket,
         session,
-        counters: counters.clone(),
+        counters,
         cancel,
         app: String::new(),
         publishing: HashMap::new(),
@@ -135,19 +208,14 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnC
         last_input: now,
         refusal: None,
         paced: false,
-    };
+        handshake_done_at: None,
+        connect_seen: false,
+        connected_at: None,
+        close_reason: None,
+    });
     let reason = conn.drive().await;
     let _ = conn.socket.shutdown().await;
-    conn.release(&reason);
-    shared.connections.lock().remove(&conn.id);
-    shared.emit(ServerEvent::Disconnect(DisconnectInfo {
-        connection_id: conn.id,
-        remote_addr: counters.remote_addr,
-        reason,
-        bytes_in: counters.bytes_in.load(Ordering::Relaxed),
-        bytes_out: counters.bytes_out.load(Ordering::Relaxed),
-        duration_ms: counters.started.elapsed().as_millis() as u64,
-    }));
+    conn.close_reason = Some(reason);
 }
 
 impl Conn {
@@ -158,7 +226,7 @@ impl Conn {
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         let handshake_deadline = tokio::time::Instant::now() + config.handshake_timeout;
-        let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
+        let mut rbuf = BytesMut::new();
         let mut frames: Vec<Frame> = Vec::new();
         let mut write_paused_until: Option<tokio::time::Instant> = None;
         let mut housekeeping = paced_deadline(HOUSEKEEPING);
@@ -211,8 +279,11 @@ impl Conn {
                     housekeeping = paced_deadline(HOUSEKEEPING);
                     self.tick_publishers();
                     let now = Instant::now();
+                    if let Some(reason) = self.missed_deadline(now) {
+                        return reason;
+                    }
                     let is_player = self.playing.is_some();
-                    if !is_player && now.duration_since(self.last_input) > config.idle_timeout {
+                    if self.session.is_authorized() && !is_player && now.duration_since(self.last_input) > config.idle_timeout {
                         return format!("idle for {} s", config.idle_timeout.as_secs());
                     }
                     self.counters.sample(now);
@@ -229,6 +300,26 @@ impl Conn {
         }
     }
 
+    /// The deadlines of an unauthorized connection: `connect` soon after the handshake,
+    /// publish or play soon after the connect. Bytes that lead nowhere do not extend them.
+    fn missed_deadline(&self, now: Instant) -> Option<Close> {
+        if self.session.is_authorized() {
+            return None;
+        }
+        let config = &self.shared.config;
+        if let (Some(at), false) = (self.handshake_done_at, self.connect_seen) {
+            if now.duration_since(at) > config.connect_timeout {
+                return Some(format!("no connect within {} s of the handshake", config.connect_timeout.as_secs()));
+            }
+        }
+        if let Some(at) = self.connected_at {
+            if now.duration_since(at) > config.publish_timeout {
+                return Some(format!("no publish or play within {} s of the connect", config.publish_timeout.as_secs()));
+            }
+        }
+        None
+    }
+
     /// Let publishers release frames held while their clock is anchored.
     fn tick_publishers(&mut self) {
         for publisher in self.publishing.values_mut() {
@@ -242,14 +333,20 @@ impl Conn {
     async fn read_available(&mut self, rbuf: &mut BytesMut, bypass_readiness: bool) -> Result<(), Close> {
         // After the handshake, bytes go straight into the session's chunk buffer.
         let direct = self.session.handshake_done();
+        let authorized = self.session.is_authorized();
+        let (turn_limit, chunk) = match (direct, authorized) {
+            (false, _) => (PRE_AUTH_READ_PER_TURN, HANDSHAKE_READ_BUFFER),
+            (true, false) => (PRE_AUTH_READ_PER_TURN, PRE_AUTH_READ_PER_TURN),
+            (true, true) => (MAX_READ_PER_TURN, READ_BUFFER),
+        };
         let mut total = 0usize;
         let eof = loop {
             let buf = match self.session.input_buffer() {
                 Some(buf) if direct => buf,
                 _ => &mut *rbuf,
             };
-            if buf.capacity() - buf.len() < READ_BUFFER / 4 {
-                buf.reserve(READ_BUFFER);
+            if buf.capacity() - buf.len() < chunk / 4 {
+                buf.reserve(chunk);
             }
             let read = self.socket.try_read_buf(buf, bypass_readiness);
             match read {
@@ -257,7 +354,7 @@ impl Conn {
                 Ok(n) => {
                     total += n;
                     // (Not for TLS: plaintext left inside rustls would wait for the next packet.)
-                    if total >= MAX_READ_PER_TURN && matches!(self.socket, Socket::Plain(_)) {
+                    if total >= turn_limit && matches!(self.socket, Socket::Plain(_)) {
                         break false;
                     }
                 }
@@ -267,13 +364,21 @@ impl Conn {
             }
         };
         if total > 0 {
-            self.last_input = Instant::now();
+            // Before authorization bytes prove nothing: only the deadlines bound the wait.
+            if authorized {
+                self.last_input = Instant::now();
+            }
             self.counters.bytes_in.fetch_add(total as u64, Ordering::Relaxed);
             let handled = if direct {
                 self.session.handle_buffered(total)
             } else {
                 let r = self.session.handle_input(rbuf);
                 rbuf.clear();
+                if self.session.handshake_done() {
+                    // The handshake buffer is not needed again.
+                    *rbuf = BytesMut::new();
+                    self.handshake_done_at = Some(Instant::now());
+                }
                 r
             };
             if let Err(e) = handled {
@@ -284,6 +389,10 @@ impl Conn {
             self.flush().await.map_err(|e| format!("write error: {e}"))?;
             if let Some(reason) = self.refusal.take() {
                 return Err(reason);
+            }
+            if !authorized && self.session.is_authorized() {
+                // Authorized now: from here on input counts as activity.
+                self.last_input = Instant::now();
             }
             self.update_read_mode();
         }
@@ -452,6 +561,7 @@ impl Conn {
     }
 
     async fn on_connect(&mut self, request: ConnectRequest) -> Result<(), Close> {
+        self.connect_seen = true;
         let (app, mut query) = split_query(&request.app);
         let app = app.trim_end_matches('/').to_string();
         if let Some(tc_url) = &request.tc_url {
@@ -486,6 +596,7 @@ impl Conn {
         });
         let decision = self.decide(id, rx).await?;
         if decision.accept {
+            self.connected_at = Some(Instant::now());
             self.session.accept(request.request_id);
             self.resume()?;
         } else {
@@ -542,6 +653,11 @@ impl Conn {
         let (name, query) = split_query(raw_name);
         if self.playing.is_some() {
             self.refuse(session_request, &Decision::reject("this connection is already playing a stream"), "play");
+            return Ok(());
+        }
+        if let Some(description) = play_refusal(&self.shared.config, self.counters.remote_addr.ip()) {
+            let decision = Decision { code: Some("NetStream.Play.Failed".into()), ..Decision::reject(description) };
+            self.refuse(session_request, &decision, "play");
             return Ok(());
         }
         if self.shared.registry.get(name).is_none() {
@@ -608,6 +724,26 @@ impl Conn {
     }
 }
 
+/// Why the play policy refuses a player at `ip`, or `None` when it may play.
+fn play_refusal(config: &crate::config::ServerConfig, ip: std::net::IpAddr) -> Option<String> {
+    use crate::config::PlayPolicy;
+    // The canonical localhost addresses only (what local tools connect from), not all of
+    // 127.0.0.0/8.
+    let localhost = std::net::Ipv4Addr::LOCALHOST;
+    let loopback = match ip {
+        std::net::IpAddr::V4(v4) => v4 == localhost,
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped() == Some(localhost),
+    };
+    match config.play_policy {
+        PlayPolicy::Off => Some("RTMP play is disabled on this server (rtmp.play: off); play over HLS".into()),
+        PlayPolicy::Loopback if !loopback => Some("RTMP play is allowed from this host only (rtmp.play: loopback); play over HLS".into()),
+        PlayPolicy::Open if !loopback && config.limit_origin.is_some() => {
+            Some("RTMP play is allowed from this host only while the origin lock is set; play over HLS".into())
+        }
+        _ => None,
+    }
+}
+
 /// Non-blocking read that ignores tokio's readiness cache (see `read_available`).
 fn recv_now(socket: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
     use std::os::fd::AsRawFd;
@@ -637,9 +773,13 @@ fn set_receive_low_water(socket: &TcpStream, bytes: i32) {
     }
 }
 
+/// Most frame bytes encoded for a player per write: the backlog stays in the subscriber's
+/// queue (bounded, skipping to keyframes), not in our output buffer.
+const PLAYER_BATCH_BYTES: usize = 256 * 1024;
+
 async fn next_batch(sub: Option<&Subscriber>, out: &mut Vec<Frame>) -> bool {
     match sub {
-        Some(sub) => sub.next_batch(out).await,
+        Some(sub) => sub.next_batch_limited(out, PLAYER_BATCH_BYTES).await,
         None => pending().await,
     }
 }

@@ -30,7 +30,9 @@ use crate::store::{map_file, Body as StoredBody, Residency};
 use crate::events::{DisconnectInfo, ServerEvent};
 use crate::error::ServerError;
 use crate::shared::Shared;
+use crate::slots::{Kind, Slot};
 use crate::stats::ConnCounters;
+use crate::timed_io::TimedIo;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -72,10 +74,16 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, list
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((socket, _)) => {
+                Ok((socket, remote)) => {
+                    // Over its caps a connection is closed at once, silently: HTTP clients
+                    // retry, and a flood must not become log lines.
+                    let Ok(slot) = shared.slots.acquire(Kind::Http, remote.ip(), shared.caps(Kind::Http)) else {
+                        shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
                     let _ = socket.set_nodelay(true);
                     let cancel = shared.shutdown.child_token();
-                    shared.tasks.spawn(serve_connection(shared.clone(), hls.clone(), socket, cancel));
+                    shared.tasks.spawn(serve_connection(shared.clone(), hls.clone(), socket, cancel, slot));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             },
@@ -128,18 +136,23 @@ async fn classify(socket: &TcpStream) -> Protocol {
 
 /// A connection accepted on the RTMP port: run it as RTMP or HTTP according to its first
 /// bytes; close it if it sends nothing within a few seconds.
-pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
+pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken, slot: Slot) {
     let wait = SNIFF_TIMEOUT.min(shared.config.handshake_timeout);
     let verdict = tokio::select! {
         v = tokio::time::timeout(wait, classify(&socket)) => v.map_err(|_| format!("sent nothing within {} s", wait.as_secs_f64())),
         _ = cancel.cancelled() => Err(if shared.shutdown.is_cancelled() { "server shutdown".to_string() } else { "killed".to_string() }),
     };
     match verdict {
-        Ok(Protocol::Rtmp) => conn::run(shared, conn::Socket::Plain(socket), counters, cancel).await,
+        Ok(Protocol::Rtmp) => conn::run(shared, conn::Socket::Plain(socket), counters, cancel, slot).await,
         Ok(Protocol::Http) => {
-            // Not an RTMP connection: it leaves the RTMP connection table silently.
+            // Not an RTMP connection: it leaves the RTMP connection table silently and
+            // counts against the HTTP caps instead.
             shared.connections.lock().remove(&counters.id);
-            serve_connection(shared, hls, socket, cancel).await;
+            let Ok(slot) = slot.convert(Kind::Http, shared.caps(Kind::Http)) else {
+                shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            serve_connection(shared, hls, socket, cancel, slot).await;
         }
         Err(reason) => {
             shared.connections.lock().remove(&counters.id);
@@ -157,7 +170,8 @@ pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: Tc
 }
 
 /// Serve HTTP/1.1 requests on `socket` until the client closes or `cancel` fires.
-pub(crate) async fn serve_connection(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, cancel: CancellationToken) {
+pub(crate) async fn serve_connection(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: TcpStream, cancel: CancellationToken, _slot: Slot) {
+    let socket = TimedIo::new(socket, shared.config.http_idle_timeout, shared.config.write_timeout);
     let svc_shared = shared.clone();
     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
         let (shared, hls) = (svc_shared.clone(), hls.clone());

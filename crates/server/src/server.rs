@@ -8,6 +8,7 @@ use crate::events::{Decision, DisconnectInfo, ServerEvent};
 use crate::hls::HlsRegistry;
 use crate::record::RecordingRegistry;
 use crate::shared::{ConnHandle, Shared, SinkHandle};
+use crate::slots::{Kind, Slot};
 use crate::store::SegmentStore;
 use crate::tls::TlsReloader;
 use crate::sink::{self, SinkTarget};
@@ -290,6 +291,7 @@ impl Drop for Server {
 /// handshake first, then the same connection code.
 async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpListener, tls: Option<Arc<TlsReloader>>) {
     let shutdown = shared.shutdown.clone();
+    let mut refusals = RefusalLog::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -304,19 +306,15 @@ async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpLi
                 };
                 let id = shared.next_id();
                 shared.total_connections.fetch_add(1, Ordering::Relaxed);
-                if shared.connections.lock().len() >= shared.config.max_connections {
-                    shared.refused_connections.fetch_add(1, Ordering::Relaxed);
-                    drop(socket);
-                    shared.emit(ServerEvent::Disconnect(DisconnectInfo {
-                        connection_id: id,
-                        remote_addr: remote,
-                        reason: format!("connection limit ({}) reached", shared.config.max_connections),
-                        bytes_in: 0,
-                        bytes_out: 0,
-                        duration_ms: 0,
-                    }));
-                    continue;
-                }
+                let slot = match shared.slots.acquire(Kind::Rtmp, remote.ip(), shared.caps(Kind::Rtmp)) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        drop(socket);
+                        refusals.note(&shared, id, remote, refused.to_string());
+                        continue;
+                    }
+                };
                 let _ = socket.set_nodelay(true);
                 let counters = Arc::new(ConnCounters::new(id, remote));
                 let cancel = shared.shutdown.child_token();
@@ -326,12 +324,12 @@ async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpLi
                     if let Some(e) = reload_error {
                         shared.emit(ServerEvent::Warning { connection_id: 0, message: format!("RTMPS certificate not reloaded, the previous one is served: {e}") });
                     }
-                    shared.tasks.spawn(tls_conn(shared.clone(), acceptor, socket, counters, cancel));
+                    shared.tasks.spawn(tls_conn(shared.clone(), acceptor, socket, counters, cancel, slot));
                 } else if shared.config.http_on_rtmp_port {
                     // RTMP or HTTP on one port: the origin peeks at the first bytes.
-                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), hls.clone(), socket, counters, cancel));
+                    shared.tasks.spawn(crate::origin::sniff(shared.clone(), hls.clone(), socket, counters, cancel, slot));
                 } else {
-                    shared.tasks.spawn(conn::run(shared.clone(), conn::Socket::Plain(socket), counters, cancel));
+                    shared.tasks.spawn(conn::run(shared.clone(), conn::Socket::Plain(socket), counters, cancel, slot));
                 }
             }
             _ = shutdown.cancelled() => break,
@@ -340,7 +338,7 @@ async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpLi
 }
 
 /// The TLS handshake (bounded by the handshake timeout), then the RTMP connection.
-async fn tls_conn(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, socket: tokio::net::TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
+async fn tls_conn(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, socket: tokio::net::TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken, slot: Slot) {
     let limit = shared.config.handshake_timeout;
     let result = tokio::select! {
         r = tokio::time::timeout(limit, acceptor.accept(socket)) => match r {
@@ -351,7 +349,7 @@ async fn tls_conn(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, sock
         _ = cancel.cancelled() => Err("server shutdown".to_string()),
     };
     match result {
-        Ok(stream) => conn::run(shared, conn::Socket::Tls(Box::new(stream)), counters, cancel).await,
+        Ok(stream) => conn::run(shared, conn::Socket::Tls(Box::new(stream)), counters, cancel, slot).await,
         Err(reason) => {
             shared.connections.lock().remove(&counters.id);
             shared.emit(ServerEvent::Disconnect(DisconnectInfo {
@@ -363,5 +361,38 @@ async fn tls_conn(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, sock
                 duration_ms: counters.started.elapsed().as_millis() as u64,
             }));
         }
+    }
+}
+
+/// Connections refused at accept are reported as disconnects, but a flood of them must not
+/// become a flood of events (each is a log line upstream): at most a few per second, and the
+/// count of the ones left out with the next reported one.
+#[derive(Default)]
+pub(crate) struct RefusalLog {
+    window_start: Option<std::time::Instant>,
+    in_window: u32,
+    suppressed: u64,
+}
+
+/// Refusals reported per second; the rest are counted.
+const REFUSALS_PER_SECOND: u32 = 5;
+
+impl RefusalLog {
+    pub(crate) fn note(&mut self, shared: &Shared, id: u64, remote: SocketAddr, reason: String) {
+        let now = std::time::Instant::now();
+        if self.window_start.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            self.window_start = Some(now);
+            self.in_window = 0;
+        }
+        self.in_window += 1;
+        if self.in_window > REFUSALS_PER_SECOND {
+            self.suppressed += 1;
+            return;
+        }
+        let reason = match std::mem::take(&mut self.suppressed) {
+            0 => reason,
+            n => format!("{reason} ({n} more refused since the last report)"),
+        };
+        shared.emit(ServerEvent::Disconnect(DisconnectInfo { connection_id: id, remote_addr: remote, reason, bytes_in: 0, bytes_out: 0, duration_ms: 0 }));
     }
 }

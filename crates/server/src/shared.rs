@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub timelines: Arc<crate::timeline::EntryTimelines>,
     pub total_connections: AtomicU64,
     pub refused_connections: AtomicU64,
+    /// Connection slots (global and per-IP caps) of the RTMP and HTTP listeners.
+    pub slots: Arc<crate::slots::Slots>,
 }
 
 impl Shared {
@@ -65,6 +67,16 @@ impl Shared {
             timelines: Default::default(),
             total_connections: AtomicU64::new(0),
             refused_connections: AtomicU64::new(0),
+            slots: Default::default(),
+        }
+    }
+
+    /// The caps of listener `kind`.
+    pub fn caps(&self, kind: crate::slots::Kind) -> crate::slots::Caps {
+        use crate::slots::{Caps, Kind};
+        match kind {
+            Kind::Rtmp => Caps { global: self.config.max_connections, per_ip: self.config.max_connections_per_ip },
+            Kind::Http => Caps { global: self.config.http_max_connections, per_ip: self.config.http_max_connections_per_ip },
         }
     }
 

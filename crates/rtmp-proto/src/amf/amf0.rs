@@ -61,6 +61,12 @@ pub fn decode_all(buf: &[u8]) -> Result<Vec<AmfValue>, AmfError> {
     decode_rest(&mut Reader::new(buf))
 }
 
+/// [`decode_all`] with the decoded size capped at `max_decoded` bytes (approximate) whatever
+/// the input length: fails with [`AmfError::TooLarge`] past it.
+pub fn decode_all_capped(buf: &[u8], max_decoded: usize) -> Result<Vec<AmfValue>, AmfError> {
+    decode_rest(&mut Reader::with_cap(buf, max_decoded))
+}
+
 /// Decode AMF0 values from the reader until its input is exhausted, sharing
 /// one reference table.
 pub(crate) fn decode_rest(reader: &mut Reader<'_>) -> Result<Vec<AmfValue>, AmfError> {

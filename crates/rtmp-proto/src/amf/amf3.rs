@@ -70,7 +70,13 @@ pub fn decode(buf: &[u8]) -> Result<(AmfValue, usize), AmfError> {
 /// is an AMF0 number would therefore be misread; real bodies start with a
 /// command name or handler string).
 pub fn decode_message_body(buf: &[u8]) -> Result<Vec<AmfValue>, AmfError> {
-    let mut reader = Reader::new(buf);
+    decode_message_body_capped(buf, usize::MAX)
+}
+
+/// [`decode_message_body`] with the decoded size capped at `max_decoded` bytes
+/// (approximate) whatever the input length.
+pub fn decode_message_body_capped(buf: &[u8], max_decoded: usize) -> Result<Vec<AmfValue>, AmfError> {
+    let mut reader = Reader::with_cap(buf, max_decoded);
     if reader.peek_u8() == Some(0x00) {
         reader.u8()?;
     }

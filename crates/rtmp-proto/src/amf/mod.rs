@@ -285,6 +285,12 @@ pub(crate) struct Shape {
 impl<'a> Reader<'a> {
     /// A reader over `buf` with a size budget derived from its length.
     pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self::with_cap(buf, usize::MAX)
+    }
+
+    /// A reader over `buf` whose budget (derived from its length) never exceeds `cap`
+    /// bytes: for input from a peer that has not been authorized yet.
+    pub(crate) fn with_cap(buf: &'a [u8], cap: usize) -> Self {
         Reader {
             buf,
             pos: 0,
@@ -295,7 +301,8 @@ impl<'a> Reader<'a> {
             budget: buf
                 .len()
                 .saturating_mul(BUDGET_PER_INPUT_BYTE)
-                .saturating_add(BUDGET_FLOOR),
+                .saturating_add(BUDGET_FLOOR)
+                .min(cap),
         }
     }
 

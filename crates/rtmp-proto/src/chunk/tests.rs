@@ -118,14 +118,14 @@ fn abort_discards_partial_message() {
 
 #[test]
 fn oversized_message_is_refused() {
-    let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 1000, max_chunk_streams: 4 });
+    let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 1000, max_chunk_streams: 4, ..Default::default() });
     dec.push(&[0x03, 0, 0, 0, 0x00, 0x10, 0x00, 9, 1, 0, 0, 0]);
     assert_eq!(dec.next_message(), Err(ChunkError::MessageTooLarge { length: 4096, limit: 1000 }));
 }
 
 #[test]
 fn chunk_stream_count_is_limited() {
-    let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 1000, max_chunk_streams: 2 });
+    let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 1000, max_chunk_streams: 2, ..Default::default() });
     let mut enc = ChunkEncoder::new();
     let mut out = Vec::new();
     for csid in 3..6 {
@@ -157,7 +157,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), size in 1u32..300) {
-        let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 65536, max_chunk_streams: 8 });
+        let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 65536, max_chunk_streams: 8, ..Default::default() });
         let _ = dec.set_chunk_size(size);
         dec.push(&bytes);
         for _ in 0..4096 {
@@ -183,7 +183,7 @@ proptest! {
             enc.encode(*csid, *ts, *type_id, *stream_id, payload, &mut wire);
             expected.push(msg(*csid, *ts, *type_id, *stream_id, payload));
         }
-        let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 65536, max_chunk_streams: 512 });
+        let mut dec = ChunkDecoder::new(ChunkLimits { max_message_size: 65536, max_chunk_streams: 512, ..Default::default() });
         dec.set_chunk_size(chunk_size).unwrap();
         let mut got = Vec::new();
         for piece in wire.chunks(split) {
@@ -192,4 +192,33 @@ proptest! {
         }
         prop_assert_eq!(got, expected);
     }
+}
+
+#[test]
+fn partial_buffers_grow_with_arrived_bytes_and_are_bounded_in_total() {
+    let limits = ChunkLimits { max_message_size: 16 << 20, max_chunk_streams: 64, max_partial_bytes: 4096, reserve_announced: false };
+    let mut dec = ChunkDecoder::new(limits);
+    // 16 MiB announced on each of 20 chunk streams, one 128-byte chunk sent on each.
+    for csid in 3..23u8 {
+        dec.push(&[csid, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0]);
+        dec.push(&[0u8; 128]);
+    }
+    assert_eq!(dec.next_message(), Ok(None));
+    assert_eq!(dec.partial_bytes(), 20 * 128);
+    for csid in 23..40u8 {
+        dec.push(&[csid, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0]);
+        dec.push(&[0u8; 128]);
+    }
+    assert_eq!(dec.next_message(), Err(ChunkError::PartialBytesExceeded(4096)));
+}
+
+#[test]
+fn abort_returns_partial_bytes() {
+    let mut dec = ChunkDecoder::new(ChunkLimits::default());
+    dec.push(&[3, 0, 0, 0, 0, 1, 0, 9, 1, 0, 0, 0]);
+    dec.push(&[0u8; 128]);
+    assert_eq!(dec.next_message(), Ok(None));
+    assert_eq!(dec.partial_bytes(), 128);
+    dec.abort(3);
+    assert_eq!(dec.partial_bytes(), 0);
 }

@@ -410,3 +410,119 @@ fn commands_pipelined_behind_connect_wait_for_the_decision() {
     assert!(out.contains("NetConnection.Connect.Success"));
     assert_eq!(out.matches("_result").count(), 2, "connect and createStream both answered");
 }
+
+/// A server session past the handshake (no connect yet).
+fn handshaken() -> ServerSession {
+    let mut server = ServerSession::new(SessionConfig::default(), [1u8; 1528], 0);
+    let mut client = crate::handshake::ClientHandshake::new([2u8; 1528], 0, false);
+    server.handle_input(&client.start()).unwrap();
+    let HandshakeProgress::Completed { response, .. } = client.handle_input(&server.take_output()).unwrap() else { panic!() };
+    server.handle_input(&response).unwrap();
+    server.take_output();
+    server
+}
+
+#[test]
+fn before_authorization_a_message_over_64_kib_closes_the_connection() {
+    let mut server = handshaken();
+    let big = "x".repeat(100 * 1024);
+    let connect = msg::command_body("connect", 1.0, msg::object([("app", AmfValue::String(big))]), &[]);
+    let err = raw(&mut server, 3, msg::COMMAND_AMF0, 0, 0, &connect).unwrap_err();
+    assert!(matches!(err, SessionError::Chunk(ChunkError::MessageTooLarge { limit: 65536, .. })), "{err}");
+}
+
+#[test]
+fn announced_lengths_cost_nothing_until_the_bytes_arrive() {
+    let mut server = handshaken();
+    // Eight chunk streams each announce a 64 KiB message and send one 128-byte chunk of it.
+    let mut wire = Vec::new();
+    for csid in 3..11u8 {
+        wire.extend_from_slice(&[csid, 0, 0, 0, 0x00, 0xFF, 0xFF, msg::COMMAND_AMF0, 0, 0, 0, 0]);
+        wire.extend_from_slice(&[0u8; 128]);
+    }
+    server.handle_input(&wire).unwrap();
+    assert_eq!(server.buffered_input(), 8 * 128);
+    // A ninth chunk stream is over the pre-authorization limit.
+    let err = server.handle_input(&[11, 0, 0, 0, 0, 0, 5, msg::COMMAND_AMF0, 0, 0, 0, 0]).unwrap_err();
+    assert!(matches!(err, SessionError::Chunk(ChunkError::TooManyChunkStreams(8))), "{err}");
+}
+
+#[test]
+fn partial_messages_together_may_not_exceed_64_kib_before_authorization() {
+    let mut server = handshaken();
+    raw(&mut server, 3, msg::SET_CHUNK_SIZE, 0, 0, &msg::u32_body(40_000)).unwrap();
+    let mut wire = Vec::new();
+    for csid in 4..6u8 {
+        // Announce 65535 bytes, send 40000 of them.
+        wire.extend_from_slice(&[csid, 0, 0, 0, 0x00, 0xFF, 0xFF, msg::COMMAND_AMF0, 0, 0, 0, 0]);
+        wire.extend_from_slice(&vec![0u8; 40_000]);
+    }
+    let err = server.handle_input(&wire).unwrap_err();
+    assert!(matches!(err, SessionError::Chunk(ChunkError::PartialBytesExceeded(65536))), "{err}");
+}
+
+#[test]
+fn amf_decoding_before_authorization_has_an_absolute_budget() {
+    let mut server = handshaken();
+    // 10000 empty objects: 40 KB on the wire, far more than 256 KiB once decoded.
+    let mut body = amf0::encode_all(&[AmfValue::String("connect".into()), AmfValue::Number(1.0)]);
+    body.push(0x0A); // strict array
+    body.extend_from_slice(&10000u32.to_be_bytes());
+    for _ in 0..10000 {
+        body.extend_from_slice(&[0x03, 0, 0, 0x09]);
+    }
+    let err = raw(&mut server, 3, msg::COMMAND_AMF0, 0, 0, &body).unwrap_err();
+    assert!(matches!(err, SessionError::Amf { source: AmfError::TooLarge, .. }), "{err}");
+}
+
+#[test]
+fn client_strings_are_capped() {
+    let mut server = handshaken();
+    let long = "a".repeat(5000);
+    let connect = msg::command_body(
+        "connect",
+        1.0,
+        msg::object([("app", AmfValue::String("kLive".into())), ("flashVer", AmfValue::String(long.clone())), ("tcUrl", AmfValue::String(long))]),
+        &[],
+    );
+    raw(&mut server, 3, msg::COMMAND_AMF0, 0, 0, &connect).unwrap();
+    let Some(SessionEvent::ConnectRequested(req)) = server.poll_event() else { panic!() };
+    assert_eq!(req.flash_ver.as_deref().map(str::len), Some(1024 + "…".len()));
+    assert!(req.tc_url.unwrap().ends_with("a…"));
+    assert_eq!(cap_string("héllo", 2), "h…");
+}
+
+#[test]
+fn unknown_commands_are_reported_a_few_times_and_close_the_connection_past_a_limit() {
+    let mut server = handshaken();
+    let connect = msg::command_body("connect", 1.0, msg::object([("app", AmfValue::String("kLive".into()))]), &[]);
+    raw(&mut server, 3, msg::COMMAND_AMF0, 0, 0, &connect).unwrap();
+    let Some(SessionEvent::ConnectRequested(req)) = server.poll_event() else { panic!() };
+    server.accept(req.request_id);
+    let mut result = Ok(());
+    let mut sent = 0;
+    while result.is_ok() && sent < 100 {
+        sent += 1;
+        result = raw(&mut server, 3, msg::COMMAND_AMF0, 0, 0, &msg::command_body("junk", 0.0, AmfValue::Null, &[]));
+    }
+    assert_eq!(sent, 17, "the 17th unknown command before publish closes the connection");
+    assert!(matches!(result, Err(SessionError::Protocol(_))));
+    let mut reported = 0;
+    while let Some(e) = server.poll_event() {
+        reported += matches!(e, SessionEvent::UnknownCommand { .. }) as u32;
+    }
+    assert_eq!(reported, 4);
+    assert_eq!(server.unknown_commands(), 17);
+}
+
+#[test]
+fn an_accepted_publisher_gets_the_full_message_limit() {
+    let mut pair = Pair::new(ClientMode::Publish, false);
+    pair.connect_and_publish();
+    assert!(pair.server.is_authorized());
+    pair.take_server_events();
+    let frame = vec![0x17u8; 1_000_000];
+    raw(&mut pair.server, 6, msg::VIDEO, 1, 40, &frame).unwrap();
+    let got = std::iter::from_fn(|| pair.server.poll_event()).find(|e| matches!(e, SessionEvent::Media { .. }));
+    assert!(matches!(got, Some(SessionEvent::Media { payload, .. }) if payload.len() == 1_000_000));
+}
