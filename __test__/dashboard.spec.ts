@@ -7,8 +7,8 @@
  * Screenshots: __test__/out/dashboard-desktop.png and dashboard-phone.png (gitignored).
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
+
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { ADMIN_TOKEN, ENTRY, cbrClip, startOpsEnv } from './helpers/control-plane';
@@ -37,7 +37,7 @@ test('dashboard: a live entry appears within 5 s, its preview plays, kill ends t
   const env = await startOpsEnv();
   t.teardown(() => env.stop());
 
-  const userDataDir = mkdtempSync(join(tmpdir(), 'klive-dashboard-'));
+  const userDataDir = tempDir('chromium');
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,

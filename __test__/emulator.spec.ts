@@ -5,9 +5,10 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
+import { tempDir } from './helpers/media';
 import { XMLParser } from 'fast-xml-parser';
 import {
   DEMO_ADMIN_SECRET,
@@ -568,7 +569,7 @@ test('permission.get, liveStream.appendRecording and media.cancelReplace', async
   t.is(missing.message, 'Invalid object id [FEATURE_LIVE_STREAM_KALTURA_RECORDING]');
 
   // Kaltura reads the file it is given: the path must exist.
-  const segment = join(mkdtempSync(join(tmpdir(), 'klive-append-')), 'seg1.mp4');
+  const segment = join(tempDir('append'), 'seg1.mp4');
   writeFileSync(segment, 'segment bytes');
   const resource = { 'resource:objectType': 'KalturaServerFileResource', 'resource:localFilePath': segment };
   const asset = liveAssetId('1_other001', 32);
@@ -605,7 +606,7 @@ test('Kaltura down and slow: setDown resets or hangs connections, setLatency del
 });
 
 test('loadFixtures validates a fixtures file and names the file and key of any problem; entries can be added and updated', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'klive-fixtures-'));
+  const dir = tempDir('fixtures');
   const good = join(dir, 'good.json');
   writeFileSync(good, JSON.stringify(demoFixtures()));
   t.deepEqual(loadFixtures(good), demoFixtures());
