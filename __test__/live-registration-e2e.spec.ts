@@ -177,7 +177,9 @@ test.serial(`Kaltura down for ${LONG ? '3 minutes' : '20 s'} mid-publish: HLS an
 });
 
 test.serial('primary and backup on two servers: each holds its own node; unpublishing the primary leaves the backup PLAYABLE', async (t) => {
-  t.timeout(180_000);
+  // The encoder outlasts the watch of the backup through one node expiry.
+  const encodeS = 60 + EXPIRY_MS / 1000;
+  t.timeout((encodeS + 120) * 1000);
   const emu = await emulator(t);
   const primary = await env(t, emu, { hostname: 'klive-primary', rtmpHost: '127.0.0.2' });
   const backup = await env(t, emu, { hostname: 'klive-backup', rtmpHost: '127.0.0.3' });
@@ -189,12 +191,12 @@ test.serial('primary and backup on two servers: each holds its own node; unpubli
       '-hide_banner', '-loglevel', 'error', '-re',
       '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
       '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-t', '90', '-map', '0:v', '-map', '1:a',
+      '-t', String(encodeS), '-map', '0:v', '-map', '1:a',
       '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30', '-keyint_min', '30', '-sc_threshold', '0', '-b:v', '800k', '-pix_fmt', 'yuv420p',
       '-c:a', 'aac', '-b:a', '96k', '-flags', '+global_header',
       '-f', 'tee', tee,
     ],
-    150_000,
+    (encodeS + 60) * 1000,
   );
   t.teardown(() => enc.child.kill('SIGKILL'));
   await until('both PLAYABLE', 30_000, () => statusOf(emu, PAIR, 0) === 1 && statusOf(emu, PAIR, 1) === 1);
@@ -269,10 +271,11 @@ for (const [entryId, what, act] of [
   [GONE, 'the entry is deleted', (emu: KalturaEmulator) => emu.deleteEntry(GONE)],
 ] as const) {
   test.serial(`${what} while live: the next registration ends the publish`, async (t) => {
-    t.timeout(120_000);
+    // The encoder would go on well past the next refresh.
+    t.timeout((REFRESH_S + 120) * 1000);
     const emu = await emulator(t);
     const e = await env(t, emu);
-    const enc = encoder(t, e.publishUrl(entryId), 60);
+    const enc = encoder(t, e.publishUrl(entryId), REFRESH_S + 60);
     await until('PLAYABLE', 30_000, () => emu.isLive(entryId));
     act(emu);
     const exited = await Promise.race([enc.done.then(() => true), sleep(REFRESH_S * 1000 + 15_000).then(() => false)]);
