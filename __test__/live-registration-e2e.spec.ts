@@ -101,6 +101,7 @@ test.serial(`isLive: true within one segment + 3 s of the publish, kept through 
   await until('isLive', SEGMENT_MS + 3000 + 2000, () => emu.isLive(LIVE), 50);
   const liveAfterMs = Date.now() - admittedAt;
   t.true(liveAfterMs <= SEGMENT_MS + 3000, `live ${liveAfterMs} ms after the publish`);
+  t.log(`isLive true ${liveAfterMs} ms after the publish was admitted (${SEGMENT_MS} ms segments)`);
   t.is(statusOf(emu, LIVE, 0), 1, 'PLAYABLE');
   const register = emu.callsOf('liveStream', 'registerMediaServer').filter((c) => c.params.entryId === LIVE);
   t.deepEqual(
@@ -126,6 +127,7 @@ test.serial(`isLive: true within one segment + 3 s of the publish, kept through 
   const stoppedAt = Date.now();
   await until('not live after the unpublish', GRACE_S * 1000 + 10_000, () => !emu.isLive(LIVE), 100);
   t.true(Date.now() - stoppedAt >= GRACE_S * 1000 - 500, 'not before the reconnect grace');
+  t.log(`isLive false ${Date.now() - stoppedAt} ms after the encoder stopped (grace ${GRACE_S} s); ${refreshes} PLAYABLE registrations in ${publishS} s`);
   t.deepEqual(emu.entryServerNodes(LIVE), [], 'unregistered');
   t.is(emu.callsOf('liveStream', 'unregisterMediaServer').filter((c) => c.params.entryId === LIVE && c.result === 'OK').length, 1);
 
@@ -164,6 +166,7 @@ test.serial(`Kaltura down for ${LONG ? '3 minutes' : '20 s'} mid-publish: HLS an
   await until('PLAYABLE again', REFRESH_S * 1000 + 5000, () => emu.isLive(DOWN), 100);
   const caughtUpMs = Date.now() - backAt;
   t.true(caughtUpMs <= REFRESH_S * 1000 + 1000, `PLAYABLE ${caughtUpMs} ms after Kaltura returned`);
+  t.log(`PLAYABLE again ${caughtUpMs} ms after Kaltura returned (refresh ${REFRESH_S} s)`);
 
   // HLS went on: the media sequence advanced through the outage.
   t.truthy(midPlaylist && endPlaylist);
