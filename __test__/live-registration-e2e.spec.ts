@@ -101,6 +101,7 @@ test.serial(`isLive: true within one segment + 3 s of the publish, kept through 
   await until('isLive', SEGMENT_MS + 3000 + 2000, () => emu.isLive(LIVE), 50);
   const liveAfterMs = Date.now() - admittedAt;
   t.true(liveAfterMs <= SEGMENT_MS + 3000, `live ${liveAfterMs} ms after the publish`);
+  t.log(`isLive true ${liveAfterMs} ms after the publish was admitted (${SEGMENT_MS} ms segments)`);
   t.is(statusOf(emu, LIVE, 0), 1, 'PLAYABLE');
   const register = emu.callsOf('liveStream', 'registerMediaServer').filter((c) => c.params.entryId === LIVE);
   t.deepEqual(
@@ -126,6 +127,7 @@ test.serial(`isLive: true within one segment + 3 s of the publish, kept through 
   const stoppedAt = Date.now();
   await until('not live after the unpublish', GRACE_S * 1000 + 10_000, () => !emu.isLive(LIVE), 100);
   t.true(Date.now() - stoppedAt >= GRACE_S * 1000 - 500, 'not before the reconnect grace');
+  t.log(`isLive false ${Date.now() - stoppedAt} ms after the encoder stopped (grace ${GRACE_S} s); ${refreshes} PLAYABLE registrations in ${publishS} s`);
   t.deepEqual(emu.entryServerNodes(LIVE), [], 'unregistered');
   t.is(emu.callsOf('liveStream', 'unregisterMediaServer').filter((c) => c.params.entryId === LIVE && c.result === 'OK').length, 1);
 
@@ -164,6 +166,7 @@ test.serial(`Kaltura down for ${LONG ? '3 minutes' : '20 s'} mid-publish: HLS an
   await until('PLAYABLE again', REFRESH_S * 1000 + 5000, () => emu.isLive(DOWN), 100);
   const caughtUpMs = Date.now() - backAt;
   t.true(caughtUpMs <= REFRESH_S * 1000 + 1000, `PLAYABLE ${caughtUpMs} ms after Kaltura returned`);
+  t.log(`PLAYABLE again ${caughtUpMs} ms after Kaltura returned (refresh ${REFRESH_S} s)`);
 
   // HLS went on: the media sequence advanced through the outage.
   t.truthy(midPlaylist && endPlaylist);
@@ -177,7 +180,9 @@ test.serial(`Kaltura down for ${LONG ? '3 minutes' : '20 s'} mid-publish: HLS an
 });
 
 test.serial('primary and backup on two servers: each holds its own node; unpublishing the primary leaves the backup PLAYABLE', async (t) => {
-  t.timeout(180_000);
+  // The encoder outlasts the watch of the backup through one node expiry.
+  const encodeS = 60 + EXPIRY_MS / 1000;
+  t.timeout((encodeS + 120) * 1000);
   const emu = await emulator(t);
   const primary = await env(t, emu, { hostname: 'klive-primary', rtmpHost: '127.0.0.2' });
   const backup = await env(t, emu, { hostname: 'klive-backup', rtmpHost: '127.0.0.3' });
@@ -189,12 +194,12 @@ test.serial('primary and backup on two servers: each holds its own node; unpubli
       '-hide_banner', '-loglevel', 'error', '-re',
       '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
       '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-t', '90', '-map', '0:v', '-map', '1:a',
+      '-t', String(encodeS), '-map', '0:v', '-map', '1:a',
       '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30', '-keyint_min', '30', '-sc_threshold', '0', '-b:v', '800k', '-pix_fmt', 'yuv420p',
       '-c:a', 'aac', '-b:a', '96k', '-flags', '+global_header',
       '-f', 'tee', tee,
     ],
-    150_000,
+    (encodeS + 60) * 1000,
   );
   t.teardown(() => enc.child.kill('SIGKILL'));
   await until('both PLAYABLE', 30_000, () => statusOf(emu, PAIR, 0) === 1 && statusOf(emu, PAIR, 1) === 1);
@@ -269,10 +274,11 @@ for (const [entryId, what, act] of [
   [GONE, 'the entry is deleted', (emu: KalturaEmulator) => emu.deleteEntry(GONE)],
 ] as const) {
   test.serial(`${what} while live: the next registration ends the publish`, async (t) => {
-    t.timeout(120_000);
+    // The encoder would go on well past the next refresh.
+    t.timeout((REFRESH_S + 120) * 1000);
     const emu = await emulator(t);
     const e = await env(t, emu);
-    const enc = encoder(t, e.publishUrl(entryId), 60);
+    const enc = encoder(t, e.publishUrl(entryId), REFRESH_S + 60);
     await until('PLAYABLE', 30_000, () => emu.isLive(entryId));
     act(emu);
     const exited = await Promise.race([enc.done.then(() => true), sleep(REFRESH_S * 1000 + 15_000).then(() => false)]);

@@ -83,7 +83,7 @@ function scriptedApi() {
   };
 }
 
-function setup(opts: { graceMs?: number; playable?: () => boolean } = {}) {
+function setup(opts: { graceMs?: number; playable?: () => boolean; isPublishing?: (name: string) => boolean } = {}) {
   const clock = new ManualClock();
   const scripted = scriptedApi();
   const kicked: Array<{ ids: number[]; code: string }> = [];
@@ -95,6 +95,7 @@ function setup(opts: { graceMs?: number; playable?: () => boolean } = {}) {
     isPlayable: opts.playable ?? (() => playable),
     kick: (ids, reason) => kicked.push({ ids, code: (reason as KalturaApiError).code }),
     graceMs: opts.graceMs ?? 5000,
+    isPublishing: opts.isPublishing,
     refreshMs: 60_000,
     retryInitialMs: 1000,
     clock,
@@ -303,4 +304,25 @@ test('unregister: ENTRY_SERVER_NODE_NOT_FOUND is fine; transport failures retry;
   reg.publish(stream());
   await flush();
   t.is(calls.length, 4, 'nothing registers after shutdown');
+});
+
+test('a stream whose end was never reported is dropped at the next refresh (then the grace, then unregister)', async (t) => {
+  let publishing = true;
+  const { clock, reg, calls } = setup({ graceMs: 2000, isPublishing: () => publishing });
+  reg.publish(stream());
+  await flush();
+  calls[0].resolve();
+  await flush();
+  publishing = false;
+  await clock.advance(60_000);
+  // The node is kept through the grace (a republish may come) …
+  t.like(calls[1], { action: 'register', status: 2 });
+  calls[1].resolve();
+  await flush();
+  await clock.advance(2000);
+  // … and released after it.
+  t.like(calls[2], { action: 'unregister' });
+  calls[2].resolve();
+  await flush();
+  t.deepEqual(reg.snapshot(), []);
 });

@@ -279,6 +279,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
           return stream !== undefined && stream.live && stream.segmentsWritten > 0;
         });
       },
+      isPublishing: (streamName) => ingest.stats().streams.some((s) => s.name === streamName && s.publisher !== undefined && s.publisher !== null),
       kick: (connectionIds, reason) => {
         for (const connectionId of connectionIds) {
           errors.recorder('kaltura', `publish ended: Kaltura refuses the live entry: ${reason.message}`, { connectionId, entryId: auth.entryOf(connectionId) });

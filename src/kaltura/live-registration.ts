@@ -55,6 +55,11 @@ export interface LiveRegistrationOptions {
   applicationName: string;
   /** Whether the renditions (HLS stream names) all have a first segment. */
   isPlayable: (renditions: readonly string[]) => boolean;
+  /**
+   * Whether a stream still has its publisher. Checked at each refresh: a stream whose end was
+   * never reported (its admission came too late for the core, say) is then treated as ended.
+   */
+  isPublishing?: (streamName: string) => boolean;
   /** End these publishers' connections (the registration was refused for good). */
   kick: (connectionIds: number[], reason: Error) => void;
   /** Reconnect grace before unregistering (the recording's republish grace). */
@@ -424,6 +429,7 @@ export class LiveRegistration {
     if (slot.refreshTimer !== undefined) this.clock.clearTimeout(slot.refreshTimer);
     slot.refreshTimer = this.clock.setTimeout(() => {
       slot.refreshTimer = undefined;
+      if (this.opts.isPublishing) for (const name of [...slot.streams.keys()]) if (!this.opts.isPublishing(name)) this.unpublish(name);
       if (slot.wanted === 'UNREGISTERED') return;
       slot.refreshDue = true;
       this.pump(slot);
