@@ -61,6 +61,10 @@ export declare class RtmpServer {
    * every `intervalMs`, the first now, until the stream ends.
    */
   startSyncPoints(streamName: string, intervalMs: number): void
+  /** The SRT listener's UDP port, when SRT is on. */
+  get srtPort(): number | null
+  /** The RTMPS listener's port, when RTMPS is on. */
+  get rtmpsPort(): number | null
   /** The separate HTTP origin's port, when one is configured. */
   get httpPort(): number | null
   /**
@@ -111,9 +115,13 @@ export interface ConnectionStatsSnapshot {
   audioFrames: number
   /** Frames dropped because this player was too slow. */
   droppedFrames: number
-  /** Round-trip time from the last ping, when measured. */
+  /** Round-trip time from the last ping (SRT: the link's smoothed RTT), when measured. */
   rttMs?: number
   uptimeMs: number
+  /** rtmp, rtmps or srt. */
+  protocol: string
+  /** Link statistics of an SRT connection. */
+  srt?: SrtLinkSnapshot
   /** Video codec of the stream published or played. */
   video?: VideoCodecInfo
   /** Audio codec of the stream published or played. */
@@ -128,6 +136,10 @@ export interface DecisionInput {
   description?: string
   /** RTMP status code on refusal (default per request type, e.g. NetConnection.Connect.Rejected). */
   code?: string
+  /** SRT reject code on refusal of an SRT peer (2000..2999, e.g. 2401 unauthorized); default 2403. */
+  srtReject?: number
+  /** On an accepted SRT publish: the passphrase (the entry's SRT pass) for an encrypting caller. */
+  srtPassphrase?: string
 }
 
 /** How one stream is packaged to HLS. Unset fields take the old origin's settings. */
@@ -345,6 +357,18 @@ export interface RtmpServerOptions {
    * (default 0: no budget).
    */
   hlsDiskBudgetBytes?: number
+  /** Address of the SRT listener (UDP; default 127.0.0.1 when `srtPort` is set). */
+  srtHost?: string
+  /** Port of the SRT listener (0 lets the OS pick); unset: no SRT. */
+  srtPort?: number
+  /** Address of the RTMPS listener (default 127.0.0.1 when `rtmpsPort` is set). */
+  rtmpsHost?: string
+  /** Port of the RTMPS listener (0 lets the OS pick); unset: no RTMPS. Needs the TLS files. */
+  rtmpsPort?: number
+  /** RTMPS certificate chain, PEM file (reloaded when it changes). */
+  tlsCertFile?: string
+  /** RTMPS private key, PEM file (reloaded when it changes). */
+  tlsKeyFile?: string
 }
 
 /** Everything at once. */
@@ -364,6 +388,24 @@ export interface SinkTargetInput {
   kind: SinkKind
   /** Path of the file or socket. */
   path: string
+}
+
+/** Link statistics of an SRT connection, cumulative since it opened. */
+export interface SrtLinkSnapshot {
+  /** Smoothed round-trip time, ms. */
+  rttMs: number
+  /** Data packets received, retransmissions included. */
+  packetsReceived: number
+  /** Packets detected lost (most are recovered by retransmission). */
+  packetsLost: number
+  /** Retransmitted packets received. */
+  packetsRetransmitted: number
+  /** Packets given up on (too late for the receiver latency). */
+  packetsDropped: number
+  /** Lost packets as a share of those sent, percent. */
+  lossPercent: number
+  /** Retransmissions as a share of packets received, percent. */
+  retransmitPercent: number
 }
 
 /**
@@ -415,3 +457,9 @@ export interface VideoCodecInfo {
   /** Signalled with enhanced RTMP (FourCC). */
   enhanced: boolean
 }
+
+/**
+ * Write a self-signed certificate for `names` (host names or IP addresses) and its key as PEM
+ * files (the key 0600): RTMPS for `--dev` and tests.
+ */
+export declare function writeSelfSignedCert(names: Array<string>, certFile: string, keyFile: string): void

@@ -5,9 +5,10 @@
  * `attack-auth.spec.ts` runs the same properties end to end with real encoders.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+
 import { join } from 'node:path';
+import { tempDir } from './helpers/media';
 import { clientNetwork, AttemptBudget } from '../src/kaltura/auth';
 import { DecisionStore } from '../src/kaltura/decision-store';
 import { KalturaApiError, KalturaNetworkError } from '../src/kaltura/errors';
@@ -163,7 +164,7 @@ test('stale admission: only for unreachability, within auth.staleAdmitSeconds, a
 });
 
 test('the decision store survives a restart (no token in the file) and bridges an outage for a reconnecting encoder', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'klive-decisions-'));
+  const dir = tempDir('decisions');
   const file = join(dir, 'kaltura-decisions.json');
   const secret = 'the-admin-secret-of-the-test';
   const clock = { ms: 1_700_000_000_000 };

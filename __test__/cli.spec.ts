@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { version } from '../package.json';
 import { MEDIA_SERVER_ADMIN_SECRET, demoFixtures, startKalturaEmulator } from '../src/dev';
 import { until } from './helpers/hls';
-import { FFPROBE, clip, publishFile, run, tempDir } from './helpers/media';
+import { FFMPEG, FFPROBE, clip, publishFile, run, tempDir } from './helpers/media';
 
 const BIN = join(__dirname, '..', 'bin', 'klive-server.js');
 const dir = tempDir('cli');
@@ -88,6 +88,13 @@ test('--dev: a working ffmpeg command, the playback URL, and the recorded demo e
   const published = await publishFile(publishUrl, media, 30_000).done;
   t.is(published.code, 0, published.stderr);
   t.true(stdout.includes('"publish accepted"'));
+  // SRT and RTMPS are on in --dev, with Kaltura's SRT stream id and the RTMP URL in TLS.
+  t.regex(stderr, /rtmps:\/\/127\.0\.0\.1:\d+\/kLive\/\?p=102&e=0_demo1234&i=0&t=demotoken/);
+  const srtUrl = /'(srt:\/\/127\.0\.0\.1:\d+\?streamid=#:::e=0_demo1234,st=0,p=demotoken)'/.exec(stderr)?.[1];
+  if (!srtUrl) return t.fail(`no SRT publish command in the banner:\n${stderr}`);
+  const overSrt = await run(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts', srtUrl], 30_000);
+  t.is(overSrt.code, 0, overSrt.stderr);
+  t.is(stdout.split('\n').filter((l) => l.includes('"publish accepted"') && l.includes('0_demo1234_1')).length, 2, 'the RTMP and the SRT publish were admitted');
 
   // The recorded demo entry: publish → MP4 segment → moved to the shared directory → appendRecording.
   const recordUrl = /^ +(rtmp:\/\/\S+0_demorec1_1)$/m.exec(stderr)?.[1];

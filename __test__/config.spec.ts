@@ -192,3 +192,19 @@ test('recording keys: defaults, directories that follow recording.directory, boo
   const bad = configError(t, () => loadConfig({ file: file('rec3.json', REQUIRED), env: { KLIVE_RECORDING_ENABLED: 'maybe' } }));
   t.deepEqual(bad.problems, ['environment KLIVE_RECORDING_ENABLED: recording.enabled: must be true or false']);
 });
+
+test('SRT and RTMPS: off by default; RTMPS needs its certificate and key; --dev turns both on', (t) => {
+  const c = loadConfig({ file: file('plain.json', REQUIRED), env: {} });
+  t.is(c.srt.port, undefined);
+  t.is(c.rtmps.port, undefined);
+  const on = loadConfig({ file: file('on.json', { ...REQUIRED, srt: { port: 9000 }, rtmps: { port: 443, certFile: '/c.pem', keyFile: '/k.pem' } }), env: { KLIVE_SRT_HOST: '10.0.0.1' } });
+  t.like(on, { srt: { host: '10.0.0.1', port: 9000 }, rtmps: { host: '0.0.0.0', port: 443, certFile: '/c.pem', keyFile: '/k.pem' } });
+  const noCert = configError(t, () => loadConfig({ file: file('nocert.json', { ...REQUIRED, rtmps: { port: 443 } }), env: {} }));
+  t.is(noCert.code, 'CONFIG_MISSING');
+  t.regex(noCert.message, /nocert\.json: rtmps\.certFile and rtmps\.keyFile: required when rtmps\.port is set/);
+  const dev = loadConfig({ env: {}, dev: true });
+  t.like(dev, { srt: { port: 9000 }, rtmps: { port: 1936 } });
+  t.regex(dev.rtmps.certFile ?? '', /tls\/dev-cert\.pem$/);
+  const devEphemeral = loadConfig({ env: {}, dev: true, overrides: [parseOverride('rtmp.port=0')] });
+  t.like(devEphemeral, { srt: { port: 0 }, rtmps: { port: 0 } }, 'an OS-chosen RTMP port gets OS-chosen SRT and RTMPS ports');
+});

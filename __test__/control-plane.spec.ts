@@ -8,12 +8,12 @@
 import test from 'ava';
 import { validateConfig } from '../src/config';
 import { startDaemon } from '../src/daemon';
-import { DEMO_ENTRY_ID, DEMO_MBR_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET, demoFixtures, startKalturaEmulator } from '../src/dev';
+import { DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_MBR_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET, demoFixtures, startKalturaEmulator } from '../src/dev';
 import { createLogger } from '../src/log';
 import type { EntriesReport, ErrorsReport, InfoReport } from '../src/http';
 import { ADMIN_TOKEN, ENTRY, METRICS_TOKEN, OpsClient, SECRETS, cbrClip, parsePrometheus, startOpsEnv } from './helpers/control-plane';
 import { until } from './helpers/hls';
-import { publishFile, tempDir } from './helpers/media';
+import { FFMPEG, publishFile, start, tempDir } from './helpers/media';
 
 const ENDPOINTS = ['/diagnostics/entries', '/diagnostics/errors', '/diagnostics/info', '/diagnostics/killConnection?clientId=1', '/metrics'];
 
@@ -46,6 +46,8 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
   t.like(input.video, { codec: 'H264', width: 640, height: 360 });
   t.like(input.audio, { codec: 'AAC', sampleRate: 44100, channels: 2 });
   t.regex(input.encoder ?? '', /Lavf/);
+  t.is(input.protocol, 'rtmp');
+  t.is(input.srt, undefined, 'SRT link figures only for SRT inputs');
   // Windowed rates from the core's counters: their arithmetic is checked exactly in
   // http-units.spec.ts (StreamRates). Here only that a real publish yields a plausible figure,
   // within a factor of 2 of the encoder's: how evenly the frames arrive depends on the machine.
@@ -59,6 +61,14 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
   t.like(entry, { partnerId: 102, dvr: { enabled: true, windowMinutes: 120 } });
   t.is(entry.outputs.playback.master, `/kLive/smil:${ENTRY}_all.smil/playlist.m3u8`);
   t.like(entry.outputs.recording, { enabled: false, state: 'off' });
+  // Kaltura holds the entry as PLAYABLE once every rendition has a segment (registerMediaServer).
+  const registered = await until('PLAYABLE in /diagnostics/entries', 10_000, async () => {
+    const r = (await http.get('/diagnostics/entries', ADMIN_TOKEN)).json<EntriesReport>();
+    const k = r.entries.find((x) => x.entryId === ENTRY)?.kaltura;
+    return k?.liveStatus === 'PLAYABLE' ? k : undefined;
+  }, 250);
+  t.deepEqual(registered, { liveStatus: 'PLAYABLE' });
+  t.true(env.daemon.emulator.isLive(ENTRY));
   const relay = entry.outputs.renditions.find((r) => r.streamName === `${ENTRY}_32`);
   t.like(relay, { kind: 'relay', live: true, video: { width: 640, height: 360 } });
   t.is(relay?.hls?.playlist, `/kLive/${ENTRY}_32/playlist.m3u8`);
@@ -102,12 +112,15 @@ test('diagnostics and metrics of a live publish match the encoder; killConnectio
     klive_hls_streams: 'gauge',
     klive_ffmpeg_speed_ratio: 'gauge',
     klive_kaltura_ks_expiry_timestamp_seconds: 'gauge',
+    klive_kaltura_live_registrations_total: 'counter',
+    klive_kaltura_live_registration_kicks_total: 'counter',
   };
   for (const [name, type] of Object.entries(expected)) t.is(families.get(name), type, name);
   const value = (name: string, labels: Record<string, string> = {}) =>
     samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
   t.is(value('klive_connections', { role: 'publisher' }), 1);
   t.is(value('klive_publishes'), 1);
+  t.true((value('klive_kaltura_live_registrations_total', { action: 'register', result: 'ok' }) ?? 0) >= 2, 'BROADCASTING then PLAYABLE');
   t.is(value('klive_publishes_total', { result: 'accepted' }), 1);
   t.true((value('klive_received_bytes_total') ?? 0) > 500_000);
   const promBitrate = value('klive_stream_bitrate_bits_per_second', { stream: `${ENTRY}_1`, entry: ENTRY, kind: 'input' }) ?? 0;
@@ -278,4 +291,27 @@ test('token modes: only a metrics token serves /metrics and answers 403 DISABLED
   const off = await start({}, {});
   t.is(off.daemon.controlPlane, undefined);
   t.true(off.lines.some((l) => l.includes('"level":"warn"') && l.includes('set admin.token (KLIVE_ADMIN_TOKEN)')), off.lines.join('\n'));
+});
+
+test('an SRT input: diagnostics and the dashboard data show its protocol, RTT, loss and retransmission rates; /metrics has the SRT series', async (t) => {
+  t.timeout(60_000);
+  const env = await startOpsEnv();
+  t.teardown(() => env.stop());
+  const http = new OpsClient(env.admin);
+  const url = `srt://127.0.0.1:${env.daemon.srtPort}?streamid=#:::e=${ENTRY},st=0,p=${DEMO_ENTRY_TOKEN}`;
+  const encoder = start(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-re', '-i', clip.path, '-c', 'copy', '-f', 'mpegts', url], 50_000);
+  t.teardown(() => void encoder.child.kill('SIGKILL'));
+  const input = await until('the SRT input with link figures', 30_000, async () => {
+    const r = (await http.get('/diagnostics/entries', ADMIN_TOKEN)).json<EntriesReport>();
+    const i = r.entries.find((x) => x.entryId === ENTRY)?.inputs[0];
+    return i?.srt ? i : undefined;
+  }, 500);
+  t.is(input.protocol, 'srt');
+  t.is(input.encoder, 'SRT');
+  t.like(input.video, { codec: 'H264', width: 640, height: 360 });
+  t.true(input.srt !== undefined && input.srt.rttMs >= 0 && input.srt.lossPercent === 0 && input.srt.retransmitPercent === 0, JSON.stringify(input.srt));
+  const { samples } = parsePrometheus((await http.get('/metrics', METRICS_TOKEN)).text);
+  t.is(samples.find((s) => s.name === 'klive_publishers_by_protocol' && s.labels.protocol === 'srt')?.value, 1);
+  t.true((samples.find((s) => s.name === 'klive_srt_packets' && s.labels.kind === 'received' && s.labels.stream === `${ENTRY}_1`)?.value ?? 0) > 0);
+  t.true(samples.some((s) => s.name === 'klive_srt_rtt_seconds' && s.labels.entry === ENTRY));
 });

@@ -7,8 +7,8 @@
  * Screenshots: __test__/out/dashboard-desktop.png and dashboard-phone.png (gitignored).
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
+
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { ADMIN_TOKEN, ENTRY, cbrClip, startOpsEnv } from './helpers/control-plane';
@@ -37,7 +37,7 @@ test('dashboard: a live entry appears within 5 s, its preview plays, kill ends t
   const env = await startOpsEnv();
   t.teardown(() => env.stop());
 
-  const userDataDir = mkdtempSync(join(tmpdir(), 'klive-dashboard-'));
+  const userDataDir = tempDir('chromium');
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -92,8 +92,13 @@ test('dashboard: a live entry appears within 5 s, its preview plays, kill ends t
 
   // Wait for a couple of polls so the sparkline has points, then keep screenshots.
   await page.waitForFunction(`/bit\\/s/.test(document.querySelector('.legend .bitrate')?.textContent ?? '')`, undefined, { timeout: 30_000 });
+  // Kaltura's view of the entry: registered PLAYABLE once its renditions have segments.
+  // (Polled from here: the dashboard's CSP forbids the string evaluation waitForFunction may use.)
+  const deadline = Date.now() + 15_000;
+  while (!/Kaltura live status\s*PLAYABLE/.test((await page.textContent(`[data-entry="${ENTRY}"]`)) ?? '') && Date.now() < deadline) await page.waitForTimeout(250);
   const text = await page.textContent(`[data-entry="${ENTRY}"]`);
   t.regex(text ?? '', /640×360/);
+  t.regex(text ?? '', /Kaltura live status\s*PLAYABLE/);
   t.regex(text ?? '', /H264/);
   mkdirSync(OUT, { recursive: true });
   await page.screenshot({ path: join(OUT, 'dashboard-desktop.png'), fullPage: true });

@@ -6,9 +6,10 @@
 import test from 'ava';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
+import { tempDir } from './helpers/media';
 import { inspect } from 'node:util';
 import { AdminSession } from '../src/kaltura/admin-session';
 import { KalturaApi } from '../src/kaltura/api';
@@ -306,7 +307,7 @@ test('wrappers send Kaltura parameter names (authenticate, reportStatus, lists, 
 test('uploadToken.upload sends multipart with the chunk fields and the file bytes in fileData', async (t) => {
   const srv = await kalturaServer(t, [json({ objectType: 'KalturaUploadToken', id: '0_tok', status: 2 })]);
   const { api, session } = setup(srv.url);
-  const dir = mkdtempSync(join(tmpdir(), 'klive-upload-'));
+  const dir = tempDir('upload');
   const file = join(dir, 'seg.mp4');
   const bytes = Buffer.from(Array.from({ length: 70000 }, (_, i) => (i * 7) % 256));
   writeFileSync(file, bytes);

@@ -9,9 +9,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
+import { tempDir } from './helpers/media';
 import { DEMO_ENTRY_ID, DEMO_MBR_ENTRY_ID, DEMO_PASSTHROUGH_ENTRY_ID, demoFixtures, startKalturaEmulator } from '../src/dev';
 import {
   FfmpegArgsError,
@@ -38,12 +39,6 @@ import {
 
 const FFMPEG = resolveFfmpeg().path;
 const FFPROBE = resolveFfprobe().path;
-
-function tempDir(prefix: string): string {
-  const base = join(tmpdir(), 'klive-test');
-  mkdirSync(base, { recursive: true });
-  return mkdtempSync(join(base, `${prefix}-`));
-}
 
 function scratch(t: ExecutionContext, prefix: string): string {
   const dir = tempDir(prefix);

@@ -16,6 +16,8 @@
 // (cleared at start); --hls-memory-budget BYTES sets the global memory budget of the live
 // edges; --dvr-window-ms MS gives every packaged stream a DVR window. A line `store` on stdin
 // answers `{"reply":"store",…hlsStore()}`. --record-segment-ms MS sets the recording segment length.
+// With --srt, the SRT listener is on too (an OS-chosen UDP port, printed as "srtPort"); SRT
+// peers are accepted like RTMP publishers (stream `<entry>_1` from the `#:::e=<entry>` stream id).
 // Lines on stdin (any mode):
 //   `rec`          → `{"reply":"rec","recordings":[…recordings()],"segmentEvents":N,
 //                     "segments":[last 20 recordingSegment events],"errors":[…],
@@ -33,6 +35,7 @@ interface Argv {
   hlsMemoryBudget?: number
   dvrWindowMs?: number
   recordSegmentMs?: number
+  srt?: boolean
 }
 
 function parseArgv(argv: string[]): Argv {
@@ -43,13 +46,16 @@ function parseArgv(argv: string[]): Argv {
   let hlsMemoryBudget: number | undefined
   let dvrWindowMs: number | undefined
   let recordSegmentMs: number | undefined
+  let srt = false
   const count = (flag: string, text: string | undefined): number => {
     const v = Number(text)
     if (!Number.isInteger(v) || v < 0) throw new Error(`bad ${flag} '${text}'`)
     return v
   }
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--hls-dir') {
+    if (argv[i] === '--srt') {
+      srt = true
+    } else if (argv[i] === '--hls-dir') {
       hlsDir = argv[++i]
       if (!hlsDir) throw new Error('--hls-dir needs a directory')
     } else if (argv[i] === '--hls-memory-budget') {
@@ -68,15 +74,19 @@ function parseArgv(argv: string[]): Argv {
       positional.push(argv[i])
     }
   }
-  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs }
+  return { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, srt }
 }
 
 type RecordingSegmentEvent = Extract<IngestEvent, { type: 'recordingSegment' }>
 
 async function main(): Promise<void> {
-  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs } = parseArgv(process.argv.slice(2))
+  const { positional, hlsTargetMs, recordDir, hlsDir, hlsMemoryBudget, dvrWindowMs, recordSegmentMs, srt } = parseArgv(process.argv.slice(2))
   const host = positional[0] ?? '127.0.0.1'
   const options: RtmpServerOptions = { host, port: 0 }
+  if (srt) {
+    options.srtHost = host
+    options.srtPort = 0
+  }
   if (hlsDir !== undefined) options.hlsDirectory = hlsDir
   if (hlsMemoryBudget !== undefined) options.hlsMemoryBudgetBytes = hlsMemoryBudget
   if (hlsTargetMs !== undefined) options.hostname = 'bench'
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
   server = await startRtmpServer(options, onEvent)
   for (const p of pending.splice(0)) accept(server, p.requestId, p.streamName)
   const running = server
-  process.stdout.write(JSON.stringify({ port: running.port, pid: process.pid, version: nativeVersion(), hls: hlsTargetMs !== undefined, record: recordDir !== undefined }) + '\n')
+  process.stdout.write(JSON.stringify({ port: running.port, srtPort: running.srtPort ?? null, pid: process.pid, version: nativeVersion(), hls: hlsTargetMs !== undefined, record: recordDir !== undefined }) + '\n')
   const reply = (obj: Record<string, unknown>): void => {
     process.stdout.write(JSON.stringify(obj) + '\n')
   }

@@ -3,7 +3,7 @@
 // napi-rs's cross toolchain (gcc with a glibc 2.17 sysroot, an npm package that `napi build
 // --use-napi-cross` fetches) links it against old glibc symbols, so the one binary runs on
 // RHEL/Rocky 8, Ubuntu 20.04, Debian 10+ and everything newer. C code built by cc-rs crates
-// goes through the same gcc and sysroot. Then the glibc check: the build fails above 2.28.
+// (mimalloc) is compiled against the same sysroot. Then the glibc check: the build fails above 2.28.
 //
 // Other platforms are built by .github/workflows/release.yml on their own runners.
 'use strict';
@@ -18,7 +18,10 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
 const napiManifest = require.resolve('@napi-rs/cli/package.json', { paths: [root] });
 const napi = join(napiManifest, '..', require(napiManifest).bin.napi);
 const outDir = join('npm', 'linux-x64-gnu');
-const run = (args) => execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// C code of cc-built crates goes through the host gcc against the cross toolchain's sysroot
+// (scripts/cross-cc.sh says why); a TARGET_CC the caller sets wins.
+const env = { ...process.env, TARGET_CC: process.env.TARGET_CC || join(__dirname, 'cross-cc.sh') };
+const run = (args) => execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
 run([napi, 'build', '--platform', '--release', '--strip', '--no-const-enum',
   '--manifest-path', 'crates/napi/Cargo.toml', '--target', 'x86_64-unknown-linux-gnu', '--use-napi-cross',
   '--output-dir', outDir, '--no-js',

@@ -10,7 +10,7 @@
  * puts it in an error message.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS } from './log';
 import { defaultStateRoot, devStateRoot, ephemeralHlsDirectoryName } from './paths/defaults';
@@ -42,6 +42,11 @@ const kalturaSchema = z
     ksRenewMarginSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(3600),
     /** serverNode.reportStatus heartbeat; 0 registers once at start only. */
     heartbeatIntervalSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').default(60),
+    /**
+     * liveStream.registerMediaServer PLAYABLE refresh of every live entry; Kaltura drops an
+     * entry-server-node not refreshed for 120 s (media_server_cache_expiry).
+     */
+    registrationRefreshSeconds: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(1, 'must be >= 1').max(110, 'must be <= 110 (Kaltura expires nodes after 120 s)').default(60),
   })
   .strict();
 
@@ -57,6 +62,17 @@ const schema = z
     // HTTP is served on the RTMP port (first-byte sniffing, as Wowza did); a separate HTTP
     // listener only when http.port is set.
     http: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.optional() }).strict().default({}),
+    /** SRT ingest (UDP): off unless a port is set (on in --dev: 9000). */
+    srt: z.object({ host: nonEmpty.default('0.0.0.0'), port: port.optional() }).strict().default({}),
+    /**
+     * RTMPS ingest (RTMP in TLS): off unless a port is set (Kaltura's default is 443; on in --dev:
+     * 1936 with a generated self-signed certificate). The certificate chain and key are PEM files,
+     * reloaded without a restart when they change.
+     */
+    rtmps: z
+      .object({ host: nonEmpty.default('0.0.0.0'), port: port.optional(), certFile: nonEmpty.optional(), keyFile: nonEmpty.optional() })
+      .strict()
+      .default({}),
     limitOrigin: z.object({ headerName: nonEmpty.optional(), headerValue: nonEmpty.optional() }).strict().default({}),
     recording: z
       .object({
@@ -201,6 +217,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'kaltura.ksExpirySeconds': { kind: 'int', env: 'KLIVE_KS_EXPIRY_SECONDS' },
   'kaltura.ksRenewMarginSeconds': { kind: 'int', env: 'KLIVE_KS_RENEW_MARGIN_SECONDS' },
   'kaltura.heartbeatIntervalSeconds': { kind: 'int', env: 'KLIVE_HEARTBEAT_INTERVAL_SECONDS' },
+  'kaltura.registrationRefreshSeconds': { kind: 'int', env: 'KLIVE_REGISTRATION_REFRESH_SECONDS' },
   workMode: { kind: 'string', env: 'KLIVE_WORK_MODE' },
   hostname: { kind: 'string', env: 'KLIVE_HOSTNAME' },
   applicationName: { kind: 'string', env: 'KLIVE_APPLICATION_NAME' },
@@ -208,6 +225,12 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   'rtmp.port': { kind: 'int', env: 'KLIVE_RTMP_PORT' },
   'http.host': { kind: 'string', env: 'KLIVE_HTTP_HOST' },
   'http.port': { kind: 'int', env: 'KLIVE_HTTP_PORT' },
+  'srt.host': { kind: 'string', env: 'KLIVE_SRT_HOST' },
+  'srt.port': { kind: 'int', env: 'KLIVE_SRT_PORT' },
+  'rtmps.host': { kind: 'string', env: 'KLIVE_RTMPS_HOST' },
+  'rtmps.port': { kind: 'int', env: 'KLIVE_RTMPS_PORT' },
+  'rtmps.certFile': { kind: 'string', env: 'KLIVE_RTMPS_CERT_FILE' },
+  'rtmps.keyFile': { kind: 'string', env: 'KLIVE_RTMPS_KEY_FILE' },
   'limitOrigin.headerName': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_NAME' },
   'limitOrigin.headerValue': { kind: 'string', env: 'KLIVE_LIMIT_ORIGIN_HEADER_VALUE' },
   'recording.enabled': { kind: 'bool', env: 'KLIVE_RECORDING_ENABLED' },
@@ -322,13 +345,18 @@ export function validateConfig(
     const missing: string[] = [];
     if (c.kaltura.serviceUrl === undefined) missing.push(missingMessage('kaltura.serviceUrl'));
     if (c.kaltura.adminSecret === undefined) missing.push(missingMessage('kaltura.adminSecret'));
+    if (c.rtmps.port !== undefined && (c.rtmps.certFile === undefined || c.rtmps.keyFile === undefined)) {
+      missing.push(`${where('rtmps.port')}: rtmps.certFile and rtmps.keyFile: required when rtmps.port is set`);
+    }
     if (missing.length > 0) throw new ConfigError('CONFIG_MISSING', missing);
   }
+  const recording = recordingDefaults(c.recording, opts.dev === true);
   return {
     ...c,
     hostname: c.hostname ?? fullyQualifiedHostname(),
-    recording: recordingDefaults(c.recording, opts.dev === true),
+    recording,
     hls: { ...c.hls, directory: c.hls.directory ?? defaultHlsDirectory(c.rtmp.port, opts.dev === true) },
+    ...(opts.dev ? devListeners(c, join(dirname(recording.directory), 'tls')) : {}),
     auth: { ...c.auth, decisionTimeoutMs: c.auth.decisionTimeoutMs ?? c.kaltura.timeoutMs },
   };
 }
@@ -345,6 +373,24 @@ function recordingDefaults(r: Parsed['recording'], dev: boolean): KliveConfig['r
     directory,
     sharedDirectory: r.sharedDirectory ?? join(directory, 'shared'),
     stateDirectory: r.stateDirectory ?? join(directory, '.state'),
+  };
+}
+
+/**
+ * `--dev` turns SRT and RTMPS on: 9000 and 1936 next to RTMP's 1935, or OS-chosen ports when the
+ * RTMP port is (so that test daemons never collide); RTMPS with a self-signed certificate in the
+ * dev state directory, made at start when missing (daemon.ts).
+ */
+function devListeners(c: Parsed, tls: string): Pick<Parsed, 'srt' | 'rtmps'> {
+  const ephemeral = c.rtmp.port === 0;
+  return {
+    srt: { ...c.srt, port: c.srt.port ?? (ephemeral ? 0 : 9000) },
+    rtmps: {
+      ...c.rtmps,
+      port: c.rtmps.port ?? (ephemeral ? 0 : 1936),
+      certFile: c.rtmps.certFile ?? join(tls, 'dev-cert.pem'),
+      keyFile: c.rtmps.keyFile ?? join(tls, 'dev-key.pem'),
+    },
   };
 }
 

@@ -8,9 +8,10 @@
  */
 import { version } from './package-info';
 import { ConfigError, MEDIA_SERVER_PARTNER_ID, redactConfig, type KliveConfig } from './config';
-import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, DEMO_RECORDING_ENTRY_ID, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
+import { demoFixtures, DEMO_ENTRY_ID, DEMO_ENTRY_TOKEN, DEMO_PARTNER_ID, DEMO_RECORDING_ENTRY_ID, DEMO_SRT_ENTRY_ID, DEMO_SRT_PASS, MEDIA_SERVER_ADMIN_SECRET } from './dev/demo-fixtures';
+import { srtStreamId } from './dev/srt-pass';
 import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
-import { nativeVersion } from './ingest/native';
+import { nativeVersion, writeSelfSignedCert } from './ingest/native';
 import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
 import { AdminSession } from './kaltura/admin-session';
 import { KalturaApi } from './kaltura/api';
@@ -20,6 +21,7 @@ import { DecisionStore, DECISIONS_FILE } from './kaltura/decision-store';
 import { withLastKnownPlans } from './kaltura/last-known-plans';
 import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
+import { LiveRegistration } from './kaltura/live-registration';
 import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
 import { ErrorLog, startDaemonControlPlane, type ControlPlane, type RecordError } from './http';
 import { createLogger, type Logger } from './log';
@@ -29,8 +31,8 @@ import { DeliveryQueue, RecordingManager, RecordingPolicy } from './recording';
 import { RuntimeDirectory } from './paths/runtime-dir';
 import { isOwnEphemeralHlsDirectory, sweepEphemeralHlsDirectories } from './paths/defaults';
 import { guardProcess } from './process-guard';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { mediaServerClientTag } from './hostname';
 
 export interface DaemonOptions {
@@ -61,8 +63,14 @@ export interface DaemonHandle {
   /** Recordings and their delivery to Kaltura. */
   readonly recordings: { manager: RecordingManager; queue: DeliveryQueue };
   readonly kaltura: DaemonKaltura;
+  /** Kaltura's entry-server-nodes of the entries live here (registerMediaServer lifecycle). */
+  readonly registration: LiveRegistration;
   /** The bound RTMP port. */
   readonly rtmpPort: number;
+  /** The bound SRT (UDP) port, when SRT is on. */
+  readonly srtPort: number | undefined;
+  /** The bound RTMPS port, when RTMPS is on. */
+  readonly rtmpsPort: number | undefined;
   /** This daemon's private directory of transcoder sockets (removed at stop). */
   readonly runtimeDirectory: string;
   /** The last refusals (url with token masked, message, ip, time), oldest first. */
@@ -91,6 +99,15 @@ export interface DevInstructions {
   recordingDirectory: string;
   recordingSharedDirectory: string;
   recordingSegmentSeconds: number;
+  /** SRT publish URL of the demo entry (stream id with its stream password), when SRT is on. */
+  srtUrl?: string;
+  /** ffmpeg publishing the test signal over SRT. */
+  srtFfmpegCommand?: string;
+  /** SRT URL and passphrase of the encrypted demo entry (its stream id carries `ep=`). */
+  srtEncryptedUrl?: string;
+  srtPassphrase?: string;
+  /** RTMPS server URL (same stream key as RTMP), when RTMPS is on; the dev certificate is self-signed. */
+  rtmpsServer?: string;
 }
 
 export interface DevDaemonHandle extends DaemonHandle {
@@ -189,10 +206,22 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     };
     undo.push(removeOwnHlsDirectory);
 
+    if (options.dev && config.rtmps.port !== undefined && config.rtmps.certFile && config.rtmps.keyFile && !existsSync(config.rtmps.certFile)) {
+      // --dev: a self-signed certificate so that RTMPS works out of the box (encoders must be
+      // told to accept it; production configures a real one).
+      mkdirSync(dirname(config.rtmps.certFile), { recursive: true, mode: 0o700 });
+      writeSelfSignedCert(['localhost', '127.0.0.1', config.hostname], config.rtmps.certFile, config.rtmps.keyFile);
+    }
     const ingest = await RtmpIngest.start({
       ...options.ingest,
       host: config.rtmp.host,
       port: config.rtmp.port,
+      srtHost: config.srt.port === undefined ? undefined : config.srt.host,
+      srtPort: config.srt.port,
+      rtmpsHost: config.rtmps.port === undefined ? undefined : config.rtmps.host,
+      rtmpsPort: config.rtmps.port,
+      tlsCertFile: config.rtmps.port === undefined ? undefined : config.rtmps.certFile,
+      tlsKeyFile: config.rtmps.port === undefined ? undefined : config.rtmps.keyFile,
       httpHost: config.http.host,
       httpPort: config.http.port,
       hostname: config.hostname,
@@ -208,11 +237,52 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
         const verdict = await gates.onPublish(event);
         const admitted = verdict.accept ? auth.connection(event.connectionId) : undefined;
         if (!admitted || !orchestrator) return verdict;
+        const impersonate = impersonation === 'entry-partner' ? admitted.partnerId : undefined;
         // The stream must also have a usable transcode plan (the old server's rule).
-        return orchestrator.admit(event, { entry: admitted.entry, impersonate: impersonation === 'entry-partner' ? admitted.partnerId : undefined, serverIndex: admitted.serverIndex });
+        const planned = await orchestrator.admit(event, { entry: admitted.entry, impersonate, serverIndex: admitted.serverIndex });
+        if (planned.accept) {
+          registration.publish({
+            entryId: admitted.entryId,
+            serverIndex: admitted.serverIndex,
+            streamName: event.streamName,
+            connectionId: event.connectionId,
+            impersonate,
+            records: (admitted.entry.recordStatus ?? 0) !== 0,
+          });
+        }
+        // An SRT caller that encrypts uses the entry's SRT pass as its passphrase (RTMP ignores it).
+        const srtPass = admitted.entry.srtPass;
+        return planned.accept && typeof srtPass === 'string' && srtPass !== '' ? { ...planned, srtPassphrase: srtPass } : planned;
       },
     });
     undo.push(() => ingest.close(0));
+    // Kaltura's view of what is live here (registerMediaServer / unregisterMediaServer).
+    const registration = new LiveRegistration({
+      api,
+      hostname: config.hostname,
+      applicationName: config.applicationName,
+      refreshMs: config.kaltura.registrationRefreshSeconds * 1000,
+      graceMs: config.recording.republishGraceSeconds * 1000,
+      isPlayable: (renditions) => {
+        const hls = new Map(ingest.hlsStreams().map((h) => [h.name, h] as const));
+        return renditions.every((name) => {
+          const stream = hls.get(name);
+          return stream !== undefined && stream.live && stream.segmentsWritten > 0;
+        });
+      },
+      kick: (connectionIds, reason) => {
+        for (const connectionId of connectionIds) {
+          errors.recorder('kaltura', `publish ended: Kaltura refuses the live entry: ${reason.message}`, { connectionId, entryId: auth.entryOf(connectionId) });
+          try {
+            ingest.killConnection(connectionId);
+          } catch {
+            // Already gone.
+          }
+        }
+      },
+      log: kalturaLog.child({ component: 'registration' }),
+    });
+    ingest.on('unpublish', (e) => registration.unpublish(e.streamName));
     auth.on('stale', (e) =>
       errors.recorder('kaltura', `publisher admitted from Kaltura's decision of ${Math.round(e.ageMs / 1000)} s ago: ${e.reason}`, { entryId: e.entryId, connectionId: e.connectionId }),
     );
@@ -239,7 +309,10 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       ffmpegPath: ffmpeg.path,
       workDir: runtime.path,
       log: log.child({ component: 'transcode' }),
-      onPipelineStarted: (started) => void recordings.onPipelineStarted(started),
+      onPipelineStarted: (started) => {
+        registration.renditions(started.sourceStreamName, started.renditions);
+        void recordings.onPipelineStarted(started);
+      },
     });
     undo.push(() => orchestrator?.close());
     const recordings = new RecordingManager({
@@ -277,6 +350,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
 
     const controlPlane = await startDaemonControlPlane({ config, dev: options.dev === true, version, ingest, auth, transcodes: orchestrator, kaltura: { client, session }, errors, log: log.child({ component: 'http' }) });
     undo.push(() => controlPlane?.close());
+    controlPlane?.setLiveStatusSource(registration);
     controlPlane?.setRecordingSource({
       deliveries: () => {
         const c = queue.counters();
@@ -295,6 +369,8 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       version,
       nativeVersion: nativeVersion(),
       rtmp: ingest.address,
+      srt: ingest.srtPort === undefined ? undefined : `${config.srt.host}:${ingest.srtPort}`,
+      rtmps: ingest.rtmpsPort === undefined ? undefined : `${config.rtmps.host}:${ingest.rtmpsPort}`,
       http: ingest.httpPort === undefined ? undefined : `${config.http.host}:${ingest.httpPort}`,
       ffmpeg: `${ffmpeg.path} (${ffmpeg.source})`,
       hostname: config.hostname,
@@ -312,7 +388,10 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       transcodes: orchestrator,
       recordings: { manager: recordings, queue },
       kaltura: { client, api, session },
+      registration,
       rtmpPort: ingest.port,
+      srtPort: ingest.srtPort,
+      rtmpsPort: ingest.rtmpsPort,
       runtimeDirectory: runtime.path,
       refusals: () => auth.refusals(),
       controlPlane,
@@ -330,7 +409,10 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
           removeOwnHlsDirectory();
           await queue.stop();
           await answers.close();
-          await withTimeout(Promise.all([node.markOffline(), auth.flushBeacons()]), SHUTDOWN_KALTURA_WAIT_MS);
+          // Kaltura hears that the entries stopped here before the node goes offline.
+          const beacons = auth.flushBeacons();
+          await withTimeout(registration.shutdown(), SHUTDOWN_KALTURA_WAIT_MS);
+          await withTimeout(Promise.all([node.markOffline(), beacons]), SHUTDOWN_KALTURA_WAIT_MS);
           log.info('stopped');
           unguard();
         })();
@@ -371,6 +453,15 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
     `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
   const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
   const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
+  const srtUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_ENTRY_ID, 0, DEMO_ENTRY_TOKEN)}`;
+  const srtEncryptedUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_SRT_ENTRY_ID, 0, DEMO_ENTRY_TOKEN, DEMO_SRT_PASS)}`;
+  const srtFfmpegCommand =
+    srtUrl === undefined
+      ? undefined
+      : `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
+        `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f mpegts '${srtUrl}'`;
+  const rtmpsServer =
+    daemon.rtmpsPort === undefined ? undefined : `rtmps://${host}:${daemon.rtmpsPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}`;
   const stopDaemon = daemon.stop;
   let stopping: Promise<void> | undefined;
   return {
@@ -387,6 +478,11 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
       recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
       recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
       recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
+      srtUrl,
+      srtFfmpegCommand,
+      srtEncryptedUrl,
+      srtPassphrase: srtEncryptedUrl === undefined ? undefined : DEMO_SRT_PASS,
+      rtmpsServer,
     },
     stop() {
       stopping ??= (async () => {
@@ -413,6 +509,22 @@ export function devBanner(handle: DevDaemonHandle): string {
     `  Server:     ${i.obsServer}`,
     `  Stream Key: ${i.obsStreamKey}`,
     '',
+    ...(i.srtFfmpegCommand && i.srtUrl
+      ? [
+          'Or over SRT (MPEG-TS; the stream id carries the entry and its stream password, as Kaltura hands it out):',
+          `  ${i.srtFfmpegCommand}`,
+          `  OBS: Server ${i.srtUrl}`,
+          ...(i.srtEncryptedUrl ? [`  Encrypted (entry ${DEMO_SRT_ENTRY_ID}, SRT passphrase ${i.srtPassphrase}): ${i.srtEncryptedUrl}&passphrase=${i.srtPassphrase}`] : []),
+          '',
+        ]
+      : []),
+    ...(i.rtmpsServer
+      ? [
+          'Or over RTMPS (RTMP in TLS; this dev certificate is self-signed, so the encoder must accept it):',
+          `  Server: ${i.rtmpsServer}   Stream Key: ${i.obsStreamKey}`,
+          '',
+        ]
+      : []),
     'Watch it (HLS master playlist of every rendition, on the RTMP port; playable a few seconds after the publish starts):',
     `  ${i.playbackUrl}`,
     `  ${i.ffplayCommand}`,

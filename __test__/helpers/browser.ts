@@ -5,11 +5,11 @@
  * keeps counters the test reads: currentTime, `waiting` events, hls.js errors (stalls), levels
  * and the fragments loaded per level.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
+import { tempDir } from './media';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's chromium (`apt-get install chromium`); KLIVE_CHROMIUM overrides. */
@@ -223,7 +223,7 @@ export function chromiumMissing(): string | undefined {
 
 /** Launch Chromium with a fresh user-data dir and open the player page on `src`. */
 export async function openPlayer(pageServer: PageServer, src: string): Promise<Player> {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'klive-chromium-'));
+  const userDataDir = tempDir('chromium');
   let context: BrowserContext | undefined;
   try {
     context = await chromium.launchPersistentContext(userDataDir, {

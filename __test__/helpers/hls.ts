@@ -32,6 +32,8 @@ export interface TestEntry {
   /** Default 0 (not recorded). */
   recordStatus?: number;
   recordedEntryId?: string;
+  /** SRT pass (the SRT passphrase; its encrypted form is an `ep=` token). */
+  srtPass?: string;
 }
 
 /**
@@ -51,6 +53,7 @@ export function fixturesWith(entries: TestEntry[]): EmulatorFixtures {
       conversionProfileId: profileId,
       recordStatus: e.recordStatus ?? 0,
       ...(e.recordedEntryId ? { recordedEntryId: e.recordedEntryId } : {}),
+      ...(e.srtPass ? { srtPass: e.srtPass } : {}),
       dvrStatus: e.dvrStatus ?? 0,
       dvrWindow: 120,
       segmentDuration: e.segmentDuration ?? 2000,
@@ -67,8 +70,12 @@ export interface HlsEnv {
   lines: string[];
   /** `http://127.0.0.1:<rtmp port>`: the origin on the RTMP port. */
   origin: string;
-  /** The contract's publish URL of `<entryId>_<n>`. */
-  publishUrl(entryId: string, n?: number): string;
+  /** The contract's publish URL of `<entryId>_<n>` (server index `i`, default 0). */
+  publishUrl(entryId: string, n?: number, i?: 0 | 1): string;
+  /** Kaltura's SRT URL of an entry (`#:::e=…,st=0,p=<token>`), when SRT is on; `streamId` overrides the stream id. */
+  srtUrl(entryId: string, streamId?: string): string;
+  /** The RTMPS form of publishUrl, when RTMPS is on. */
+  rtmpsUrl(entryId: string, token?: string): string;
   stop(): Promise<void>;
 }
 
@@ -81,11 +88,19 @@ export interface HlsEnvOptions {
   hls?: KliveConfigInput['hls'];
   workMode?: KliveConfigInput['workMode'];
   /** Merged over the emulator's URL and the media-server partner's secret (eCDN: a partner's own). */
-  kaltura?: { partnerId?: number; adminSecret?: string };
+  kaltura?: { partnerId?: number; adminSecret?: string; registrationRefreshSeconds?: number };
+  /** This server's node hostname; default HLS_TEST_HOST. */
+  hostname?: string;
+  /** RTMP (and HLS) bind address; default 127.0.0.1. */
+  rtmpHost?: string;
   /** Default: a new emulator with `fixtures`. */
   emulator?: KalturaEmulator;
   /** The control plane (off by default: no admin token). */
   admin?: KliveConfigInput['admin'];
+  /** SRT ingest (off by default). */
+  srt?: KliveConfigInput['srt'];
+  /** RTMPS ingest (off by default). */
+  rtmps?: KliveConfigInput['rtmps'];
 }
 
 /** The emulator and a daemon against it (RTMP + HTTP on one ephemeral port). */
@@ -96,12 +111,14 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
   const logger = createLogger({ level: 'debug', format: 'json', sink: { write: (line: string) => lines.push(line) } });
   const config = validateConfig({
     kaltura: { serviceUrl: emulator.url, adminSecret: MEDIA_SERVER_ADMIN_SECRET, timeoutMs: 5000, heartbeatIntervalSeconds: 0, ...options.kaltura },
-    hostname: HLS_TEST_HOST,
-    rtmp: { host: '127.0.0.1', port: 0 },
+    hostname: options.hostname ?? HLS_TEST_HOST,
+    rtmp: { host: options.rtmpHost ?? '127.0.0.1', port: 0 },
     ...(options.http ? { http: options.http } : {}),
     ...(options.limitOrigin ? { limitOrigin: options.limitOrigin } : {}),
     ...(options.workMode ? { workMode: options.workMode } : {}),
     ...(options.admin ? { admin: options.admin } : {}),
+    ...(options.srt ? { srt: options.srt } : {}),
+    ...(options.rtmps ? { rtmps: options.rtmps } : {}),
     recording: { directory: tempDir('rec'), ...options.recording },
     hls: { directory: tempDir('hls-store'), ...options.hls },
   });
@@ -117,8 +134,10 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
     emulator,
     daemon,
     lines,
-    origin: `http://127.0.0.1:${daemon.rtmpPort}`,
-    publishUrl: (entryId, n = 1) => `rtmp://127.0.0.1:${daemon.rtmpPort}/kLive/?p=102&e=${entryId}&i=0&t=${DEMO_ENTRY_TOKEN}/${entryId}_${n}`,
+    origin: `http://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpPort}`,
+    publishUrl: (entryId, n = 1, i = 0) => `rtmp://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpPort}/kLive/?p=102&e=${entryId}&i=${i}&t=${DEMO_ENTRY_TOKEN}/${entryId}_${n}`,
+    srtUrl: (entryId, streamId) => `srt://${options.rtmpHost ?? '127.0.0.1'}:${daemon.srtPort}?streamid=${streamId ?? `#:::e=${entryId},st=0,p=${DEMO_ENTRY_TOKEN}`}`,
+    rtmpsUrl: (entryId, token = DEMO_ENTRY_TOKEN) => `rtmps://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpsPort}/kLive/?p=102&e=${entryId}&i=0&t=${token}/${entryId}_1`,
     stop() {
       stopping ??= (async () => {
         await daemon.stop();
@@ -171,7 +190,7 @@ export function publishDetailed(url: string, source: DetailedSource, timeoutMs =
       '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps}k`, '-pix_fmt', 'yuv420p',
       '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
       ...(codecIdStrings ? ['-metadata', 'videocodecidstring=H264', '-metadata', 'audiocodecidstring=AAC'] : []),
-      '-f', 'flv', url,
+      ...(url.startsWith('srt:') ? ['-f', 'mpegts'] : ['-f', 'flv']), url,
     ],
     timeoutMs,
   );

@@ -3,7 +3,7 @@
  * the way the product finds them: $KLIVE_FFMPEG / $KLIVE_FFPROBE, then PATH.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -56,10 +56,30 @@ export function start(cmd: string, args: string[], timeoutMs = 60_000): Running 
   return { child, done };
 }
 
+const madeTempDirs: string[] = [];
+
+/**
+ * A fresh directory under $TMPDIR/klive-test, removed when the test file's process (or AVA
+ * worker thread) exits: recordings, HLS segments and state of every run would otherwise pile up
+ * (gigabytes after a few suite runs). KLIVE_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+ */
 export function tempDir(prefix: string): string {
   const base = join(tmpdir(), 'klive-test');
   mkdirSync(base, { recursive: true });
-  return mkdtempSync(join(base, `${prefix}-`));
+  if (madeTempDirs.length === 0 && process.env.KLIVE_KEEP_TEST_DIRS !== '1') process.on('exit', removeTempDirs);
+  const dir = mkdtempSync(join(base, `${prefix}-`));
+  madeTempDirs.push(dir);
+  return dir;
+}
+
+function removeTempDirs(): void {
+  for (const dir of madeTempDirs.splice(0)) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // A child still writing into it: left for the OS's tmp cleaning.
+    }
+  }
 }
 
 export interface LiveSource {

@@ -21,6 +21,10 @@ export const DEMO_PASSTHROUGH_ENTRY_ID = '0_demopass';
 export const DEMO_MBR_ENTRY_ID = '0_demombr1';
 /** Passthrough entry with recording on: publish → HLS → MP4 segments → appendRecording. */
 export const DEMO_RECORDING_ENTRY_ID = '0_demorec1';
+/** Passthrough entry with an SRT pass: its SRT stream id carries `ep=` and the caller encrypts. */
+export const DEMO_SRT_ENTRY_ID = '0_demosrt1';
+/** The demo SRT pass (the SRT passphrase of DEMO_SRT_ENTRY_ID). */
+export const DEMO_SRT_PASS = 'demosrtpass2026';
 
 export const DEMO_PROFILES = { passthrough: 1001, transcoded: 1002, multiIngest: 1003 } as const;
 
@@ -35,6 +39,9 @@ export function demoFixtures(): EmulatorFixtures {
         adminSecret: DEMO_ADMIN_SECRET,
         secret: DEMO_USER_SECRET,
         permissions: ['FEATURE_LIVE_STREAM', 'FEATURE_KALTURA_LIVE_STREAM', 'FEATURE_KALTURA_LIVE_STREAM_TRANSCODE'],
+        // Kaltura's default is 10 of each; the demo partner also serves load tests and benches.
+        maxLiveStreamInputs: 1000,
+        maxLiveStreamOutputs: 1000,
       },
       {
         id: -5,
@@ -50,6 +57,7 @@ export function demoFixtures(): EmulatorFixtures {
       { ...liveEntry, id: DEMO_PASSTHROUGH_ENTRY_ID, name: 'Demo live (passthrough)', conversionProfileId: DEMO_PROFILES.passthrough },
       { ...liveEntry, id: DEMO_MBR_ENTRY_ID, name: 'Demo live (multi-bitrate ingest)', conversionProfileId: DEMO_PROFILES.multiIngest },
       { ...liveEntry, id: DEMO_RECORDING_ENTRY_ID, name: 'Demo live (recorded)', conversionProfileId: DEMO_PROFILES.passthrough, recordStatus: 1 },
+      { ...liveEntry, id: DEMO_SRT_ENTRY_ID, name: 'Demo live (SRT, encrypted)', conversionProfileId: DEMO_PROFILES.passthrough, srtPass: DEMO_SRT_PASS },
     ],
     conversionProfiles: [
       { id: DEMO_PROFILES.passthrough, partnerId: DEMO_PARTNER_ID, name: 'Passthrough', flavorParamsIds: [32] },
@@ -148,6 +156,6 @@ export function demoFixtures(): EmulatorFixtures {
         audioBitrate: 64,
       },
     ],
-    requireRegisteredMediaServer: false,
+    requireRegisteredMediaServer: true,
   };
 }

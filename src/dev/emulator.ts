@@ -5,12 +5,13 @@
  */
 import { handleApiRequest } from './api-handler';
 import type { EmulatorCall } from './dispatcher';
-import type { EmulatorFixtures, FixtureEntry } from './fixtures';
+import type { EmulatorFixtures, FixtureEntry, FixtureEntryServerNode } from './fixtures';
+import { entryServerNodes, EntryServerNodeStatus, liveStatus } from './live-nodes';
 import { validateFixtures } from './fixtures';
 import { EmulatorError } from './errors';
 import { EmulatorHttpServer, type DownMode } from './http-server';
 import type { ReceivedRecordingChunk } from './received-recordings';
-import { EmulatorState, MEDIA_SERVER_PARTNER_ID, type BeaconRecord, type RecordingRecord, type ServerNodeRecord } from './state';
+import { EmulatorState, MEDIA_SERVER_PARTNER_ID, type BeaconRecord, type RecordingRecord, type ServerNodeRecord, type VodEntryRecord } from './state';
 
 export interface KalturaEmulatorOptions {
   /** Bind address, default 127.0.0.1. */
@@ -60,6 +61,20 @@ export interface KalturaEmulator {
   /** Registers an active media server node (what `--dev` does for its own host). */
   registerServerNode(hostName: string, options?: { partnerId?: number; transcoder?: string; GPUID?: number }): ServerNodeRecord;
   setRequireRegisteredMediaServer(required: boolean): void;
+  /** The entry's entry-server-nodes after expiry (what Kaltura holds now), copies. */
+  entryServerNodes(entryId: string): FixtureEntryServerNode[];
+  /** What liveStream.isLive answers: a PLAYABLE primary or backup node. */
+  isLive(entryId: string): boolean;
+  /** Partner status: 1 active, 2 content blocked, 3 fully blocked (live calls answer SERVICE_FORBIDDEN_CONTENT_BLOCKED). */
+  setPartnerStatus(partnerId: number, status: number): void;
+  /** Deletes a live entry (calls about it answer ENTRY_ID_NOT_FOUND). */
+  deleteEntry(entryId: string): void;
+  /** `media_server_cache_expiry` in ms (default 120000): nodes not updated for longer are removed. */
+  setEntryServerNodeExpiry(ms: number): void;
+  /** `live_session_reconnect_timeout` in ms (default 180000): PER_SESSION rotation threshold. */
+  setLiveSessionReconnectTimeout(ms: number): void;
+  /** The recorded (VOD) entry, e.g. the live entry's recordedEntryId. */
+  vodEntry(id: string): VodEntryRecord | undefined;
   /**
    * Simulates Kaltura being down: 'reset' (default) closes every connection at once,
    * 'hang' accepts requests and never answers, 'unavailable' answers HTTP 503.
@@ -157,6 +172,39 @@ class Emulator implements KalturaEmulator {
 
   setRequireRegisteredMediaServer(required: boolean): void {
     this.state.requireRegisteredMediaServer = required;
+  }
+
+  entryServerNodes(entryId: string): FixtureEntryServerNode[] {
+    const entry = this.state.entries.get(entryId);
+    return entry ? entryServerNodes(this.state, entry, Date.now()).map((n) => ({ ...n })) : [];
+  }
+
+  isLive(entryId: string): boolean {
+    const entry = this.state.entries.get(entryId);
+    return entry !== undefined && liveStatus(this.state, entry, Date.now()) === EntryServerNodeStatus.PLAYABLE;
+  }
+
+  setPartnerStatus(partnerId: number, status: number): void {
+    const partner = this.state.partners.get(partnerId);
+    if (!partner) throw new EmulatorError('FIXTURES_INVALID', `partner ${partnerId} is unknown`);
+    partner.status = status;
+  }
+
+  deleteEntry(entryId: string): void {
+    if (!this.state.entries.delete(entryId)) throw new EmulatorError('ENTRY_NOT_FOUND', `entry ${entryId} does not exist`);
+  }
+
+  setEntryServerNodeExpiry(ms: number): void {
+    this.state.entryServerNodeExpiryMs = ms;
+  }
+
+  setLiveSessionReconnectTimeout(ms: number): void {
+    this.state.liveSessionReconnectTimeoutMs = ms;
+  }
+
+  vodEntry(id: string): VodEntryRecord | undefined {
+    const v = this.state.vodEntries.get(id);
+    return v ? { ...v } : undefined;
   }
 
   setDown(down: boolean, mode: DownMode = 'reset'): void {

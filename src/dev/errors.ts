@@ -55,6 +55,16 @@ export const ApiErrors = {
   ASSET_ID_NOT_FOUND: 'ASSET_ID_NOT_FOUND;ID;Asset id "@ID@" not found',
   LIVE_STREAM_INVALID_TOKEN: 'LIVE_STREAM_INVALID_TOKEN;ENTRY_ID;Invalid token supplied for live entry [@ENTRY_ID@]',
   MEDIA_SERVER_NOT_FOUND: 'MEDIA_SERVER_NOT_FOUND;MEDIA_SERVER_ID;Media server [@MEDIA_SERVER_ID@] not found',
+  // Entry-server-node lifecycle (KalturaErrors.php; ENTRY_SERVER_NODE_NOT_FOUND's code is the real one).
+  ENTRY_SERVER_NODE_NOT_FOUND:
+    'ENTRY_SERVER_NODE_NOT_FOUND;ENTRY_ID,SERVER_TYPE;Entry server node with entry id [@ENTRY_ID@] and server type [@SERVER_TYPE@] not found',
+  LIVE_STREAM_EXCEEDED_MAX_PASSTHRU:
+    'LIVE_STREAM_EXCEEDED_MAX_PASSTHRU;ENTRY_ID;Partner exceeded max pass-through live streams in entry[@ENTRY_ID@]',
+  LIVE_STREAM_EXCEEDED_MAX_TRANSCODED:
+    'LIVE_STREAM_EXCEEDED_MAX_TRANSCODED;ENTRY_ID;Partner exceeded max concurrent transcoded live streams in entry[@ENTRY_ID@]',
+  LIVE_STREAM_ALREADY_BROADCASTING:
+    'LIVE_STREAM_ALREADY_BROADCASTING;ENTRY_ID,MEDIA_SERVER;Entry [@ENTRY_ID@] already broadcasting to server [@MEDIA_SERVER@]',
+  INVALID_ENTRY_ID: 'INVALID_ENTRY_ID;ID;Invalid entry id ["@ID@"]',
   SERVER_NODE_NOT_FOUND: 'SERVER_NODE_NOT_FOUND;HOST_NAME;server node with host name [@HOST_NAME@] not found',
   KALTURA_RECORDING_ENABLED:
     'KALTURA_RECORDING_ENABLED;PARTNER_ID;Kaltura recording is enabled for partner [@PARTNER_ID@] use liveStream->setRecordedContent to set the live recorded content',

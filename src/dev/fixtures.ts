@@ -26,14 +26,25 @@ export interface FixturePartner {
   partnerGroup?: string;
   /** KS version session.start hands out (default 2). */
   ksVersion?: 1 | 2;
+  /** Partner status: 1 active (default), 2 content blocked, 3 fully blocked (live actions answer SERVICE_FORBIDDEN_CONTENT_BLOCKED). */
+  status?: number;
+  /** Concurrent pass-through live entries (Partner::getMaxLiveStreamInputs, default 10). */
+  maxLiveStreamInputs?: number;
+  /** Concurrent transcoded live entries with FEATURE_KALTURA_LIVE_STREAM_TRANSCODE (default 10). */
+  maxLiveStreamOutputs?: number;
 }
 
 /** An entry-server-node record: which media server holds the entry, as primary (0) or backup (1). */
 export interface FixtureEntryServerNode {
   hostName: string;
   index: number;
-  /** KalturaEntryServerNodeStatus; authenticate sets 5 (AUTHENTICATED). */
+  /** KalturaEntryServerNodeStatus: STOPPED 0, PLAYABLE 1, BROADCASTING 2, AUTHENTICATED 3 (what authenticate stores). */
   status: number;
+  /** Set by the API calls (ms since the epoch); fixture nodes without it never expire. */
+  updatedAt?: number;
+  /** Last PLAYABLE registration (Kaltura's media-server cache entry), ms. */
+  playableAt?: number;
+  applicationName?: string;
 }
 
 export interface FixtureEntry {
@@ -41,8 +52,10 @@ export interface FixtureEntry {
   id: string;
   partnerId: number;
   name: string;
-  /** The stream password the encoder must present (`t=`). */
+  /** The stream password the encoder must present (`t=`, SRT `p=`). */
   token: string;
+  /** SRT pass (10-79 characters): the SRT passphrase; its encrypted form (`ep=`) is a token too. */
+  srtPass?: string;
   conversionProfileId: number;
   /** KalturaRecordStatus: 0 disabled, 1 append, 2 per session. */
   recordStatus: number;
@@ -121,8 +134,8 @@ export interface EmulatorFixtures {
   serverNodes?: FixtureServerNode[];
   /**
    * When true, liveStream.authenticate with a hostname answers MEDIA_SERVER_NOT_FOUND unless a
-   * non-disabled server node with that hostName is registered (the real Kaltura rule).
-   * Default false until media-server registration is wired into the daemon.
+   * non-disabled server node with that hostName is registered (the real Kaltura rule; the
+   * daemon registers its node with serverNode.reportStatus). Default true; false is a dev laxity.
    */
   requireRegisteredMediaServer?: boolean;
   /**
@@ -197,6 +210,9 @@ function partner(v: Validator, item: unknown, at: string): FixturePartner {
     if (o.ksVersion !== 1 && o.ksVersion !== 2) v.fail(`${at}.ksVersion`, 'must be 1 or 2');
     p.ksVersion = o.ksVersion;
   }
+  for (const key of ['status', 'maxLiveStreamInputs', 'maxLiveStreamOutputs'] as const) {
+    if (o[key] !== undefined) p[key] = v.int(o, key, at);
+  }
   return p;
 }
 
@@ -216,6 +232,12 @@ function entry(v: Validator, item: unknown, at: string): FixtureEntry {
   if (!ENTRY_ID_PATTERN.test(e.id)) v.fail(`${at}.id`, `"${e.id}" does not match ${ENTRY_ID_PATTERN}`);
   const recorded = v.optStr(o, 'recordedEntryId', at);
   if (recorded !== undefined) e.recordedEntryId = recorded;
+  const srtPass = v.optStr(o, 'srtPass', at);
+  if (srtPass !== undefined) {
+    // KalturaLiveStreamEntry::validatePropertyMinMaxLength('srtPass', 10, 79).
+    if (srtPass.length < 10 || srtPass.length > 79) v.fail(`${at}.srtPass`, 'must be 10..79 characters');
+    e.srtPass = srtPass;
+  }
   if (o.mediaServerNodes !== undefined) {
     e.mediaServerNodes = v.array(o, 'mediaServerNodes', at).map((n, i) => {
       const path = `${at}.mediaServerNodes[${i}]`;

@@ -33,5 +33,6 @@ export type { EmulatorErrorCode } from './errors';
 export { parseKs, ksValidity } from './ks-verify';
 export type { KsSession, KsParseResult } from './ks-verify';
 export { MEDIA_SERVER_PARTNER_ID, liveAssetId } from './state';
-export type { BeaconRecord, RecordingRecord, ServerNodeRecord } from './state';
+export type { BeaconRecord, RecordingRecord, ServerNodeRecord, VodEntryRecord } from './state';
+export { EntryServerNodeStatus, RecordStatus } from './live-nodes';
 export type { ReceivedRecordingChunk } from './received-recordings';

@@ -5,6 +5,7 @@
  * KalturaPermissionType SPECIAL_FEATURE 2, KalturaPermissionStatus ACTIVE 1).
  */
 import type { FixtureEntry, FixtureFlavorParams } from './fixtures';
+import { liveStatus } from './live-nodes';
 import { isTree, UploadedFile, type ParamNode, type ParamTree } from './params';
 import type { ApiObject, ApiValue } from './serialize';
 import {
@@ -35,6 +36,9 @@ export function liveStreamEntryObject(state: EmulatorState, e: FixtureEntry): Ap
     dvrWindow: e.dvrWindow,
     segmentDuration: e.segmentDuration,
     recordedEntryId: e.recordedEntryId,
+    // KalturaLiveEntry.liveStatus: the best entry-server-node status (LiveEntry::getLiveStatus).
+    liveStatus: liveStatus(state, e, Date.now()),
+    srtPass: e.srtPass,
     explicitLive: 0,
     streamName: `${e.id}_%i`,
   };

@@ -14,6 +14,7 @@ import {
   type FixturePartner,
 } from './fixtures';
 import type { ParamTree } from './params';
+import { KALTURA_RECORDED_LIVE, type BroadcastTimes } from './live-nodes';
 import { ReceivedRecordings } from './received-recordings';
 
 /** Kaltura's built-in media-server partner. */
@@ -90,6 +91,12 @@ export interface VodEntryRecord {
   replacementStatus: number;
   createdAt: number;
   updatedAt: number;
+  /** createdAt in ms (the recorded-entry rotation rules compare it with broadcast times). */
+  createdAtMs: number;
+  /** The live entry it records (recorded entries only). */
+  rootEntryId?: string;
+  /** EntrySourceType; '36' KALTURA_RECORDED_LIVE for recorded entries. */
+  sourceType?: string;
   /** Recorded length so far (the primary's anchor chunks appended to it), ms. */
   lengthInMsecs: number;
   /** Set once a chunk would pass the max recorded duration: every later chunk is refused. */
@@ -107,6 +114,12 @@ export class EmulatorState {
   readonly recordings: RecordingRecord[] = [];
   readonly vodEntries = new Map<string, VodEntryRecord>();
   readonly loggedOut = new Set<string>();
+  /** Per live entry: broadcast start/end times and the recorded entry index (live-nodes.ts). */
+  readonly broadcasts = new Map<string, BroadcastTimes>();
+  /** `media_server_cache_expiry`: an entry-server-node not updated for this long is removed. */
+  entryServerNodeExpiryMs = 120_000;
+  /** `live_session_reconnect_timeout`: a PER_SESSION broadcast starting later than this after the last one ended records to a new entry. */
+  liveSessionReconnectTimeoutMs = 180_000;
   /** Content of every appendRecording, per entry + asset. */
   readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
@@ -132,9 +145,9 @@ export class EmulatorState {
         GPUID: n.GPUID,
       });
     }
-    this.requireRegisteredMediaServer = fixtures.requireRegisteredMediaServer ?? false;
+    this.requireRegisteredMediaServer = fixtures.requireRegisteredMediaServer ?? true;
     this.maxRecordingDurationMs = fixtures.maxRecordingDurationMs ?? DEFAULT_MAX_RECORDING_DURATION_MS;
-    for (const e of this.entries.values()) if (e.recordedEntryId) this.ensureVodEntry(e.recordedEntryId, e.partnerId, `${e.name} (recorded)`);
+    for (const e of this.entries.values()) if (e.recordedEntryId) this.ensureVodEntry(e.recordedEntryId, e.partnerId, `${e.name} (recorded)`, { rootEntryId: e.id, sourceType: KALTURA_RECORDED_LIVE });
   }
 
   /** Admin secrets of a partner (Kaltura allows a comma list), or undefined if unknown. */
@@ -226,11 +239,24 @@ export class EmulatorState {
     return undefined;
   }
 
-  ensureVodEntry(id: string, partnerId: number, name: string): VodEntryRecord {
+  ensureVodEntry(id: string, partnerId: number, name: string, extra: { rootEntryId?: string; sourceType?: string; now?: number } = {}): VodEntryRecord {
     const existing = this.vodEntries.get(id);
     if (existing) return existing;
-    const now = nowSeconds();
-    const record: VodEntryRecord = { id, partnerId, name, replacementStatus: 0, createdAt: now, updatedAt: now, lengthInMsecs: 0, reachedMaxRecordingDuration: false };
+    const nowMs = extra.now ?? Date.now();
+    const now = Math.floor(nowMs / 1000);
+    const record: VodEntryRecord = {
+      id,
+      partnerId,
+      name,
+      replacementStatus: 0,
+      createdAt: now,
+      updatedAt: now,
+      createdAtMs: nowMs,
+      lengthInMsecs: 0,
+      reachedMaxRecordingDuration: false,
+      ...(extra.rootEntryId ? { rootEntryId: extra.rootEntryId } : {}),
+      ...(extra.sourceType ? { sourceType: extra.sourceType } : {}),
+    };
     this.vodEntries.set(id, record);
     return record;
   }

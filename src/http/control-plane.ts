@@ -26,7 +26,7 @@ import { MetricsCollector } from './metrics';
 import { ProcessUsageSampler } from './process-usage';
 import { StreamRates } from './rates';
 import { redirect, sendError, sendJson, sendText, type ResponseContext } from './respond';
-import { NO_RECORDING, type ControlPlaneSources, type RecordingStatusSource } from './sources';
+import { NO_LIVE_STATUS, NO_RECORDING, type ControlPlaneSources, type LiveStatusSource, type RecordingStatusSource } from './sources';
 
 export interface ControlPlaneOptions {
   host: string;
@@ -63,6 +63,7 @@ export class ControlPlane {
   private readonly secrets: string[];
   private readonly unsubscribe: Array<() => void> = [];
   private recording: RecordingStatusSource = NO_RECORDING;
+  private live: LiveStatusSource = NO_LIVE_STATUS;
   private server: Server | undefined;
   private boundPort = 0;
   private closing: Promise<void> | undefined;
@@ -75,12 +76,13 @@ export class ControlPlane {
     this.diagnostics = {
       sources: opts.sources,
       recording: () => this.recording,
+      live: () => this.live,
       errors: this.errors,
       rates,
       usage: new ProcessUsageSampler(),
       facts: () => ({ ...opts.facts, adminPort: this.boundPort }),
     };
-    this.metrics = new MetricsCollector({ sources: opts.sources, recording: () => this.recording, errors: this.errors, rates, defaultMetrics: opts.defaultMetrics });
+    this.metrics = new MetricsCollector({ sources: opts.sources, recording: () => this.recording, live: () => this.live, errors: this.errors, rates, defaultMetrics: opts.defaultMetrics });
     this.assets = loadDashboardAssets();
     this.routes = this.routeTable();
     this.watchSources();
@@ -123,6 +125,11 @@ export class ControlPlane {
   /** The recorder reports its state through this (default: no recording, zero deliveries). */
   setRecordingSource(source: RecordingStatusSource): void {
     this.recording = source;
+  }
+
+  /** The Kaltura registration reports each entry's live status through this. */
+  setLiveStatusSource(source: LiveStatusSource): void {
+    this.live = source;
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ import type { ErrorLog, ErrorRecord } from './error-log';
 import { parseStreamName } from '../kaltura/stream-name';
 import type { ProcessUsageSampler, UsageReport } from './process-usage';
 import type { StreamRate, StreamRates } from './rates';
-import type { ControlPlaneSources, RecordingEntryStatus, RecordingStatusSource } from './sources';
+import type { ControlPlaneSources, LiveStatusSource, RecordingEntryStatus, RecordingStatusSource } from './sources';
 
 /** Static facts about this server, fixed at start. */
 export interface ServerFacts {
@@ -36,6 +36,7 @@ export interface ServerFacts {
 export interface DiagnosticsContext {
   sources: ControlPlaneSources;
   recording: () => RecordingStatusSource;
+  live: () => LiveStatusSource;
   errors: ErrorLog;
   rates: StreamRates;
   usage: ProcessUsageSampler;
@@ -74,8 +75,12 @@ export interface InputDiagnostics {
    * confirms or refuses it), and when that answer was given.
    */
   admission?: { via: AdmissionVia; awaitingKalturaRecheck: boolean; decidedAt: string };
-  /** flashVer, e.g. `FMLE/3.0 (compatible; Lavf61.7.100)`. */
+  /** flashVer, e.g. `FMLE/3.0 (compatible; Lavf61.7.100)`; `SRT` for SRT callers. */
   encoder?: string;
+  /** How it publishes: `rtmp`, `rtmps` or `srt`. */
+  protocol: string;
+  /** SRT link: round-trip time, loss and retransmission rates (cumulative). */
+  srt?: { rttMs: number; lossPercent: number; retransmitPercent: number; packetsLost: number; packetsRetransmitted: number; packetsDropped: number };
   remoteAddress: string;
   video?: VideoInfo;
   audio?: AudioInfo;
@@ -154,6 +159,15 @@ export interface EntryDiagnostics {
     recording: RecordingDiagnostics;
   };
   players: number;
+  /** What Kaltura holds about the entry from this server (liveStream.registerMediaServer). */
+  kaltura: KalturaLiveDiagnostics;
+}
+
+export interface KalturaLiveDiagnostics {
+  /** PLAYABLE / BROADCASTING as last registered here, or 'not registered'. */
+  liveStatus: 'PLAYABLE' | 'BROADCASTING' | 'not registered';
+  /** The last failed registerMediaServer / unregisterMediaServer (`at`: epoch ms). */
+  lastRegistrationError?: { code: string; message: string; at: number };
 }
 
 export interface EntriesReport {
@@ -185,7 +199,7 @@ export function buildEntries(ctx: DiagnosticsContext): EntriesReport {
     let e = entries.get(entryId);
     if (!e) {
       const master = `/${app}/smil:${entryId}_all.smil/playlist.m3u8`;
-      e = { entryId, inputs: [], outputs: { renditions: [], transcoders: [], playback: { master }, recording: { enabled: null, state: 'off' } }, players: 0 };
+      e = { entryId, inputs: [], outputs: { renditions: [], transcoders: [], playback: { master }, recording: { enabled: null, state: 'off' } }, players: 0, kaltura: { liveStatus: 'not registered' } };
       entries.set(entryId, e);
     }
     return e;
@@ -232,7 +246,10 @@ export function buildEntries(ctx: DiagnosticsContext): EntriesReport {
     entry(entryId).outputs.renditions.push(rendition(s.name, 'other', undefined, s, rates.get(s.name), hls.get(s.name), app));
   }
 
+  const live = ctx.live();
   for (const e of entries.values()) {
+    const registered = live.entry(e.entryId);
+    e.kaltura = { liveStatus: registered.kalturaStatus ?? 'not registered', ...(registered.lastError ? { lastRegistrationError: registered.lastError } : {}) };
     const status = recording.entry(e.entryId);
     if (status) e.outputs.recording = { ...status, enabled: e.outputs.recording.enabled ?? true };
     else e.outputs.recording.state = e.outputs.recording.enabled ? 'not recording' : 'off';
@@ -252,6 +269,7 @@ function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | unde
   const out: InputDiagnostics = {
     clientId: conn.id,
     streamName: conn.streamName as string,
+    protocol: conn.protocol,
     remoteAddress: conn.remoteAddress,
     fps: round(rate?.fps ?? conn.fps, 2),
     bitrateBps: Math.round(rate?.bitrateBps ?? conn.bitrateInBps),
@@ -270,6 +288,16 @@ function input(conn: ConnectionStatsSnapshot, stream: StreamStatsSnapshot | unde
   if (video) out.video = video;
   if (audio) out.audio = audio;
   if (conn.rttMs !== undefined) out.rttMs = conn.rttMs;
+  if (conn.srt) {
+    out.srt = {
+      rttMs: round(conn.srt.rttMs, 1),
+      lossPercent: round(conn.srt.lossPercent, 2),
+      retransmitPercent: round(conn.srt.retransmitPercent, 2),
+      packetsLost: conn.srt.packetsLost,
+      packetsRetransmitted: conn.srt.packetsRetransmitted,
+      packetsDropped: conn.srt.packetsDropped,
+    };
+  }
   const metadata = parseMetadata(stream?.metadataJson);
   if (metadata) out.metadata = metadata;
   return out;

@@ -12,12 +12,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorLog } from './error-log';
 import type { StreamRates } from './rates';
-import type { ControlPlaneSources, RecordingStatusSource } from './sources';
+import type { ControlPlaneSources, LiveStatusSource, RecordingStatusSource } from './sources';
 import { entryOfStream } from './diagnostics';
 
 export interface MetricsOptions {
   sources: ControlPlaneSources;
   recording: () => RecordingStatusSource;
+  live: () => LiveStatusSource;
   errors: ErrorLog;
   rates: StreamRates;
   /** Default process/Node.js metrics (CPU, memory, event loop lag); default true. */
@@ -55,6 +56,9 @@ export class MetricsCollector {
   private readonly segmentsSeen = new Map<string, number>();
 
   private readonly connections: Gauge<'role'>;
+  private readonly inputsByProtocol: Gauge<'protocol'>;
+  private readonly srtRtt: Gauge<'stream' | 'entry'>;
+  private readonly srtPackets: Gauge<'stream' | 'entry' | 'kind'>;
   private readonly connectionsAccepted: TotalMirror<never>;
   private readonly publishesLive: Gauge;
   private readonly publishes: TotalMirror<'result'>;
@@ -74,6 +78,8 @@ export class MetricsCollector {
   private readonly hlsStoreLost: Gauge;
   private readonly recordingPending: Gauge;
   private readonly recordingFailed: Gauge;
+  private readonly registrations: TotalMirror<'action' | 'result'>;
+  private readonly registrationKicks: TotalMirror<never>;
   private readonly recordingExceeded: Gauge;
   private readonly kalturaLatency: Histogram<'service' | 'action'>;
   private readonly kalturaErrors: Counter<'code'>;
@@ -92,6 +98,13 @@ export class MetricsCollector {
 
     this.connections = gauge('connections', 'Open RTMP connections by role (publisher, player, idle).', ['role']);
     this.connectionsAccepted = new TotalMirror(counter('connections_accepted_total', 'RTMP connections accepted since start.'));
+    this.inputsByProtocol = gauge('publishers_by_protocol', 'Encoders publishing now, by protocol (rtmp, rtmps, srt).', ['protocol']);
+    this.srtRtt = gauge('srt_rtt_seconds', 'Smoothed round-trip time of each SRT publisher link.', ['stream', 'entry']);
+    this.srtPackets = gauge(
+      'srt_packets',
+      'Packets of each SRT publisher link since it opened, by kind (received, lost: detected missing, retransmitted: recovered copies received, dropped: given up, too late).',
+      ['stream', 'entry', 'kind'],
+    );
     this.publishesLive = gauge('publishes', 'RTMP publishers streaming now.');
     this.publishes = new TotalMirror(counter('publishes_total', 'Publish requests decided since start, by result (accepted, refused).', ['result']));
     this.refusals = new TotalMirror(counter('refusals_total', 'Publishers refused since start, by stage (connect, publish, recheck) and reason code.', ['stage', 'reason']));
@@ -110,6 +123,10 @@ export class MetricsCollector {
     this.hlsStoreLost = gauge('hls_store_lost_segments', 'HLS segments dropped before their DVR window ended (disk full or slow, disk budget), since start.');
     this.recordingPending = gauge('recording_deliveries_pending', 'Recorded segments waiting to be delivered to Kaltura.');
     this.recordingFailed = gauge('recording_deliveries_failed', 'Recorded segments whose delivery to Kaltura failed, since start.');
+    this.registrations = new TotalMirror(
+      counter('kaltura_live_registrations_total', 'liveStream.registerMediaServer / unregisterMediaServer calls since start, by action (register, unregister) and result (ok, failed).', ['action', 'result']),
+    );
+    this.registrationKicks = new TotalMirror(counter('kaltura_live_registration_kicks_total', 'Publishers disconnected because Kaltura refused their entry (partner blocked, entry deleted) since start.'));
     this.recordingExceeded = gauge(
       'recording_exceeded_max_duration',
       "Recorded segments not appended because the entry exceeded Kaltura's max recorded duration, since start.",
@@ -175,6 +192,20 @@ export class MetricsCollector {
     this.connectionsAccepted.set(stats.totalConnections);
     const publishers = stats.connections.filter((c) => c.role === 'publisher');
     this.publishesLive.set(publishers.length);
+    this.inputsByProtocol.reset();
+    for (const protocol of ['rtmp', 'rtmps', 'srt']) this.inputsByProtocol.set({ protocol }, 0);
+    this.srtRtt.reset();
+    this.srtPackets.reset();
+    for (const c of publishers) {
+      this.inputsByProtocol.inc({ protocol: c.protocol });
+      if (!c.srt || !c.streamName) continue;
+      const labels = { stream: c.streamName, entry: entryOfStream(c.streamName) ?? '' };
+      this.srtRtt.set(labels, c.srt.rttMs / 1000);
+      this.srtPackets.set({ ...labels, kind: 'received' }, c.srt.packetsReceived);
+      this.srtPackets.set({ ...labels, kind: 'lost' }, c.srt.packetsLost);
+      this.srtPackets.set({ ...labels, kind: 'retransmitted' }, c.srt.packetsRetransmitted);
+      this.srtPackets.set({ ...labels, kind: 'dropped' }, c.srt.packetsDropped);
+    }
     const a = auth.stats();
     this.publishes.set(a.acceptedPublishes, { result: 'accepted' });
     this.publishes.set(a.refusedPublishes, { result: 'refused' });
@@ -237,6 +268,12 @@ export class MetricsCollector {
     const deliveries = this.opts.recording().deliveries();
     this.recordingPending.set(deliveries.pending);
     this.recordingFailed.set(deliveries.failed);
+    const reg = this.opts.live().counters();
+    this.registrations.set(reg.register, { action: 'register', result: 'ok' });
+    this.registrations.set(reg.registerFailed, { action: 'register', result: 'failed' });
+    this.registrations.set(reg.unregister, { action: 'unregister', result: 'ok' });
+    this.registrations.set(reg.unregisterFailed, { action: 'unregister', result: 'failed' });
+    this.registrationKicks.set(reg.kicked);
     this.recordingExceeded.set(deliveries.exceededMaxDuration);
 
     this.ksRenewals.set(session.renewals);

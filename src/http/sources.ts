@@ -80,6 +80,19 @@ export const NO_RECORDING: RecordingStatusSource = {
   entry: () => undefined,
 };
 
+/** What Kaltura holds about an entry live here (liveStream.registerMediaServer lifecycle). */
+export interface LiveStatusSource {
+  /** Best status over the entry's server indexes here; null: not registered. */
+  entry(entryId: string): { kalturaStatus: 'PLAYABLE' | 'BROADCASTING' | null; lastError?: { code: string; message: string; at: number } };
+  /** registerMediaServer / unregisterMediaServer calls accepted and failed since start; publishers disconnected on Kaltura's refusal. */
+  counters(): { register: number; registerFailed: number; unregister: number; unregisterFailed: number; kicked: number };
+}
+
+export const NO_LIVE_STATUS: LiveStatusSource = {
+  entry: () => ({ kalturaStatus: null }),
+  counters: () => ({ register: 0, registerFailed: 0, unregister: 0, unregisterFailed: 0, kicked: 0 }),
+};
+
 /** Every source together (what startControlPlane takes besides its config). */
 export interface ControlPlaneSources {
   ingest: IngestSource;

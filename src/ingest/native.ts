@@ -20,8 +20,9 @@ export type {
   RtmpServerOptions,
   ServerStatsSnapshot,
   SinkTargetInput,
+  SrtLinkSnapshot,
   StreamStatsSnapshot,
   VideoCodecInfo,
 } from '../../index';
 
-export const { startRtmpServer, nativeVersion, recoverRecordingSegment, recordingSegmentDurationMs, tryLockFile } = binding;
+export const { startRtmpServer, nativeVersion, recoverRecordingSegment, recordingSegmentDurationMs, tryLockFile, writeSelfSignedCert } = binding;

@@ -188,6 +188,16 @@ export class RtmpIngest {
     return this.native().hlsStore();
   }
 
+  /** UDP port of the SRT listener, when SRT is on (`srtPort`). */
+  get srtPort(): number | undefined {
+    return this.native().srtPort ?? undefined;
+  }
+
+  /** Port of the RTMPS listener, when RTMPS is on (`rtmpsPort`). */
+  get rtmpsPort(): number | undefined {
+    return this.native().rtmpsPort ?? undefined;
+  }
+
   /** Port of the separate HTTP origin listener, when configured (`httpPort`). */
   get httpPort(): number | undefined {
     return this.native().httpPort ?? undefined;

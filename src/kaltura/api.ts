@@ -76,6 +76,36 @@ export class KalturaApi {
     );
   }
 
+  /**
+   * Tells Kaltura this server holds the entry as primary/backup with a KalturaEntryServerNodeStatus
+   * (BROADCASTING 2, PLAYABLE 1); PLAYABLE must be repeated within `media_server_cache_expiry`
+   * (120 s). From the primary with `shouldCreateRecordedEntry`, Kaltura creates or rotates the
+   * recorded entry. Not retried here: LiveRegistration owns retries.
+   */
+  liveStreamRegisterMediaServer(
+    p: { entryId: string; hostname: string; mediaServerIndex: MediaServerIndex; applicationName: string; liveEntryStatus: number; shouldCreateRecordedEntry: boolean },
+    impersonate?: number,
+  ): Promise<KalturaLiveStreamEntry> {
+    return this.client.call(
+      'livestream',
+      'registerMediaServer',
+      {
+        entryId: p.entryId,
+        hostname: p.hostname,
+        mediaServerIndex: String(p.mediaServerIndex),
+        applicationName: p.applicationName,
+        liveEntryStatus: String(p.liveEntryStatus),
+        shouldCreateRecordedEntry: p.shouldCreateRecordedEntry,
+      },
+      rw(impersonate),
+    );
+  }
+
+  /** Removes the (entry, index) node; ENTRY_SERVER_NODE_NOT_FOUND when Kaltura already dropped it. */
+  liveStreamUnregisterMediaServer(entryId: string, hostname: string, mediaServerIndex: MediaServerIndex, impersonate?: number): Promise<KalturaLiveStreamEntry> {
+    return this.client.call('livestream', 'unregisterMediaServer', { entryId, hostname, mediaServerIndex: String(mediaServerIndex) }, rw(impersonate));
+  }
+
   liveStreamAppendRecording(
     p: AppendRecordingParams,
     impersonate?: number,

@@ -211,13 +211,36 @@ pub struct ConnectionStatsSnapshot {
     pub audio_frames: i64,
     /// Frames dropped because this player was too slow.
     pub dropped_frames: i64,
-    /// Round-trip time from the last ping, when measured.
+    /// Round-trip time from the last ping (SRT: the link's smoothed RTT), when measured.
     pub rtt_ms: Option<f64>,
     pub uptime_ms: i64,
+    /// rtmp, rtmps or srt.
+    pub protocol: String,
+    /// Link statistics of an SRT connection.
+    pub srt: Option<SrtLinkSnapshot>,
     /// Video codec of the stream published or played.
     pub video: Option<VideoCodecInfo>,
     /// Audio codec of the stream published or played.
     pub audio: Option<AudioCodecInfo>,
+}
+
+/// Link statistics of an SRT connection, cumulative since it opened.
+#[napi(object)]
+pub struct SrtLinkSnapshot {
+    /// Smoothed round-trip time, ms.
+    pub rtt_ms: f64,
+    /// Data packets received, retransmissions included.
+    pub packets_received: i64,
+    /// Packets detected lost (most are recovered by retransmission).
+    pub packets_lost: i64,
+    /// Retransmitted packets received.
+    pub packets_retransmitted: i64,
+    /// Packets given up on (too late for the receiver latency).
+    pub packets_dropped: i64,
+    /// Lost packets as a share of those sent, percent.
+    pub loss_percent: f64,
+    /// Retransmissions as a share of packets received, percent.
+    pub retransmit_percent: f64,
 }
 
 /// Live stats of one stream.
@@ -268,6 +291,16 @@ fn connection(c: ConnectionStats) -> ConnectionStatsSnapshot {
         dropped_frames: c.dropped_frames as i64,
         rtt_ms: c.rtt_ms.map(|v| v as f64),
         uptime_ms: c.uptime_ms as i64,
+        protocol: c.protocol,
+        srt: c.srt.map(|s| SrtLinkSnapshot {
+            rtt_ms: s.rtt_ms,
+            packets_received: s.packets_received as i64,
+            packets_lost: s.packets_lost as i64,
+            packets_retransmitted: s.packets_retransmitted as i64,
+            packets_dropped: s.packets_dropped as i64,
+            loss_percent: s.loss_percent,
+            retransmit_percent: s.retransmit_percent,
+        }),
         video: c.video.map(video),
         audio: c.audio.map(audio),
     }

@@ -104,6 +104,18 @@ pub struct RtmpServerOptions {
     /// HLS segment files together, bytes; past it the oldest DVR segments are deleted
     /// (default 0: no budget).
     pub hls_disk_budget_bytes: Option<f64>,
+    /// Address of the SRT listener (UDP; default 127.0.0.1 when `srtPort` is set).
+    pub srt_host: Option<String>,
+    /// Port of the SRT listener (0 lets the OS pick); unset: no SRT.
+    pub srt_port: Option<u32>,
+    /// Address of the RTMPS listener (default 127.0.0.1 when `rtmpsPort` is set).
+    pub rtmps_host: Option<String>,
+    /// Port of the RTMPS listener (0 lets the OS pick); unset: no RTMPS. Needs the TLS files.
+    pub rtmps_port: Option<u32>,
+    /// RTMPS certificate chain, PEM file (reloaded when it changes).
+    pub tls_cert_file: Option<String>,
+    /// RTMPS private key, PEM file (reloaded when it changes).
+    pub tls_key_file: Option<String>,
 }
 
 /// How a stream is recorded (`startRecording`).
@@ -150,6 +162,10 @@ pub struct DecisionInput {
     pub description: Option<String>,
     /// RTMP status code on refusal (default per request type, e.g. NetConnection.Connect.Rejected).
     pub code: Option<String>,
+    /// SRT reject code on refusal of an SRT peer (2000..2999, e.g. 2401 unauthorized); default 2403.
+    pub srt_reject: Option<u32>,
+    /// On an accepted SRT publish: the passphrase (the entry's SRT pass) for an encrypting caller.
+    pub srt_passphrase: Option<String>,
 }
 
 /// Kind of FLV sink.
@@ -239,6 +255,25 @@ fn config_from(options: RtmpServerOptions) -> Result<klive_server_core::ServerCo
         memory_budget_bytes: byte_count(options.hls_memory_budget_bytes, "hlsMemoryBudgetBytes")?,
         disk_budget_bytes: byte_count(options.hls_disk_budget_bytes, "hlsDiskBudgetBytes")?,
     };
+    let addr = |host: Option<String>, port: u32, name: &str| -> Result<std::net::SocketAddr> {
+        let host = host.unwrap_or_else(|| "127.0.0.1".into());
+        let ip: std::net::IpAddr = host.parse().map_err(|_| Error::new(Status::InvalidArg, format!("{name}Host '{host}' is not an IP address")))?;
+        if port > 65535 {
+            return Err(Error::new(Status::InvalidArg, format!("{name}Port {port} is out of range")));
+        }
+        Ok(std::net::SocketAddr::new(ip, port as u16))
+    };
+    if let Some(port) = options.srt_port {
+        config.srt_bind = Some(addr(options.srt_host, port, "srt")?);
+    }
+    if let Some(port) = options.rtmps_port {
+        config.rtmps_bind = Some(addr(options.rtmps_host, port, "rtmps")?);
+    }
+    match (options.tls_cert_file, options.tls_key_file) {
+        (Some(cert), Some(key)) => config.tls = Some(klive_server_core::TlsFiles { cert: cert.into(), key: key.into() }),
+        (None, None) => {}
+        _ => return Err(Error::new(Status::InvalidArg, "tlsCertFile and tlsKeyFile go together")),
+    }
     if let Some(v) = options.out_chunk_size {
         if !(128..=65536).contains(&v) {
             return Err(Error::new(Status::InvalidArg, format!("outChunkSize {v} must be within 128..65536")));
@@ -255,6 +290,14 @@ fn byte_count(value: Option<f64>, name: &str) -> Result<u64> {
         Some(v) if v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53) => Ok(v as u64),
         Some(v) => Err(Error::new(Status::InvalidArg, format!("{name} {v} must be a non-negative integer"))),
     }
+}
+
+/// Write a self-signed certificate for `names` (host names or IP addresses) and its key as PEM
+/// files (the key 0600): RTMPS for `--dev` and tests.
+#[napi(catch_unwind)]
+pub fn write_self_signed_cert(names: Vec<String>, cert_file: String, key_file: String) -> Result<()> {
+    klive_server_core::write_self_signed(&names, std::path::Path::new(&cert_file), std::path::Path::new(&key_file))
+        .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
 }
 
 /// The playable duration (ms) of a finished recording segment, from its fragments.
@@ -350,6 +393,8 @@ impl RtmpServer {
             accept: decision.accept,
             description: decision.description.unwrap_or_else(|| if decision.accept { String::new() } else { "refused".into() }),
             code: decision.code,
+            srt_reject: decision.srt_reject,
+            srt_passphrase: decision.srt_passphrase,
         };
         self.inner.decide(request_id as u64, decision)
     }
@@ -472,6 +517,18 @@ impl RtmpServer {
         self.inner
             .start_sync_points(&stream_name, Duration::from_millis(u64::from(interval_ms.max(1000))))
             .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    /// The SRT listener's UDP port, when SRT is on.
+    #[napi(getter)]
+    pub fn srt_port(&self) -> Option<u32> {
+        self.inner.srt_local_addr().map(|a| a.port() as u32)
+    }
+
+    /// The RTMPS listener's port, when RTMPS is on.
+    #[napi(getter)]
+    pub fn rtmps_port(&self) -> Option<u32> {
+        self.inner.rtmps_local_addr().map(|a| a.port() as u32)
     }
 
     /// The separate HTTP origin's port, when one is configured.

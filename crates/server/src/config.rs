@@ -47,6 +47,12 @@ pub struct ServerConfig {
     pub max_pts_drift_ms: i64,
     /// Where HLS segments live (memory budget, directory, disk budget); default: memory only.
     pub hls_store: crate::store::StoreConfig,
+    /// SRT listener (UDP) address; `None`: no SRT ingest.
+    pub srt_bind: Option<SocketAddr>,
+    /// RTMPS listener address; `None`: no RTMPS. Needs `tls`.
+    pub rtmps_bind: Option<SocketAddr>,
+    /// Certificate chain and key (PEM files) of the RTMPS listener.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +77,9 @@ impl Default for ServerConfig {
             app_prefix: None,
             max_pts_drift_ms: 10_000,
             hls_store: Default::default(),
+            srt_bind: None,
+            rtmps_bind: None,
+            tls: None,
         }
     }
 }

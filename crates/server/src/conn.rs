@@ -45,10 +45,61 @@ struct Playing {
     sub: Arc<Subscriber>,
 }
 
+/// The byte stream of a connection: plain TCP (RTMP) or TLS over TCP (RTMPS). The session
+/// code above it is the same; only reading differs (see [`Conn::read_available`]).
+pub(crate) enum Socket {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Socket {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(s) => s,
+            Socket::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Non-blocking read into `buf`: `WouldBlock` when nothing is there. For TLS this polls the
+    /// stream once: rustls hands out decrypted bytes it holds, else reads the socket.
+    fn try_read_buf(&mut self, buf: &mut BytesMut, bypass_readiness: bool) -> std::io::Result<usize> {
+        match self {
+            Socket::Plain(s) if bypass_readiness => recv_now(s, buf),
+            Socket::Plain(s) => s.try_read_buf(buf),
+            Socket::Tls(s) => {
+                use std::future::Future;
+                let mut fut = std::pin::pin!(s.read_buf(buf));
+                let waker = std::task::Waker::noop();
+                match fut.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+                    std::task::Poll::Ready(r) => r,
+                    std::task::Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+                }
+            }
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Socket::Plain(s) => s.write_all(data).await,
+            Socket::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        match self {
+            Socket::Plain(s) => s.shutdown().await,
+            Socket::Tls(s) => s.shutdown().await,
+        }
+    }
+}
+
 struct Conn {
     shared: Arc<Shared>,
     id: u64,
-    socket: TcpStream,
+    socket: Socket,
     session: ServerSession,
     counters: Arc<ConnCounters>,
     cancel: CancellationToken,
@@ -62,7 +113,10 @@ struct Conn {
     paced: bool,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
+pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnCounters>, cancel: CancellationToken) {
+    if matches!(socket, Socket::Tls(_)) {
+        counters.details.lock().protocol = "rtmps";
+    }
     let mut random = [0u8; 1528];
     rand::thread_rng().fill_bytes(&mut random);
     let session = ServerSession::new(shared.config.session.clone(), random, 0);
@@ -109,6 +163,13 @@ impl Conn {
         let mut write_paused_until: Option<tokio::time::Instant> = None;
         let mut housekeeping = paced_deadline(HOUSEKEEPING);
         let mut last_ping = Instant::now();
+        // TLS: the client's first bytes may have come with the end of the TLS handshake and
+        // already sit decrypted inside rustls, where no socket readiness will announce them.
+        if matches!(self.socket, Socket::Tls(_)) {
+            if let Err(reason) = self.read_available(&mut rbuf, false).await {
+                return reason;
+            }
+        }
 
         loop {
             let sub = self.playing.as_ref().map(|p| p.sub.clone());
@@ -121,7 +182,7 @@ impl Conn {
                 }
                 // While paced, readiness fires only past the low-water mark (a fast sender)
                 // or on EOF/error; otherwise it fires as data arrives.
-                ready = self.socket.readable() => {
+                ready = self.socket.tcp().readable() => {
                     if let Err(e) = ready {
                         return format!("read error: {e}");
                     }
@@ -190,12 +251,13 @@ impl Conn {
             if buf.capacity() - buf.len() < READ_BUFFER / 4 {
                 buf.reserve(READ_BUFFER);
             }
-            let read = if bypass_readiness { recv_now(&self.socket, buf) } else { self.socket.try_read_buf(buf) };
+            let read = self.socket.try_read_buf(buf, bypass_readiness);
             match read {
                 Ok(0) => break true,
                 Ok(n) => {
                     total += n;
-                    if total >= MAX_READ_PER_TURN {
+                    // (Not for TLS: plaintext left inside rustls would wait for the next packet.)
+                    if total >= MAX_READ_PER_TURN && matches!(self.socket, Socket::Plain(_)) {
                         break false;
                     }
                 }
@@ -235,10 +297,13 @@ impl Conn {
     /// waking once per piece is what costs CPU at real-time rates. Raising the socket's
     /// low-water mark keeps the kernel from waking us for each of them.
     fn update_read_mode(&mut self) {
-        let paced = !self.publishing.is_empty() && !self.shared.config.read_pacing.is_zero();
+        // TLS is read as data arrives: a raised low-water mark would hide bytes rustls must
+        // see, and its buffered plaintext raises no socket readiness.
+        let tls = matches!(self.socket, Socket::Tls(_));
+        let paced = !tls && !self.publishing.is_empty() && !self.shared.config.read_pacing.is_zero();
         if paced != self.paced {
             self.paced = paced;
-            set_receive_low_water(&self.socket, if paced { PACED_LOW_WATER } else { 1 });
+            set_receive_low_water(self.socket.tcp(), if paced { PACED_LOW_WATER } else { 1 });
         }
     }
 

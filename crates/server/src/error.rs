@@ -30,6 +30,12 @@ pub enum ServerError {
     /// The HLS segment store's directory cannot be used.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The RTMPS certificate or key cannot be used.
+    #[error("RTMPS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// RTMPS was asked for without a certificate and key.
+    #[error("RTMPS needs a certificate and a key (tls)")]
+    TlsMissing,
     /// The stream is already being recorded.
     #[error("stream '{0}' is already being recorded")]
     AlreadyRecording(String),

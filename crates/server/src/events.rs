@@ -202,15 +202,21 @@ pub struct Decision {
     pub description: String,
     /// RTMP status code to use on refusal (defaults per request type).
     pub code: Option<String>,
+    /// SRT reject code (2000..2999, libsrt's `SRT_REJX_*`) to use when an SRT peer is
+    /// refused; default 2403 (forbidden). Ignored for RTMP.
+    pub srt_reject: Option<u32>,
+    /// On an accepted SRT publish: the passphrase (the entry's SRT pass) an encrypting
+    /// caller must use. Ignored for RTMP.
+    pub srt_passphrase: Option<String>,
 }
 
 impl Decision {
     /// Accept.
     pub fn accept() -> Self {
-        Decision { accept: true, description: String::new(), code: None }
+        Decision { accept: true, description: String::new(), code: None, srt_reject: None, srt_passphrase: None }
     }
     /// Refuse with a description.
     pub fn reject(description: impl Into<String>) -> Self {
-        Decision { accept: false, description: description.into(), code: None }
+        Decision { accept: false, description: description.into(), code: None, srt_reject: None, srt_passphrase: None }
     }
 }

@@ -135,7 +135,7 @@ pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: Tc
         _ = cancel.cancelled() => Err(if shared.shutdown.is_cancelled() { "server shutdown".to_string() } else { "killed".to_string() }),
     };
     match verdict {
-        Ok(Protocol::Rtmp) => conn::run(shared, socket, counters, cancel).await,
+        Ok(Protocol::Rtmp) => conn::run(shared, conn::Socket::Plain(socket), counters, cancel).await,
         Ok(Protocol::Http) => {
             // Not an RTMP connection: it leaves the RTMP connection table silently.
             shared.connections.lock().remove(&counters.id);

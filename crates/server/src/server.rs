@@ -9,6 +9,7 @@ use crate::hls::HlsRegistry;
 use crate::record::RecordingRegistry;
 use crate::shared::{ConnHandle, Shared, SinkHandle};
 use crate::store::SegmentStore;
+use crate::tls::TlsReloader;
 use crate::sink::{self, SinkTarget};
 use crate::stats::{ConnCounters, ServerStats};
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ pub struct Server {
     recordings: Arc<RecordingRegistry>,
     local_addr: SocketAddr,
     http_local_addr: Option<SocketAddr>,
+    srt_local_addr: Option<SocketAddr>,
+    rtmps_local_addr: Option<SocketAddr>,
     /// The runtime the server runs on; calls from other threads (Node's) enter it.
     runtime: tokio::runtime::Handle,
 }
@@ -42,16 +45,47 @@ impl Server {
             None => None,
         };
         let http_local_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let srt_socket = match config.srt_bind {
+            Some(addr) => Some(tokio::net::UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?),
+            None => None,
+        };
+        let srt_local_addr = srt_socket.as_ref().and_then(|s| s.local_addr().ok());
+        let rtmps = match config.rtmps_bind {
+            Some(addr) => {
+                let files = config.tls.clone().ok_or(ServerError::TlsMissing)?;
+                let reloader = Arc::new(TlsReloader::new(files)?);
+                let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+                Some((listener, reloader))
+            }
+            None => None,
+        };
+        let rtmps_local_addr = rtmps.as_ref().and_then(|(l, _)| l.local_addr().ok());
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared::new(config, Arc::new(callback), shutdown));
         let store = SegmentStore::open(&shared.config.hls_store)?;
         let hls = Arc::new(HlsRegistry::new(store));
         let recordings = Arc::new(RecordingRegistry::default());
-        tokio::spawn(accept_loop(shared.clone(), hls.clone(), listener));
+        tokio::spawn(accept_loop(shared.clone(), hls.clone(), listener, None));
+        if let Some((listener, reloader)) = rtmps {
+            tokio::spawn(accept_loop(shared.clone(), hls.clone(), listener, Some(reloader)));
+        }
+        if let Some(socket) = srt_socket {
+            shared.tasks.spawn(crate::srt::run(shared.clone(), socket));
+        }
         if let Some(http_listener) = http_listener {
             tokio::spawn(crate::origin::accept_loop(shared.clone(), hls.clone(), http_listener));
         }
-        Ok(Server { shared, hls, recordings, local_addr, http_local_addr, runtime: tokio::runtime::Handle::current() })
+        Ok(Server { shared, hls, recordings, local_addr, http_local_addr, srt_local_addr, rtmps_local_addr, runtime: tokio::runtime::Handle::current() })
+    }
+
+    /// The bound UDP address of the SRT listener, when `srt_bind` is configured.
+    pub fn srt_local_addr(&self) -> Option<SocketAddr> {
+        self.srt_local_addr
+    }
+
+    /// The bound address of the RTMPS listener, when `rtmps_bind` is configured.
+    pub fn rtmps_local_addr(&self) -> Option<SocketAddr> {
+        self.rtmps_local_addr
     }
 
     /// The bound address of the HTTP origin, when `http_bind` is configured.
@@ -252,7 +286,9 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpListener) {
+/// Accept RTMP (and, on the RTMP port, HTTP) connections; with `tls`, RTMPS: the TLS
+/// handshake first, then the same connection code.
+async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpListener, tls: Option<Arc<TlsReloader>>) {
     let shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
@@ -285,14 +321,47 @@ async fn accept_loop(shared: Arc<Shared>, hls: Arc<HlsRegistry>, listener: TcpLi
                 let counters = Arc::new(ConnCounters::new(id, remote));
                 let cancel = shared.shutdown.child_token();
                 shared.connections.lock().insert(id, ConnHandle { counters: counters.clone(), cancel: cancel.clone() });
-                if shared.config.http_on_rtmp_port {
+                if let Some(tls) = &tls {
+                    let (acceptor, reload_error) = tls.acceptor();
+                    if let Some(e) = reload_error {
+                        shared.emit(ServerEvent::Warning { connection_id: 0, message: format!("RTMPS certificate not reloaded, the previous one is served: {e}") });
+                    }
+                    shared.tasks.spawn(tls_conn(shared.clone(), acceptor, socket, counters, cancel));
+                } else if shared.config.http_on_rtmp_port {
                     // RTMP or HTTP on one port: the origin peeks at the first bytes.
                     shared.tasks.spawn(crate::origin::sniff(shared.clone(), hls.clone(), socket, counters, cancel));
                 } else {
-                    shared.tasks.spawn(conn::run(shared.clone(), socket, counters, cancel));
+                    shared.tasks.spawn(conn::run(shared.clone(), conn::Socket::Plain(socket), counters, cancel));
                 }
             }
             _ = shutdown.cancelled() => break,
+        }
+    }
+}
+
+/// The TLS handshake (bounded by the handshake timeout), then the RTMP connection.
+async fn tls_conn(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, socket: tokio::net::TcpStream, counters: Arc<ConnCounters>, cancel: CancellationToken) {
+    let limit = shared.config.handshake_timeout;
+    let result = tokio::select! {
+        r = tokio::time::timeout(limit, acceptor.accept(socket)) => match r {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+            Err(_) => Err(format!("TLS handshake not completed within {} s", limit.as_secs())),
+        },
+        _ = cancel.cancelled() => Err("server shutdown".to_string()),
+    };
+    match result {
+        Ok(stream) => conn::run(shared, conn::Socket::Tls(Box::new(stream)), counters, cancel).await,
+        Err(reason) => {
+            shared.connections.lock().remove(&counters.id);
+            shared.emit(ServerEvent::Disconnect(DisconnectInfo {
+                connection_id: counters.id,
+                remote_addr: counters.remote_addr,
+                reason,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration_ms: counters.started.elapsed().as_millis() as u64,
+            }));
         }
     }
 }

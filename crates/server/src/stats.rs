@@ -42,6 +42,51 @@ pub(crate) struct ConnDetails {
     /// `publisher`, `player` or `idle`.
     pub role: &'static str,
     pub stream_name: Option<String>,
+    /// `rtmp`, `rtmps` or `srt`.
+    pub protocol: &'static str,
+    /// Link statistics of an SRT connection.
+    pub srt: Option<SrtLinkStats>,
+}
+
+/// Link statistics of an SRT connection (libsrt's names in parentheses), cumulative since
+/// the connection opened.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SrtLinkStats {
+    /// Smoothed round-trip time, ms (msRTT).
+    pub rtt_ms: f64,
+    /// Data packets received, retransmissions included (pktRecvTotal).
+    pub packets_received: u64,
+    /// Packets lost on the way: recovered by retransmission or given up (pktRcvLossTotal
+    /// where the library counts it, else retransmitted + dropped).
+    pub packets_lost: u64,
+    /// Retransmitted packets received (pktRcvRetransTotal).
+    pub packets_retransmitted: u64,
+    /// Packets given up on: too late for the receiver latency (pktRcvDropTotal).
+    pub packets_dropped: u64,
+    /// Lost packets as a share of those sent, percent.
+    pub loss_percent: f64,
+    /// Retransmissions as a share of packets received, percent.
+    pub retransmit_percent: f64,
+}
+
+impl SrtLinkStats {
+    pub(crate) fn from_socket(s: &srt_protocol::statistics::SocketStatistics, rtt_ms: Option<f64>) -> Self {
+        let received = s.rx_data;
+        let unique = s.rx_unique_data;
+        // srt-protocol 0.4 leaves rx_loss_data at 0: every lost packet was either retransmitted
+        // to us or dropped as too late.
+        let lost = s.rx_loss_data.max(s.rx_retransmit_data + s.rx_dropped_data);
+        let percent = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+        SrtLinkStats {
+            rtt_ms: rtt_ms.unwrap_or_else(|| s.rx_average_rtt.max(s.tx_average_rtt).as_secs_f64() * 1000.0),
+            packets_received: received,
+            packets_lost: lost,
+            packets_retransmitted: s.rx_retransmit_data,
+            packets_dropped: s.rx_dropped_data,
+            loss_percent: percent(lost, unique + s.rx_dropped_data),
+            retransmit_percent: percent(s.rx_retransmit_data, received),
+        }
+    }
 }
 
 impl ConnCounters {
@@ -57,7 +102,7 @@ impl ConnCounters {
             dropped_frames: AtomicU64::new(0),
             rtt_ms: AtomicU64::new(0),
             rates: Mutex::new(Rates::default()),
-            details: Mutex::new(ConnDetails { role: "idle", ..Default::default() }),
+            details: Mutex::new(ConnDetails { role: "idle", protocol: "rtmp", ..Default::default() }),
             refusal: Mutex::new(None),
         }
     }
@@ -82,6 +127,7 @@ impl ConnCounters {
     pub fn snapshot(&self) -> ConnectionStats {
         let rates = self.rates.lock().clone();
         let details = self.details.lock().clone();
+        let details_rtt = details.srt.as_ref().map(|s| s.rtt_ms.round() as u64);
         ConnectionStats {
             id: self.id,
             remote_addr: self.remote_addr.to_string(),
@@ -89,6 +135,8 @@ impl ConnCounters {
             flash_ver: details.flash_ver,
             role: details.role.to_string(),
             stream_name: details.stream_name,
+            protocol: details.protocol.to_string(),
+            srt: details.srt,
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             bitrate_in_bps: rates.bitrate_in_bps,
@@ -100,7 +148,8 @@ impl ConnCounters {
             rtt_ms: match self.rtt_ms.load(Ordering::Relaxed) {
                 0 => None,
                 v => Some(v - 1),
-            },
+            }
+            .or_else(|| details_rtt),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             video: None,
             audio: None,
@@ -123,6 +172,10 @@ pub struct ConnectionStats {
     pub role: String,
     /// Stream published or played.
     pub stream_name: Option<String>,
+    /// `rtmp`, `rtmps` or `srt`.
+    pub protocol: String,
+    /// SRT link statistics (SRT connections only).
+    pub srt: Option<SrtLinkStats>,
     /// Bytes received.
     pub bytes_in: u64,
     /// Bytes sent.

@@ -6,6 +6,7 @@ import type { Args, ParamSpec } from '../args';
 import { apiError } from '../errors';
 import type { KsSession } from '../ks-verify';
 import type { ApiValue, FileResult } from '../serialize';
+import type { FixtureEntry } from '../fixtures';
 import type { EmulatorState } from '../state';
 
 export interface ActionContext {
@@ -46,4 +47,20 @@ export function requireLiveFeature(ctx: ActionContext): void {
   if (ctx.partnerId !== null && ctx.partnerId > 0 && !ctx.state.hasPermission(ctx.partnerId, 'FEATURE_LIVE_STREAM')) {
     throw apiError('SERVICE_FORBIDDEN', `${ctx.service}->${ctx.action}`);
   }
+  // KalturaLiveEntryService::initService: a blocked partner (content or full) is refused every
+  // live action (kCoreException PARTNER_BLOCKED → SERVICE_FORBIDDEN_CONTENT_BLOCKED).
+  if (ctx.partnerId !== null && isBlocked(ctx.state, ctx.partnerId)) throw apiError('SERVICE_FORBIDDEN_CONTENT_BLOCKED');
+}
+
+/** Partner::PARTNER_STATUS_CONTENT_BLOCK (2) or FULL_BLOCK (3). */
+export function isBlocked(state: EmulatorState, partnerId: number): boolean {
+  const status = state.partners.get(partnerId)?.status;
+  return status === 2 || status === 3;
+}
+
+/** entryPeer::retrieveByPK under the partner filter: another partner's entry does not exist. */
+export function findLiveEntry(ctx: ActionContext, entryId: string): FixtureEntry {
+  const entry = ctx.state.entries.get(entryId);
+  if (!entry || !visibleTo(ctx, entry.partnerId)) throw apiError('ENTRY_ID_NOT_FOUND', entryId);
+  return entry;
 }

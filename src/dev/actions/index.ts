@@ -2,6 +2,7 @@
 import { assetActions } from './assets';
 import type { ActionSpec } from './context';
 import { liveConversionProfileActions } from './live-conversion-profile';
+import { liveServerNodeActions } from './live-server-node';
 import { liveStreamActions } from './live-stream';
 import { miscActions } from './misc';
 import { serverNodeActions } from './server-node';
@@ -13,6 +14,7 @@ export type { ActionContext, ActionSpec } from './context';
 const ALL: ActionSpec[] = [
   ...sessionActions,
   ...liveStreamActions,
+  ...liveServerNodeActions,
   ...miscActions,
   ...assetActions,
   ...uploadTokenActions,

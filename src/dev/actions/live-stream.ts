@@ -8,14 +8,12 @@ import { apiError } from '../errors';
 import type { FixtureEntry } from '../fixtures';
 import { liveStreamEntryObject } from '../objects';
 import { hasTag, liveAssetId } from '../state';
-import { requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
+import { createRecordedEntry, EntryServerNodeStatus, RECORDED_LIVE, setMediaServer } from '../live-nodes';
+import { findLiveEntry, isBlocked, requireLiveFeature, visibleTo, type ActionContext, type ActionSpec } from './context';
+import { requireMediaServer, validateMaxStreamsNotReached, validateStreamNotAlreadyExist } from './live-server-node';
+import { encryptedSrtPass } from '../srt-pass';
 
-/** entryPeer::retrieveByPK under the partner filter: another partner's entry does not exist. */
-function findEntry(ctx: ActionContext, entryId: string): FixtureEntry {
-  const entry = ctx.state.entries.get(entryId);
-  if (!entry || !visibleTo(ctx, entry.partnerId)) throw apiError('ENTRY_ID_NOT_FOUND', entryId);
-  return entry;
-}
+const findEntry = findLiveEntry;
 
 const get: ActionSpec = {
   service: 'liveStream',
@@ -46,19 +44,20 @@ const authenticate: ActionSpec = {
     requireLiveFeature(ctx);
     const entryId = args.str('entryId');
     const entry = findEntry(ctx, entryId);
-    if (entry.token !== args.str('token')) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
+    if (isBlocked(ctx.state, entry.partnerId)) throw apiError('SERVICE_FORBIDDEN_CONTENT_BLOCKED');
+    // LiveStreamService::authenticateAction: the stream password, or the encrypted SRT pass.
+    const token = args.str('token');
+    if (entry.token !== token && !(entry.srtPass && encryptedSrtPass(entry.srtPass) === token)) throw apiError('LIVE_STREAM_INVALID_TOKEN', entryId);
     const hostname = args.strOrNull('hostname');
     const index = args.intOrNull('mediaServerIndex');
+    const now = Date.now();
+    validateStreamNotAlreadyExist(ctx, entry, hostname, index, now);
     // Kaltura registers the entry on the media server only when both are given.
     if (hostname && index !== null) {
-      if (ctx.state.requireRegisteredMediaServer && !ctx.state.activeServerNode(hostname)) {
-        throw apiError('MEDIA_SERVER_NOT_FOUND', hostname);
-      }
-      const nodes = (entry.mediaServerNodes ?? []).filter((n) => n.index !== index);
-      // KalturaEntryServerNodeStatus AUTHENTICATED = 5.
-      nodes.push({ hostName: hostname, index, status: 5 });
-      entry.mediaServerNodes = nodes;
+      requireMediaServer(ctx, hostname);
+      setMediaServer(ctx.state, entry, index, hostname, EntryServerNodeStatus.AUTHENTICATED, args.strOrNull('applicationName'), now);
     }
+    validateMaxStreamsNotReached(ctx.state, entry, now);
     return liveStreamEntryObject(ctx.state, entry);
   },
 };
@@ -121,10 +120,12 @@ const appendRecording: ActionSpec = {
     const isLastChunk = args.bool('isLastChunk');
     ctx.state.recordings.push({ time: Date.now(), entryId, assetId, mediaServerIndex, resource, duration, isLastChunk });
     ctx.state.received.add({ time: Date.now(), entryId, assetId, mediaServerIndex, duration, isLastChunk, resourceType: objectType, ...source }, content);
-    // The primary's first chunk creates the recorded (VOD) entry, as createRecordedEntry does.
+    // The primary's chunk creates the recorded (VOD) entry when there is none yet, and marks it
+    // RECORDED_LIVE (34): media-server recordings, which APPENDED never rotates.
     if (mediaServerIndex === 0) {
-      if (!entry.recordedEntryId) entry.recordedEntryId = ctx.state.newEntryId();
-      const recorded = ctx.state.ensureVodEntry(entry.recordedEntryId, entry.partnerId, `${entry.name} (recorded)`);
+      const existing = entry.recordedEntryId ? ctx.state.vodEntries.get(entry.recordedEntryId) : undefined;
+      const recorded = existing ?? createRecordedEntry(ctx.state, entry, Date.now(), { rotate: false });
+      recorded.sourceType = RECORDED_LIVE;
       // The recorded length follows the anchor asset's chunks (the whole recording when the
       // profile has no anchor), as the convert/concat jobs make it in Kaltura.
       const anchored = ctx.state.flavorsOfProfile(entry.conversionProfileId).some((f) => hasTag(f, 'recording_anchor'));

@@ -270,8 +270,9 @@
       return h('div', { class: 'item', dataset: { input: String(i.clientId) } },
         h('div', { class: 'item-head' }, h('strong', { text: i.streamName + (i.serverIndex === 1 ? ' (backup)' : '') }), kill),
         kv([
-          ['client', i.clientId], ['from', i.remoteAddress], ['encoder', i.encoder, true], ['codecs', codec(i.video, i.audio), true],
+          ['client', i.clientId], ['protocol', (i.protocol || 'rtmp').toUpperCase()], ['from', i.remoteAddress], ['encoder', i.encoder, true], ['codecs', codec(i.video, i.audio), true],
           ['size', resolution(i.video)], ['fps', fps(i.fps)], ['bitrate', kbps(i.bitrateBps)], ['RTT', i.rttMs !== undefined ? i.rttMs + ' ms' : ''],
+          ['SRT loss', i.srt ? i.srt.lossPercent + ' %' : ''], ['SRT retransmitted', i.srt ? i.srt.retransmitPercent + ' %' : ''],
           ['dropped', i.droppedFrames], ['uptime', duration(i.uptimeMs)], ['admitted', admission(i.admission), true],
         ]));
     }));
@@ -294,6 +295,9 @@
     });
     if (entry.outputs.transcoders.length === 0) parts.push(kv([['transcoder', 'none (passthrough)', true]]));
     parts.push(kv([['recording', rec.state + (rec.enabled ? '' : rec.enabled === false ? ' (not enabled for the entry)' : ''), true], ['delivered', rec.delivered], ['pending', rec.pending], ['failed', rec.failed], ['last error', rec.lastError, true]]));
+    var k = entry.kaltura || { liveStatus: 'not registered' };
+    var regError = k.lastRegistrationError ? k.lastRegistrationError.code + ': ' + k.lastRegistrationError.message + ' (' + new Date(k.lastRegistrationError.at).toLocaleTimeString() + ')' : '';
+    parts.push(kv([['Kaltura live status', k.liveStatus, true], ['last registration error', regError, true]]));
     var master = previewUrl(entry);
     parts.push(kv([['master playlist', master, true]]));
     card.outputs.replaceChildren.apply(card.outputs, parts);

@@ -8,6 +8,7 @@
 import type { ConnectEvent, Gate, PublishEvent, Verdict } from '../../ingest/rtmp-ingest';
 import { silentLogger, type Logger } from '../../log';
 import { LogThrottle } from '../../log-throttle';
+import type { AuthErrorCode } from './errors';
 import type { AuthDecision, PublisherAuth } from './policy';
 
 export interface AuthGates {
@@ -17,6 +18,33 @@ export interface AuthGates {
 
 /** RTMP status code of a refused publish that is about the stream name. */
 const BAD_NAME = 'NetStream.Publish.BadName';
+
+/**
+ * The SRT reject code (libsrt SRT_REJX_*, what an SRT caller reports) of a refusal: an SRT
+ * encoder refused before any media sees why, as an RTMP one sees the description. Default 2403.
+ */
+export function srtRejectCode(error: { code: AuthErrorCode; kalturaCode?: string }): number {
+  switch (error.code) {
+    case 'MISSING_ARGUMENT':
+    case 'INVALID_ARGUMENT':
+    case 'INVALID_STREAM_NAME':
+    case 'INCORRECT_STREAM_NAME':
+    case 'UNKNOWN_APPLICATION':
+      return 2400; // SRT_REJX_BAD_REQUEST
+    case 'KALTURA_REFUSED':
+      if (error.kalturaCode === 'LIVE_STREAM_INVALID_TOKEN') return 2401; // SRT_REJX_UNAUTHORIZED
+      if (error.kalturaCode === 'ENTRY_ID_NOT_FOUND') return 2404; // SRT_REJX_NOTFOUND
+      return 2403;
+    case 'BLOCKED':
+    case 'RATE_LIMITED':
+      return 2402; // SRT_REJX_OVERLOAD
+    case 'KALTURA_UNAVAILABLE':
+    case 'SHUTTING_DOWN':
+      return 2503; // SRT_REJX_DOWN
+    default:
+      return 2403; // SRT_REJX_FORBIDDEN
+  }
+}
 
 export function authGates(auth: PublisherAuth, log: Logger = silentLogger, now: () => number = Date.now): AuthGates {
   const throttle = new LogThrottle();
@@ -46,7 +74,7 @@ export function authGates(auth: PublisherAuth, log: Logger = silentLogger, now: 
         return { accept: true };
       }
       logRefusal('connect refused', event.connectionId, decision.error.code, { ...fields, reason: decision.error.message, code: decision.error.code, kalturaCode: decision.error.kalturaCode, tcUrl: event.tcUrl });
-      return { accept: false, description: decision.error.message };
+      return { accept: false, description: decision.error.message, srtReject: srtRejectCode(decision.error) };
     },
     async onPublish(event) {
       const decision = await auth.publish({ connectionId: event.connectionId, streamName: event.streamName, query: event.query });
@@ -60,7 +88,7 @@ export function authGates(auth: PublisherAuth, log: Logger = silentLogger, now: 
         return { accept: true };
       }
       logRefusal('publish refused', event.connectionId, decision.error.code, { ...fields, reason: decision.error.message, code: decision.error.code, kalturaCode: decision.error.kalturaCode });
-      const verdict: Verdict = { accept: false, description: decision.error.message };
+      const verdict: Verdict = { accept: false, description: decision.error.message, srtReject: srtRejectCode(decision.error) };
       if (decision.error.code === 'INVALID_STREAM_NAME' || decision.error.code === 'INCORRECT_STREAM_NAME') verdict.code = BAD_NAME;
       return verdict;
     },

@@ -48,12 +48,16 @@
 //! first PES.
 
 pub mod convert;
+pub mod demux;
+pub mod flv_tags;
 mod muxer;
 mod packet;
 mod psi;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod demux_tests;
 
 pub use muxer::TsMuxer;
 

@@ -26,6 +26,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use std::sync::mpsc::{channel, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Work for the disk writer, done in order.
@@ -79,13 +80,20 @@ pub(super) fn prepare_directory(dir: &Path, marker: &str) -> Result<File, String
 const WRITERS: usize = 4;
 
 /// Start the writer threads; they end when the sender is dropped and the queue is done.
-/// Jobs run in parallel across threads; none depends on another's completion (a file is
-/// unlinked only once its write has been accounted, and directory removal is best effort).
-pub(super) fn start_writer() -> std::io::Result<Sender<Job>> {
+/// Jobs run in parallel across threads; none depends on another's completion: a file is
+/// unlinked only once its write has been accounted, and a closed stream's directory is removed
+/// by whichever job empties it (the `RemoveDir` itself, or an unlink that another thread ran
+/// after it).
+/// `pending` counts jobs sent and not yet done: the sender adds one per job, a thread takes it
+/// off after the job.
+pub(super) fn start_writer(pending: Arc<AtomicU64>) -> std::io::Result<Sender<Job>> {
     let (tx, rx) = channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
+    let closed_dirs: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
     for i in 0..WRITERS {
         let rx = rx.clone();
+        let closed_dirs = closed_dirs.clone();
+        let pending = pending.clone();
         std::thread::Builder::new().name(format!("klive-hls-disk-{i}")).spawn(move || {
             let mut made: HashSet<PathBuf> = HashSet::new();
             loop {
@@ -93,14 +101,15 @@ pub(super) fn start_writer() -> std::io::Result<Sender<Job>> {
                     Ok(job) => job,
                     Err(_) => return,
                 };
-                run_job(job, &mut made);
+                run_job(job, &mut made, &closed_dirs);
+                pending.fetch_sub(1, Ordering::Release);
             }
         })?;
     }
     Ok(tx)
 }
 
-fn run_job(job: Job, made: &mut HashSet<PathBuf>) {
+fn run_job(job: Job, made: &mut HashSet<PathBuf>, closed_dirs: &Mutex<HashSet<PathBuf>>) {
     match job {
         Job::Write(seg) => {
             let bytes = match &*seg.state.lock() {
@@ -115,10 +124,21 @@ fn run_job(job: Job, made: &mut HashSet<PathBuf>) {
         }
         Job::Unlink(path) => {
             let _ = fs::remove_file(&path);
+            if let Some(dir) = path.parent() {
+                let mut closed = closed_dirs.lock();
+                if closed.contains(dir) && fs::remove_dir(dir).is_ok() {
+                    closed.remove(dir);
+                    made.remove(dir);
+                }
+            }
         }
         Job::RemoveDir(dir) => {
             made.remove(&dir);
-            let _ = fs::remove_dir(&dir);
+            // Under the lock, so that an unlink that empties it later sees it closed.
+            let mut closed = closed_dirs.lock();
+            if fs::remove_dir(&dir).is_err() && dir.exists() {
+                closed.insert(dir);
+            }
         }
     }
 }

@@ -219,6 +219,8 @@ pub(crate) struct Inner {
     /// On-disk segments, oldest first: disk budget eviction order.
     on_disk: Mutex<VecDeque<Weak<StoredSegment>>>,
     writer: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    /// Jobs sent to the writer and not yet done (writes, unlinks, directory removals).
+    pending_jobs: Arc<AtomicU64>,
     error: Mutex<Option<String>>,
     /// Held for the store's life: the exclusive lock on the marker file.
     _lock: Option<File>,
@@ -227,7 +229,10 @@ pub(crate) struct Inner {
 impl Inner {
     fn send(&self, job: Job) {
         if let Some(tx) = self.writer.lock().as_ref() {
-            let _ = tx.send(job);
+            self.pending_jobs.fetch_add(1, Ordering::Release);
+            if tx.send(job).is_err() {
+                self.pending_jobs.fetch_sub(1, Ordering::Release);
+            }
         }
     }
 
@@ -361,11 +366,12 @@ impl SegmentStore {
             in_memory: Mutex::new(VecDeque::new()),
             on_disk: Mutex::new(VecDeque::new()),
             writer: Mutex::new(None),
+            pending_jobs: Arc::new(AtomicU64::new(0)),
             error: Mutex::new(None),
             _lock: lock,
         });
         if writer {
-            let tx = disk::start_writer().map_err(|e| StoreError::Directory {
+            let tx = disk::start_writer(inner.pending_jobs.clone()).map_err(|e| StoreError::Directory {
                 path: config.directory.as_ref().map(|d| d.display().to_string()).unwrap_or_default(),
                 message: format!("cannot start the disk writer: {e}"),
             })?;
@@ -404,6 +410,12 @@ impl SegmentStore {
             lost_segments: i.lost.load(Ordering::Relaxed),
             error: i.error.lock().clone(),
         }
+    }
+
+    /// True when the disk writer has nothing queued or running: every write, unlink and
+    /// directory removal sent so far is done.
+    pub fn writer_idle(&self) -> bool {
+        self.inner.pending_jobs.load(Ordering::Acquire) == 0
     }
 
     /// Stop the disk writer once its queue is done (at server shutdown). Segments still

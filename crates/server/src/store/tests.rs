@@ -17,11 +17,9 @@ fn open(dir: &Path, memory_budget_bytes: u64, disk_budget_bytes: u64) -> Segment
 /// Wait (bounded) until the disk writer has done its queue.
 fn settle(store: &SegmentStore) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while store.stats().spill_queue_bytes > 0 && Instant::now() < deadline {
+    while !store.writer_idle() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    // The queue counter drops before the follow-up unlinks run.
-    std::thread::sleep(Duration::from_millis(50));
 }
 
 fn segment(seq: u64, byte: u8, len: usize) -> Segment {
