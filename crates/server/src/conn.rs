@@ -88,6 +88,13 @@ impl Socket {
         }
     }
 
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Plain(s) => s.read(buf).await,
+            Socket::Tls(s) => s.read(buf).await,
+        }
+    }
+
     async fn shutdown(&mut self) -> std::io::Result<()> {
         match self {
             Socket::Plain(s) => s.shutdown().await,
