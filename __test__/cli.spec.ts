@@ -109,7 +109,10 @@ test('--dev: a working ffmpeg command, the playback URL, and the recorded demo e
   t.true(delivered.path.startsWith(join(recordings, 'shared', '0_demorec1')), delivered.path);
   t.true(delivered.durationMs > 4000, `recorded ${delivered.durationMs} ms of a 6 s publish`);
   const probed = await run(FFPROBE, ['-v', 'error', '-of', 'json', '-show_streams', delivered.path]);
-  t.deepEqual((JSON.parse(probed.stdout) as { streams: Array<{ codec_name: string }> }).streams.map((x) => x.codec_name).sort(), ['aac', 'h264']);
+  const streams = (JSON.parse(probed.stdout) as { streams: Array<{ codec_name?: string; codec_type: string; codec_tag_string: string }> }).streams;
+  t.deepEqual(streams.filter((x) => x.codec_type !== 'data').map((x) => x.codec_name).sort(), ['aac', 'h264']);
+  // The recorded entry's sync points ride along as Kaltura's batch expects them: stream 2, AMF0 data.
+  t.like(streams[2], { codec_type: 'data', codec_tag_string: 'amf0' });
 
   child.kill('SIGTERM');
   t.is(await exited, 0);

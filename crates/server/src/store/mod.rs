@@ -414,6 +414,7 @@ impl SegmentStore {
 
     /// True when the disk writer has nothing queued or running: every write, unlink and
     /// directory removal sent so far is done.
+    #[cfg(test)]
     pub fn writer_idle(&self) -> bool {
         self.inner.pending_jobs.load(Ordering::Acquire) == 0
     }
