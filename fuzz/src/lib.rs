@@ -308,8 +308,10 @@ fn decide(s: &mut ServerSession, request_id: u32, refuse: bool) {
 }
 
 /// Decodes what a session wrote as a client would, following its Set Chunk Size.
+// `..default()`: ChunkLimits grows budget fields (issue #12) that a client decoder leaves as is.
+#[allow(clippy::needless_update)]
 fn check_chunk_stream(bytes: &[u8]) {
-    let mut decoder = ChunkDecoder::new(ChunkLimits { max_message_size: u32::MAX, max_chunk_streams: usize::MAX });
+    let mut decoder = ChunkDecoder::new(ChunkLimits { max_message_size: u32::MAX, max_chunk_streams: usize::MAX, ..ChunkLimits::default() });
     decoder.push(bytes);
     loop {
         match decoder.next_message() {
