@@ -512,7 +512,8 @@ pub fn mp4_mux(data: &[u8]) {
 /// The TS muxer's input path: RTMP video bodies (AVCC: length-prefixed NAL units, any
 /// length size) and raw AAC frames go in as they arrive; the output is whole 188-byte
 /// packets. Byte 0: configuration (bit 0: HEVC, bits 1-2: NAL length size - 1, bit 3:
-/// audio, bit 4: ID3); then per write, 1 byte kind/flags, 2 bytes length, data.
+/// audio, bit 4: ID3); then per write, 1 byte (bits 0-2: which write, bits 3-7: time step,
+/// 31 = an arbitrary 64-bit timestamp follows the data), 2 bytes length, data.
 pub fn ts_mux(data: &[u8]) {
     let mut rest = data;
     let Some(cfg) = take(&mut rest, 1) else { return };
@@ -530,10 +531,14 @@ pub fn ts_mux(data: &[u8]) {
     while let Some(head) = take(&mut rest, 3) {
         let len = usize::from(u16::from_be_bytes([head[1], head[2]]));
         let body = take_upto(&mut rest, len);
-        t = t.wrapping_add(u64::from(head[0] >> 3) * 1500);
+        t = match head[0] >> 3 {
+            // Any u64 is a valid timestamp (written modulo 2^33).
+            31 => take(&mut rest, 8).map_or(t, |b| u64::from_be_bytes(b.try_into().expect("8 bytes"))),
+            step => t.wrapping_add(u64::from(step) * 1500),
+        };
         let before = out.len();
         let result = match head[0] & 7 {
-            0 => muxer.write_video_avcc(&mut out, t + 3000, t, head[0] & 8 != 0, body, nal_length_size, None),
+            0 => muxer.write_video_avcc(&mut out, t.wrapping_add(3000), t, head[0] & 8 != 0, body, nal_length_size, None),
             1 => muxer.write_video_avcc(&mut out, t, t, true, body, nal_length_size, Some(&params)),
             2 => muxer.write_video(&mut out, t, t, false, body),
             3 => muxer.write_aac_frame(&mut out, t, &aac_config, body),
