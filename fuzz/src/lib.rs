@@ -138,9 +138,9 @@ pub fn chunk(data: &[u8]) {
     }
 }
 
-/// Whether decoding our own encoding of a value that came from `input_len` bytes may fail:
-/// only with the size budget (linear in the input length), and only when the encoding is
-/// shorter than the input was (the AMF3 encoder shares repeated strings, so a value that
+/// Whether decoding our own encoding of a value decoded from an `input_len`-byte buffer may
+/// fail: only with the size budget (linear in the length of the buffer given to the
+/// decoder, not of the part it consumed), and only when the encoding is shorter than that (the AMF3 encoder shares repeated strings, so a value that
 /// fitted the budget of a verbose input may not fit the budget of its compact encoding).
 fn budget_refusal_allowed(e: &AmfError, encoded_len: usize, input_len: usize) -> bool {
     *e == AmfError::TooLarge && encoded_len < input_len
@@ -165,7 +165,7 @@ fn amf0_roundtrip(values: &[AmfValue], input_len: usize) {
 pub fn amf0(data: &[u8]) {
     if let Ok((value, used)) = amf0::decode(data) {
         assert!(used <= data.len());
-        amf0_roundtrip(std::slice::from_ref(&value), used);
+        amf0_roundtrip(std::slice::from_ref(&value), data.len());
     }
     if let Ok(values) = amf0::decode_all(data) {
         amf0_roundtrip(&values, data.len());
@@ -182,10 +182,10 @@ pub fn amf3(data: &[u8]) {
         amf3::encode(&value, &mut out);
         match amf3::decode(&out) {
             Ok(_) => {}
-            Err(e) if budget_refusal_allowed(&e, out.len(), used) => {}
+            Err(e) if budget_refusal_allowed(&e, out.len(), data.len()) => {}
             Err(e) => panic!("AMF3 the encoder wrote does not decode: {e}"),
         }
-        amf0_roundtrip(std::slice::from_ref(&value), used);
+        amf0_roundtrip(std::slice::from_ref(&value), data.len());
     }
     if let Ok(values) = amf3::decode_message_body(data) {
         amf0_roundtrip(&values, data.len());
