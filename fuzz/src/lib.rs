@@ -138,21 +138,24 @@ pub fn chunk(data: &[u8]) {
     }
 }
 
-/// Whether decoding our own encoding of a value decoded from an `input_len`-byte buffer may
-/// fail: only with the size budget (linear in the length of the buffer given to the
-/// decoder, not of the part it consumed), and only when the encoding is shorter than that (the AMF3 encoder shares repeated strings, so a value that
-/// fitted the budget of a verbose input may not fit the budget of its compact encoding).
-fn budget_refusal_allowed(e: &AmfError, encoded_len: usize, input_len: usize) -> bool {
-    *e == AmfError::TooLarge && encoded_len < input_len
+/// Whether decoding our own encoding of a value may fail: only with the size budget. The
+/// budget is linear in the length of the buffer given to the decoder, and the decoder charges
+/// the reference-table copy of every complex value it completes, so the same value costs
+/// more when written inline at depth (as the encoder writes it) than through references (as
+/// an input may have it), and a compact re-encoding gets a smaller budget. Three amf3
+/// campaign findings in `regressions/amf3/` show each case; none is a product defect
+/// (nothing decodes its own re-encoding of client AMF), and the budget is what bounds memory.
+fn budget_refusal_allowed(e: &AmfError) -> bool {
+    *e == AmfError::TooLarge
 }
 
 /// Checks that a decoded AMF value survives being written back (what the session does
 /// when it echoes or forwards values) and is read back with the same shape.
-fn amf0_roundtrip(values: &[AmfValue], input_len: usize) {
+fn amf0_roundtrip(values: &[AmfValue]) {
     let bytes = amf0::encode_all(values);
     let again = match amf0::decode_all(&bytes) {
         Ok(again) => again,
-        Err(e) if budget_refusal_allowed(&e, bytes.len(), input_len) => return,
+        Err(e) if budget_refusal_allowed(&e) => return,
         Err(e) => panic!("AMF0 the encoder wrote does not decode: {e}"),
     };
     assert_eq!(again.len(), values.len());
@@ -165,10 +168,10 @@ fn amf0_roundtrip(values: &[AmfValue], input_len: usize) {
 pub fn amf0(data: &[u8]) {
     if let Ok((value, used)) = amf0::decode(data) {
         assert!(used <= data.len());
-        amf0_roundtrip(std::slice::from_ref(&value), data.len());
+        amf0_roundtrip(std::slice::from_ref(&value));
     }
     if let Ok(values) = amf0::decode_all(data) {
-        amf0_roundtrip(&values, data.len());
+        amf0_roundtrip(&values);
     }
 }
 
@@ -182,13 +185,13 @@ pub fn amf3(data: &[u8]) {
         amf3::encode(&value, &mut out);
         match amf3::decode(&out) {
             Ok(_) => {}
-            Err(e) if budget_refusal_allowed(&e, out.len(), data.len()) => {}
+            Err(e) if budget_refusal_allowed(&e) => {}
             Err(e) => panic!("AMF3 the encoder wrote does not decode: {e}"),
         }
-        amf0_roundtrip(std::slice::from_ref(&value), data.len());
+        amf0_roundtrip(std::slice::from_ref(&value));
     }
     if let Ok(values) = amf3::decode_message_body(data) {
-        amf0_roundtrip(&values, data.len());
+        amf0_roundtrip(&values);
     }
 }
 
@@ -293,7 +296,7 @@ pub fn session(data: &[u8]) {
                 }
                 SessionEvent::Data { values, payload, .. } => {
                     let _ = amf0::decode_all(&payload);
-                    amf0_roundtrip(&values, payload.len());
+                    amf0_roundtrip(&values);
                     false
                 }
                 SessionEvent::PlayStopped { stream_id } => {
