@@ -145,7 +145,7 @@ test('SRT with 5 % random loss both ways: the HLS output has no gap', async (t) 
   const relay = await startLossyRelay({ host: '127.0.0.1', port: env.daemon.srtPort as number }, 0.05);
   t.teardown(() => relay.close());
   const rate = 25;
-  const encoder = publish(`srt://127.0.0.1:${relay.port}?streamid=#:::e=${LOSS_ENTRY},st=0,p=demotoken&latency=400000`, seconds, 'mpegts', rate);
+  const encoder = publish(`srt://127.0.0.1:${relay.port}?streamid=#:::e=${LOSS_ENTRY},st=0,p=demotoken&latency=1000000`, seconds, 'mpegts', rate);
   t.teardown(() => void encoder.child.kill('SIGKILL'));
   const stream = `${LOSS_ENTRY}_${FLAVOR.source}`;
 
