@@ -113,7 +113,7 @@ test('SRT and RTMPS publishes play as HLS, record, and are refused with a wrong 
   }
 
   // Recorded: segments of both entries reach Kaltura (appendRecording).
-  for (const entry of [SRT_ENTRY, RTMPS_ENTRY]) {
+  for (const entry of [RTMPS_ENTRY, SRT_ENTRY]) {
     await until(`a recording of ${entry} delivered`, 90_000, () => env.emulator.receivedRecordings(entry, liveAssetId(entry, FLAVOR.source)).length >= 1, 500).catch((e: Error) => {
       throw new Error(`${e.message}; log: ${env.lines.filter((l) => l.includes(entry) && /record|segment|pipeline|unpublish|metadata/.test(l)).slice(-12).join('\n')}`);
     });
