@@ -8,6 +8,9 @@
  * with the reason in the refusal list.
  */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DECISIONS_FILE } from '../src/kaltura/decision-store';
 import { srtRejectCode } from '../src/kaltura/auth/gates';
 import { encryptedSrtPass, srtStreamId } from '../src/dev/srt-pass';
 import { DEMO_ENTRY_TOKEN } from '../src/dev';
@@ -108,6 +111,20 @@ test('an entry with an SRT pass: the encrypted pass is the token and the pass is
   const codecs = await env.daemon.ingest.waitFor('codecInfo', (e) => e.streamName === `${SECURE}_1` && e.video !== null && e.video !== undefined);
   t.is(codecs.video?.codec, 'H264');
   await until('encrypted media to flow', 15_000, () => env.daemon.ingest.stats().connections.find((c) => c.streamName === `${SECURE}_1` && c.videoFrames > 25));
+  encoder.child.kill('SIGKILL');
+  await env.daemon.ingest.waitFor('unpublish', (e) => e.streamName === `${SECURE}_1`);
+
+  // The encoder reconnects at once: Kaltura's answer of seconds ago is reused, with the pass.
+  const again = publishSrt(env.srtUrl(SECURE, streamId), 20, SRT_PASS);
+  t.teardown(() => void again.child.kill('SIGKILL'));
+  await until('the reconnected encrypted publisher', 20_000, () => env.daemon.ingest.stats().connections.find((c) => c.streamName === `${SECURE}_1` && c.videoFrames > 25));
+  t.true(env.lines.some((l) => l.includes('"authentication reused"') && l.includes(SECURE)), 'admitted from the 10 s reuse');
+  again.child.kill('SIGKILL');
+  await env.stop();
+  // The SRT pass is a credential: the decisions file kept for Kaltura outages never holds it.
+  const decisions = readFileSync(join(env.daemon.config.recording.stateDirectory, DECISIONS_FILE), 'utf8');
+  t.true(decisions.includes(SECURE), 'the admission is on disk');
+  t.false(decisions.includes(SRT_PASS), 'without the SRT pass');
 });
 
 test('refusal codes map to SRT reject codes an encoder can show', (t) => {

@@ -11,7 +11,7 @@
  * KLIVE_LONG_TESTS=1 runs the loss scenario for 70 s (≥ 60 s of HLS); by default 24 s.
  */
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { liveAssetId } from '../src/dev';
@@ -25,6 +25,13 @@ const LONG = process.env.KLIVE_LONG_TESTS === '1';
 const SRT_ENTRY = '0_srte2e01';
 const RTMPS_ENTRY = '0_rtmpse01';
 const LOSS_ENTRY = '0_srtloss1';
+
+/** A temporary directory removed when the test ends. */
+function scratch(t: { teardown: (fn: () => void) => void }, prefix: string): string {
+  const dir = tempDir(prefix);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 function publish(url: string, seconds: number, format: 'mpegts' | 'flv', rate = 25) {
   return start(FFMPEG, [...liveSourceArgs({ seconds, size: '320x240', rate }), '-f', format, url], (seconds + 60) * 1000);
@@ -57,10 +64,10 @@ async function envWithTls(dir: string): Promise<HlsEnv> {
   });
 }
 
-async function probeSegment(env: HlsEnv, stream: string): Promise<{ codecs: string[]; width?: number }> {
+async function probeSegment(env: HlsEnv, stream: string, dir: string): Promise<{ codecs: string[]; width?: number }> {
   const playlist = await waitForSegments(env.origin, stream, 2, 45_000);
   const data = await fetchSegment(env.origin, stream, playlist.segments[0]);
-  const file = join(tempDir('srt-seg'), 'seg.ts');
+  const file = join(dir, `${stream}.ts`);
   writeFileSync(file, data);
   const r = await run(FFPROBE, ['-v', 'error', '-of', 'json', '-show_streams', file], 30_000);
   const o = JSON.parse(r.stdout) as { streams: Array<{ codec_name: string; width?: number }> };
@@ -69,7 +76,7 @@ async function probeSegment(env: HlsEnv, stream: string): Promise<{ codecs: stri
 
 test('SRT and RTMPS publishes play as HLS, record, and are refused with a wrong token', async (t) => {
   t.timeout(240_000);
-  const dir = tempDir('rtmps-cert');
+  const dir = scratch(t, 'rtmps-cert');
   const env = await envWithTls(dir);
   t.teardown(() => env.stop());
 
@@ -81,7 +88,7 @@ test('SRT and RTMPS publishes play as HLS, record, and are refused with a wrong 
   });
 
   for (const entry of [SRT_ENTRY, RTMPS_ENTRY]) {
-    const probed = await probeSegment(env, `${entry}_${FLAVOR.source}`);
+    const probed = await probeSegment(env, `${entry}_${FLAVOR.source}`, dir);
     t.deepEqual(probed.codecs, ['aac', 'h264', 'timed_id3'], `${entry}: H.264 + AAC (and Kaltura's ID3 sync points) in the HLS segments`);
     t.is(probed.width, 320);
   }
@@ -106,8 +113,10 @@ test('SRT and RTMPS publishes play as HLS, record, and are refused with a wrong 
   }
 
   // Recorded: segments of both entries reach Kaltura (appendRecording).
-  for (const entry of [SRT_ENTRY, RTMPS_ENTRY]) {
-    await until(`a recording of ${entry} delivered`, 90_000, () => env.emulator.receivedRecordings(entry, liveAssetId(entry, FLAVOR.source)).length >= 1, 500);
+  for (const entry of [RTMPS_ENTRY, SRT_ENTRY]) {
+    await until(`a recording of ${entry} delivered`, 90_000, () => env.emulator.receivedRecordings(entry, liveAssetId(entry, FLAVOR.source)).length >= 1, 500).catch((e: Error) => {
+      throw new Error(`${e.message}; log: ${env.lines.filter((l) => l.includes(entry) && /record|segment|pipeline|unpublish|metadata/.test(l)).slice(-12).join('\n')}`);
+    });
     t.pass(`${entry} recorded`);
   }
 
@@ -121,7 +130,7 @@ test('SRT and RTMPS publishes play as HLS, record, and are refused with a wrong 
 
 test('RTMPS: a certificate replaced on disk is served to the next connection without a restart', async (t) => {
   t.timeout(60_000);
-  const dir = tempDir('rtmps-reload');
+  const dir = scratch(t, 'rtmps-reload');
   const env = await envWithTls(dir);
   t.teardown(() => env.stop());
   const port = env.daemon.rtmpsPort as number;
@@ -140,12 +149,13 @@ test('RTMPS: a certificate replaced on disk is served to the next connection wit
 test('SRT with 5 % random loss both ways: the HLS output has no gap', async (t) => {
   const seconds = LONG ? 70 : 24;
   t.timeout((seconds + 120) * 1000);
-  const env = await envWithTls(tempDir('srt-loss'));
+  const dir = scratch(t, 'srt-loss');
+  const env = await envWithTls(dir);
   t.teardown(() => env.stop());
   const relay = await startLossyRelay({ host: '127.0.0.1', port: env.daemon.srtPort as number }, 0.05);
   t.teardown(() => relay.close());
   const rate = 25;
-  const encoder = publish(`srt://127.0.0.1:${relay.port}?streamid=#:::e=${LOSS_ENTRY},st=0,p=demotoken&latency=400000`, seconds, 'mpegts', rate);
+  const encoder = publish(`srt://127.0.0.1:${relay.port}?connect_timeout=15000&latency=1000000&streamid=#:::e=${LOSS_ENTRY},st=0,p=demotoken`, seconds, 'mpegts', rate);
   t.teardown(() => void encoder.child.kill('SIGKILL'));
   const stream = `${LOSS_ENTRY}_${FLAVOR.source}`;
 
@@ -181,7 +191,7 @@ test('SRT with 5 % random loss both ways: the HLS output has no gap', async (t) 
     t.true(Math.abs(step - expected) <= 100, `segment ${i}: starts ${step} ms after the previous, which lasts ${expected} ms`);
   }
   // Every frame is there: the decoded frame count matches the duration, and decoding is clean.
-  const file = join(tempDir('srt-loss-out'), 'all.ts');
+  const file = join(dir, 'all.ts');
   writeFileSync(file, Buffer.concat(all));
   const probe = await run(FFPROBE, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'json', file], 120_000);
   const frames = Number((JSON.parse(probe.stdout) as { streams: Array<{ nb_read_frames?: string }> }).streams[0]?.nb_read_frames);

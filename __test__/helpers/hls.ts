@@ -72,7 +72,11 @@ export interface HlsEnv {
   origin: string;
   /** The contract's publish URL of `<entryId>_<n>` (server index `i`, default 0). */
   publishUrl(entryId: string, n?: number, i?: 0 | 1): string;
-  /** Kaltura's SRT URL of an entry (`#:::e=…,st=0,p=<token>`), when SRT is on; `streamId` overrides the stream id. */
+  /**
+   * Kaltura's SRT URL of an entry (`#:::e=…,st=0,p=<token>`), when SRT is on; `streamId` overrides the stream id.
+   * The caller waits up to 15 s for the handshake (libsrt's default is 3 s): admission asks Kaltura
+   * while the handshake waits, which can take longer on a loaded test machine.
+   */
   srtUrl(entryId: string, streamId?: string): string;
   /** The RTMPS form of publishUrl, when RTMPS is on. */
   rtmpsUrl(entryId: string, token?: string): string;
@@ -136,7 +140,7 @@ export async function startHlsEnv(options: HlsEnvOptions): Promise<HlsEnv> {
     lines,
     origin: `http://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpPort}`,
     publishUrl: (entryId, n = 1, i = 0) => `rtmp://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpPort}/kLive/?p=102&e=${entryId}&i=${i}&t=${DEMO_ENTRY_TOKEN}/${entryId}_${n}`,
-    srtUrl: (entryId, streamId) => `srt://${options.rtmpHost ?? '127.0.0.1'}:${daemon.srtPort}?streamid=${streamId ?? `#:::e=${entryId},st=0,p=${DEMO_ENTRY_TOKEN}`}`,
+    srtUrl: (entryId, streamId) => `srt://${options.rtmpHost ?? '127.0.0.1'}:${daemon.srtPort}?connect_timeout=15000&streamid=${streamId ?? `#:::e=${entryId},st=0,p=${DEMO_ENTRY_TOKEN}`}`,
     rtmpsUrl: (entryId, token = DEMO_ENTRY_TOKEN) => `rtmps://${options.rtmpHost ?? '127.0.0.1'}:${daemon.rtmpsPort}/kLive/?p=102&e=${entryId}&i=0&t=${token}/${entryId}_1`,
     stop() {
       stopping ??= (async () => {

@@ -275,6 +275,8 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
     staleRechecks: 0,
   };
   private readonly pendingBeacons = new Set<Promise<void>>();
+  /** Entries' SRT passes by admission key, from Kaltura's answers (memory only). */
+  private readonly srtPasses = new Map<string, string>();
   private recheckTimer?: NodeJS.Timeout;
   private recheckDelayMs: number;
   private rechecking = false;
@@ -454,7 +456,7 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
     if (admitted && current && now - admitted.at < this.reauthMs) {
       this.counters.cacheHits++;
       this.log.debug('authentication reused', { entryId: args.entryId, ageMs: now - admitted.at });
-      return { auth: entryAuthOf(admitted.at, admitted.value), via: 'cache', key };
+      return { auth: this.withSrtPass(key, entryAuthOf(admitted.at, admitted.value)), via: 'cache', key };
     }
     if (!admitted) {
       // Only keys Kaltura has not admitted recently can be blocked or budgeted: nothing a
@@ -528,7 +530,12 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
       this.log.debug('authenticating', { entryId, serverIndex, impersonate: this.impersonate ? partner : undefined });
       const entry = await this.api.liveStreamAuthenticate(entryId, token, this.hostname, serverIndex, this.impersonate ? partner : undefined, this.applicationName);
       const auth: EntryAuth = { at: this.now(), entry, partnerId: entry.partnerId ?? partner ?? args.partnerId };
-      const stored: StoredAdmission = { entryId, serverIndex, partnerId: auth.partnerId, entry: primitiveFields(entry) };
+      // The SRT pass is a credential (the SRT passphrase): kept in memory only, never in the
+      // decisions file, and added back to the answers reused from it.
+      const { srtPass, ...kept } = primitiveFields(entry);
+      if (typeof srtPass === 'string' && srtPass !== '') this.srtPasses.set(key, srtPass);
+      else this.srtPasses.delete(key);
+      const stored: StoredAdmission = { entryId, serverIndex, partnerId: auth.partnerId, entry: kept as KalturaLiveStreamEntry };
       this.store.set(AUTH_ANSWERS, key, stored, auth.at);
       this.blocks.delete(key);
       this.settleRecheck(key, undefined);
@@ -689,6 +696,12 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
   }
 
   /** Kaltura's last admission of `key`, if younger than staleAdmitMs. */
+  /** A stored answer with the entry's SRT pass from memory (the file never has it). */
+  private withSrtPass(key: string, auth: EntryAuth): EntryAuth {
+    const srtPass = this.srtPasses.get(key);
+    return srtPass === undefined ? auth : { ...auth, entry: { ...auth.entry, srtPass } };
+  }
+
   private storedAdmission(key: string): { at: number; value: StoredAdmission } | undefined {
     const found = this.store.get(AUTH_ANSWERS, key, isStoredAdmission);
     if (!found || this.now() - found.at >= admissionMemoryMs(this.staleAdmitMs)) return undefined;
@@ -700,7 +713,7 @@ export class PublisherAuth extends EventEmitter<PublisherAuthEvents> {
     if (this.staleAdmitMs <= 0) return undefined;
     const found = this.storedAdmission(key);
     if (!found || found.value.refusedAt !== undefined || this.now() - found.at >= this.staleAdmitMs) return undefined;
-    return entryAuthOf(found.at, found.value);
+    return this.withSrtPass(key, entryAuthOf(found.at, found.value));
   }
 
   private keyOf(args: PublishArgs): string {

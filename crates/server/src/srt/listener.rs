@@ -191,6 +191,11 @@ impl Driver {
                 if !matches!(&packet, Packet::Control(_)) {
                     return; // data from nobody we know
                 }
+                // UDP sources are cheap to forge: bound the handshakes held at once (each is
+                // forgotten after the handshake timeout).
+                if self.peers.len() >= self.shared.config.max_connections.saturating_mul(2).max(64) {
+                    return;
+                }
                 let settings = self.settings.copy_randomize();
                 let pending = Pending { listen: Listen::new(settings, true), started: now, deciding: None };
                 self.peers.insert(from, Peer::Pending(pending));
