@@ -151,7 +151,8 @@ impl ServerSession {
             handshake_kind: None,
             decoder,
             encoder: ChunkEncoder::new(),
-            out: Vec::with_capacity(4096),
+            // Allocated on first use: an idle or slow-loris connection should cost little.
+            out: Vec::new(),
             events: VecDeque::new(),
             streams: HashMap::new(),
             next_stream_id: 1,

@@ -31,8 +31,8 @@ const MAX_READ_PER_TURN: usize = 1024 * 1024;
 /// The same before a publish or play is accepted: what an unauthorized client may make us
 /// hold at once (the session's own limits bound what it keeps between turns).
 const PRE_AUTH_READ_PER_TURN: usize = 16 * 1024;
-/// Read buffer during the handshake: C0+C1 (1537 bytes) and C2 (1536) fit twice.
-const HANDSHAKE_READ_BUFFER: usize = 4 * 1024;
+/// Read buffer during the handshake: C0+C1 (1537 bytes) fit, C2 after one more turn.
+const HANDSHAKE_READ_BUFFER: usize = 2 * 1024;
 /// A paced publisher's socket wakes us early only once this much is waiting (a sender far
 /// faster than real time); below it we read on the pacing grid.
 const PACED_LOW_WATER: i32 = 128 * 1024;

@@ -221,7 +221,8 @@ impl ServerHandshake {
                             if c0 != RTMP_VERSION {
                                 return Err(self.fail(HandshakeError::UnsupportedVersion(c0)));
                             }
-                            self.buf.reserve_exact(1 + HANDSHAKE_SIZE);
+                            // The buffer grows as C1 arrives: a client that trickles it costs
+                            // what it sent, not a full packet up front.
                         }
                     }
                     if !fill(&mut self.buf, &mut input, 1 + HANDSHAKE_SIZE) {
