@@ -320,7 +320,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       entry: (entryId) => recordings.entryStatus(entryId),
     });
 
-    const node = new NodeRegistration(api, config, kalturaLog);
+    const node = new NodeRegistration(api, config, kalturaLog, ingest.httpPort ?? ingest.port);
     await node.register();
     node.startHeartbeat(config.kaltura.heartbeatIntervalSeconds);
     const renewal = new KsRenewal(session);
@@ -486,6 +486,8 @@ class NodeRegistration {
     private readonly api: KalturaApi,
     private readonly config: KliveConfig,
     private readonly log: Logger,
+    /** Where this node serves HLS: Kaltura's playManifest builds player URLs from it (port `http-hls`, default 1935). */
+    private readonly playbackPort: number,
   ) {}
 
   async register(): Promise<void> {
@@ -495,6 +497,7 @@ class NodeRegistration {
       hostName: this.config.hostname,
       description: `klive-server ${version}`,
       applicationName: this.config.applicationName,
+      mediaServerPortConfig: [{ objectType: 'KalturaKeyValue', key: 'http-hls', value: String(this.playbackPort) }],
     };
     try {
       const registered = await this.api.serverNodeReportStatus(this.config.hostname, node, ServerNodeStatus.Active);

@@ -110,6 +110,8 @@ export class EmulatorState {
   entryServerNodeExpiryMs = 120_000;
   /** `live_session_reconnect_timeout`: a PER_SESSION broadcast starting later than this after the last one ended records to a new entry. */
   liveSessionReconnectTimeoutMs = 180_000;
+  /** DeliveryProfileLiveAppleHttp forceProxy of the partner's live HLS delivery profile (play-manifest.ts). */
+  liveDeliveryForceProxy = false;
   /** Content of every appendRecording, per entry + asset. */
   readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
