@@ -141,3 +141,27 @@ test('a node whose server node is offline (markOffline) is left out', async (t) 
   t.is(res.status, 302);
   t.is(res.headers.get('location'), backupUrl);
 });
+
+test('a media server reports its renditions with entryServerNode.list + update; the proxied master lists them', async (t) => {
+  const { api, node, register, manifestUrl, get } = await setup(t);
+  await node(PRIMARY, 8081);
+  await node(BACKUP, 8082);
+  await register(0, 1, PRIMARY);
+  await register(1, 1, BACKUP);
+  const primary = await api.entryServerNodeOf(DEMO_ENTRY_ID, 0, DEMO_PARTNER_ID);
+  const backup = await api.entryServerNodeOf(DEMO_ENTRY_ID, 1, DEMO_PARTNER_ID);
+  t.like(primary, { objectType: 'KalturaLiveEntryServerNode', entryId: DEMO_ENTRY_ID, serverType: '0', status: 1 });
+  t.like(backup, { serverType: '1', status: 1 });
+  t.not(primary?.id, backup?.id);
+  t.is(await api.entryServerNodeOf('0_nothere1', 0, DEMO_PARTNER_ID), undefined);
+  const streams = [{ objectType: 'KalturaLiveStreamParams' as const, flavorId: '32', bitrate: 900_000 }];
+  const updated = await api.entryServerNodeUpdateStreams(primary?.id ?? 0, streams, DEMO_PARTNER_ID);
+  t.deepEqual(updated.streams, streams);
+  await api.entryServerNodeUpdateStreams(backup?.id ?? 0, [{ ...streams[0], bitrate: 950_000 }], DEMO_PARTNER_ID);
+  const text = await (await get(manifestUrl())).text();
+  const bw = Math.floor((900_000 * 188) / 184);
+  t.is(
+    text,
+    `#EXTM3U\n#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH=${bw}\n${primaryUrl.replace('playlist.m3u8', '32/chunklist.m3u8')}\n#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH=${bw}\n${backupUrl.replace('playlist.m3u8', '32/chunklist.m3u8')}`,
+  );
+});

@@ -13,7 +13,7 @@ import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
 import { nativeVersion } from './ingest/native';
 import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
 import { AdminSession } from './kaltura/admin-session';
-import { KalturaApi } from './kaltura/api';
+import { KalturaApi, type MediaServerIndex } from './kaltura/api';
 import { authGates } from './kaltura/auth/gates';
 import { admissionMemoryMs, PublisherAuth } from './kaltura/auth/policy';
 import { DecisionStore, DECISIONS_FILE } from './kaltura/decision-store';
@@ -21,7 +21,7 @@ import { withLastKnownPlans } from './kaltura/last-known-plans';
 import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
 import { LiveRegistration } from './kaltura/live-registration';
-import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
+import { ServerNodeStatus, type KalturaLiveStreamParams, type KalturaMediaServerNode } from './kaltura/types';
 import { ErrorLog, startDaemonControlPlane, type ControlPlane, type RecordError } from './http';
 import { createLogger, type Logger } from './log';
 import { resolveFfmpeg } from './transcode/ffmpeg-path';
@@ -241,6 +241,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
           return stream !== undefined && stream.live && stream.segmentsWritten > 0;
         });
       },
+      onPlayable: (playable) => void reportStreams(api, ingest, playable, kalturaLog),
       kick: (connectionIds, reason) => {
         for (const connectionId of connectionIds) {
           errors.recorder('kaltura', `publish ended: Kaltura refuses the live entry: ${reason.message}`, { connectionId, entryId: auth.entryOf(connectionId) });
@@ -472,6 +473,37 @@ export function devBanner(handle: DevDaemonHandle): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Reports the renditions this node serves for a PLAYABLE (entry, index) on its entry-server-node
+ * (entryServerNode.list + update, streams): Kaltura's playManifest lists them in its proxied
+ * master, the backup's next to the primary's, so players have a redundant twin of every
+ * rendition. flavorId is the rendition's `<entryId>_<flavorParamsId>` suffix; the bit rate is the
+ * origin's peak over the live window (Kaltura lists the backup with the primary's bit rates).
+ */
+async function reportStreams(
+  api: KalturaApi,
+  ingest: RtmpIngest,
+  p: { entryId: string; serverIndex: MediaServerIndex; renditions: string[]; impersonate?: number },
+  log: Logger,
+): Promise<void> {
+  const hls = new Map(ingest.hlsStreams().map((h) => [h.name, h] as const));
+  const streams: KalturaLiveStreamParams[] = [];
+  for (const name of p.renditions) {
+    if (!name.startsWith(`${p.entryId}_`)) continue;
+    const flavorId = name.slice(p.entryId.length + 1);
+    if (!/^\d+$/.test(flavorId)) continue;
+    streams.push({ objectType: 'KalturaLiveStreamParams', flavorId, bitrate: hls.get(name)?.peakBandwidth ?? 0 });
+  }
+  if (streams.length === 0) return;
+  try {
+    const node = await api.entryServerNodeOf(p.entryId, p.serverIndex, p.impersonate);
+    if (!node) return;
+    await api.entryServerNodeUpdateStreams(node.id, streams, p.impersonate);
+  } catch (err) {
+    log.warn('renditions not reported to Kaltura', { entryId: p.entryId, serverIndex: p.serverIndex, error: err });
+  }
+}
 
 /**
  * serverNode.reportStatus registers this host as a media server (Kaltura's liveStream.authenticate

@@ -36,6 +36,8 @@ export interface FixturePartner {
 
 /** An entry-server-node record: which media server holds the entry, as primary (0) or backup (1). */
 export interface FixtureEntryServerNode {
+  /** entryServerNode id, assigned when the API creates the node. */
+  id?: number;
   hostName: string;
   index: number;
   /** KalturaEntryServerNodeStatus: STOPPED 0, PLAYABLE 1, BROADCASTING 2, AUTHENTICATED 3 (what authenticate stores). */

@@ -116,6 +116,7 @@ export class EmulatorState {
   readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
   private nextServerNodeId = 1;
+  private nextEntryServerNodeId = 1;
   private readonly created = nowSeconds();
 
   constructor(fixtures: EmulatorFixtures, options: { storageDir?: string } = {}) {
@@ -216,6 +217,10 @@ export class EmulatorState {
     };
     this.serverNodes.set(id, record);
     return record;
+  }
+
+  newEntryServerNodeId(): number {
+    return this.nextEntryServerNodeId++;
   }
 
   /** ServerNodePeer::retrieveActiveMediaServerNode: any node with that hostName not disabled. */
