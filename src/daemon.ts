@@ -87,6 +87,8 @@ export interface DevInstructions {
   playbackUrl: string;
   /** ffplay of the playback URL. */
   ffplayCommand: string;
+  /** Kaltura's playManifest of the demo entry: every PLAYABLE node's renditions (primary and backup). */
+  playManifestUrl: string;
   /** Publish URL of the recorded demo entry (recordStatus on, passthrough). */
   recordingPublishUrl: string;
   /** Where that entry's MP4 segments are written, and where they are moved for Kaltura. */
@@ -389,45 +391,23 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
  * service URL, partner and secret are replaced by the emulator's.
  */
 export async function startDevDaemon(config: KliveConfig, options: DaemonOptions = {}): Promise<DevDaemonHandle> {
-  const emulator = await startKalturaEmulator({ fixtures: demoFixtures() });
-  const devConfig: KliveConfig = {
-    ...config,
-    workMode: 'kaltura',
-    kaltura: { ...config.kaltura, serviceUrl: emulator.url, partnerId: MEDIA_SERVER_PARTNER_ID, adminSecret: MEDIA_SERVER_ADMIN_SECRET },
-  };
+  // forceProxy: playManifest lists a backup node's renditions next to the primary's, so a
+  // second node (`--dev --backup-of`) gives players a redundant twin of every rendition.
+  const emulator = await startKalturaEmulator({ fixtures: demoFixtures(), liveDeliveryForceProxy: true });
   let daemon: DaemonHandle;
+  let devConfig: KliveConfig;
   try {
-    daemon = await startDaemon(devConfig, { ...options, dev: true });
+    ({ daemon, devConfig } = await startDevNode(config, emulator.url, options));
   } catch (err) {
     await emulator.stop();
     throw err;
   }
-  const host = publicHost(devConfig.rtmp.host);
-  const obsServer = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}`;
-  const obsStreamKey = `${DEMO_ENTRY_ID}_1`;
-  const publishUrl = `${obsServer}/${obsStreamKey}`;
-  const ffmpegCommand =
-    `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
-    `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
-  const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
-  const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
   const stopDaemon = daemon.stop;
   let stopping: Promise<void> | undefined;
   return {
     ...daemon,
     emulator,
-    instructions: {
-      publishUrl,
-      ffmpegCommand,
-      obsServer,
-      obsStreamKey,
-      playbackUrl,
-      ffplayCommand: `ffplay '${playbackUrl}'`,
-      recordingPublishUrl,
-      recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
-      recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
-      recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
-    },
+    instructions: devInstructions(devConfig, daemon, 0, emulator.url),
     stop() {
       stopping ??= (async () => {
         await stopDaemon();
@@ -435,6 +415,64 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
       })();
       return stopping;
     },
+  };
+}
+
+export interface DevBackupHandle extends DaemonHandle {
+  /** The primary's Kaltura API emulator this backup registers with. */
+  readonly kalturaUrl: string;
+  readonly instructions: DevInstructions;
+}
+
+/**
+ * `--dev --backup-of URL`: a second node for the demo entry (server index 1), registered with
+ * the primary's embedded emulator at URL, so failover can be tried on one machine. Give each
+ * node its own address (`--host 127.0.0.3 --hostname 127.0.0.3`): Kaltura builds player URLs
+ * from the node's hostname.
+ */
+export async function startDevBackup(config: KliveConfig, primaryKalturaUrl: string, options: DaemonOptions = {}): Promise<DevBackupHandle> {
+  const kalturaUrl = primaryKalturaUrl.replace(/\/+$/, '');
+  const { daemon, devConfig } = await startDevNode(config, kalturaUrl, options);
+  return { ...daemon, kalturaUrl, instructions: devInstructions(devConfig, daemon, 1, kalturaUrl) };
+}
+
+async function startDevNode(config: KliveConfig, serviceUrl: string, options: DaemonOptions): Promise<{ daemon: DaemonHandle; devConfig: KliveConfig }> {
+  const devConfig: KliveConfig = {
+    ...config,
+    workMode: 'kaltura',
+    kaltura: { ...config.kaltura, serviceUrl, partnerId: MEDIA_SERVER_PARTNER_ID, adminSecret: MEDIA_SERVER_ADMIN_SECRET },
+  };
+  const daemon = await startDaemon(devConfig, { ...options, dev: true });
+  return { daemon, devConfig };
+}
+
+/** Kaltura's playManifest URL of the demo entry (live HLS): the primary's and backup's renditions. */
+export function demoPlayManifestUrl(kalturaUrl: string): string {
+  return `${kalturaUrl}/p/${DEMO_PARTNER_ID}/sp/${DEMO_PARTNER_ID}00/playManifest/entryId/${DEMO_ENTRY_ID}/format/applehttp/protocol/http/a.m3u8`;
+}
+
+function devInstructions(devConfig: KliveConfig, daemon: DaemonHandle, serverIndex: 0 | 1, kalturaUrl: string): DevInstructions {
+  const host = publicHost(devConfig.rtmp.host);
+  const obsServer = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=${serverIndex}&t=${DEMO_ENTRY_TOKEN}`;
+  const obsStreamKey = `${DEMO_ENTRY_ID}_1`;
+  const publishUrl = `${obsServer}/${obsStreamKey}`;
+  const ffmpegCommand =
+    `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
+    `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
+  const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
+  const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=${serverIndex}&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
+  return {
+    publishUrl,
+    ffmpegCommand,
+    obsServer,
+    obsStreamKey,
+    playbackUrl,
+    ffplayCommand: `ffplay '${playbackUrl}'`,
+    playManifestUrl: demoPlayManifestUrl(kalturaUrl),
+    recordingPublishUrl,
+    recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
+    recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
+    recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
   };
 }
 
@@ -457,6 +495,12 @@ export function devBanner(handle: DevDaemonHandle): string {
     `  ${i.playbackUrl}`,
     `  ${i.ffplayCommand}`,
     '',
+    "Or as Kaltura's players get it (playManifest: this node and a backup, if one runs; see below):",
+    `  ${i.playManifestUrl}`,
+    '',
+    'Run a backup node for failover on this machine (another loopback address), then publish to both:',
+    `  klive-server --dev --backup-of ${handle.emulator.url} --host 127.0.0.3 --hostname 127.0.0.3 --admin-port 8087`,
+    '',
     `Record it: entry ${DEMO_RECORDING_ENTRY_ID} has recording on. Publish the same way to`,
     `  ${i.recordingPublishUrl}`,
     `  and every ${i.recordingSegmentSeconds} s an MP4 segment is written under ${i.recordingDirectory}/,`,
@@ -467,6 +511,24 @@ export function devBanner(handle: DevDaemonHandle): string {
     ...(handle.controlPlane
       ? ['Dashboard (diagnostics, live previews; the link carries the admin token):', `  ${handle.controlPlane.dashboardUrl(true)}`, '']
       : []),
+    'Stop with Ctrl-C.',
+    '',
+  ].join('\n');
+}
+
+/** The --dev --backup-of banner. */
+export function devBackupBanner(handle: DevBackupHandle): string {
+  const i = handle.instructions;
+  return [
+    '',
+    `klive-server ${version} is running as the demo entry's backup node (server index 1), registered with ${handle.kalturaUrl}.`,
+    '',
+    'Publish the same signal to the primary and to this node, e.g. one ffmpeg to both (tee):',
+    `  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -map 0:v -map 1:a -f tee '[f=flv]PRIMARY_PUBLISH_URL|[f=flv]${i.publishUrl}'`,
+    '',
+    "Play Kaltura's playManifest (both nodes' renditions); stop the primary and playback continues from here:",
+    `  ${i.playManifestUrl}`,
+    '',
     'Stop with Ctrl-C.',
     '',
   ].join('\n');
