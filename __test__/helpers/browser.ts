@@ -64,7 +64,7 @@ const PAGE = `<!doctype html>
     hlsVersion: Hls.version, supported: Hls.isSupported(), src: src,
     manifestLevels: [], levelSwitches: [], fragsLoaded: {}, errors: [],
     waitingTotal: 0, waitingAfterStart: 0, stalledErrors: 0, firstPlayingWallMs: null, startCurrentTime: null,
-    playingEvents: 0, wallStartMs: Date.now(), requestedSwitches: []
+    playingEvents: 0, wallStartMs: Date.now(), requestedSwitches: [], fragsChanged: [], fragLoads: []
   };
   var hls = new Hls({ enableWorker: true });
   hls.on(Hls.Events.MANIFEST_PARSED, function (_e, d) {
@@ -75,8 +75,15 @@ const PAGE = `<!doctype html>
     if (p && p.catch) p.catch(function (err) { s.errors.push({ type: 'play', details: String(err), fatal: true }); });
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, function (_e, d) { s.levelSwitches.push(d.level); });
+  // Fragments as played (FRAG_CHANGED) and as loaded, with where they came from: a failover must
+  // neither repeat nor skip one (bounded lists).
+  function fragInfo(f) {
+    return { sn: f.sn, level: f.level, start: f.start, duration: f.duration, startPTS: f.startPTS === undefined ? null : f.startPTS, endPTS: f.endPTS === undefined ? null : f.endPTS, url: String(f.url), wallMs: Date.now() };
+  }
+  hls.on(Hls.Events.FRAG_CHANGED, function (_e, d) { if (s.fragsChanged.length < 2000) s.fragsChanged.push(fragInfo(d.frag)); });
   hls.on(Hls.Events.FRAG_LOADED, function (_e, d) {
     if (d.frag.type !== 'main') return;
+    if (s.fragLoads.length < 2000) s.fragLoads.push(fragInfo(d.frag));
     var k = String(d.frag.level);
     s.fragsLoaded[k] = (s.fragsLoaded[k] || 0) + 1;
   });
@@ -106,6 +113,7 @@ const PAGE = `<!doctype html>
       bufferedEnd: b.length ? b.end(b.length - 1) : 0,
       totalVideoFrames: q ? q.totalVideoFrames : 0, droppedVideoFrames: q ? q.droppedVideoFrames : 0,
       currentLevel: hls.currentLevel, loadLevel: hls.loadLevel, latency: hls.latency,
+      fragsChanged: s.fragsChanged.slice(), fragLoads: s.fragLoads.slice(),
       manifestLevels: s.manifestLevels, levelSwitches: s.levelSwitches.slice(), requestedSwitches: s.requestedSwitches.slice(), fragsLoaded: Object.assign({}, s.fragsLoaded),
       errors: s.errors.slice(), waitingTotal: s.waitingTotal, waitingAfterStart: s.waitingAfterStart, stalledErrors: s.stalledErrors,
       playingEvents: s.playingEvents, firstPlayingWallMs: s.firstPlayingWallMs, startCurrentTime: s.startCurrentTime, wallNowMs: Date.now()
@@ -165,7 +173,25 @@ export interface PlayerError {
   atCurrentTime?: number;
 }
 
+/** A fragment as hls.js reports it (FRAG_CHANGED / FRAG_LOADED). */
+export interface PlayerFrag {
+  sn: number;
+  level: number;
+  /** Playlist timeline start and duration, s. */
+  start: number;
+  duration: number;
+  /** Presentation times hls.js parsed from the media, s (null before parsing). */
+  startPTS: number | null;
+  endPTS: number | null;
+  url: string;
+  wallMs: number;
+}
+
 export interface PlayerSnapshot {
+  /** Main fragments as played (FRAG_CHANGED), oldest first (at most 2000). */
+  fragsChanged: PlayerFrag[];
+  /** Main fragments as loaded (FRAG_LOADED), oldest first (at most 2000). */
+  fragLoads: PlayerFrag[];
   hlsVersion: string;
   supported: boolean;
   src: string;
