@@ -524,7 +524,7 @@ export function devBackupBanner(handle: DevBackupHandle): string {
     `klive-server ${version} is running as the demo entry's backup node (server index 1), registered with ${handle.kalturaUrl}.`,
     '',
     'Publish the same signal to the primary and to this node, e.g. one ffmpeg to both (tee):',
-    `  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -map 0:v -map 1:a -f tee '[f=flv]PRIMARY_PUBLISH_URL|[f=flv]${i.publishUrl}'`,
+    `  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -map 0:v -map 1:a -flags:v +global_header -flags:a +global_header -f tee '[f=flv:onfail=ignore]PRIMARY_PUBLISH_URL|[f=flv:onfail=ignore]${i.publishUrl}'`,
     '',
     "Play Kaltura's playManifest (both nodes' renditions); stop the primary and playback continues from here:",
     `  ${i.playManifestUrl}`,
