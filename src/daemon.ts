@@ -549,16 +549,17 @@ async function reportStreams(
   p: { entryId: string; serverIndex: MediaServerIndex; renditions: string[]; impersonate?: number },
   log: Logger,
 ): Promise<void> {
-  const hls = new Map(ingest.hlsStreams().map((h) => [h.name, h] as const));
-  const streams: KalturaLiveStreamParams[] = [];
-  for (const name of p.renditions) {
-    if (!name.startsWith(`${p.entryId}_`)) continue;
-    const flavorId = name.slice(p.entryId.length + 1);
-    if (!/^\d+$/.test(flavorId)) continue;
-    streams.push({ objectType: 'KalturaLiveStreamParams', flavorId, bitrate: hls.get(name)?.peakBandwidth ?? 0 });
-  }
-  if (streams.length === 0) return;
   try {
+    // The registration may answer after shutdown began: the ingest is closed then.
+    const hls = new Map(ingest.hlsStreams().map((h) => [h.name, h] as const));
+    const streams: KalturaLiveStreamParams[] = [];
+    for (const name of p.renditions) {
+      if (!name.startsWith(`${p.entryId}_`)) continue;
+      const flavorId = name.slice(p.entryId.length + 1);
+      if (!/^\d+$/.test(flavorId)) continue;
+      streams.push({ objectType: 'KalturaLiveStreamParams', flavorId, bitrate: hls.get(name)?.peakBandwidth ?? 0 });
+    }
+    if (streams.length === 0) return;
     const node = await api.entryServerNodeOf(p.entryId, p.serverIndex, p.impersonate);
     if (!node) return;
     await api.entryServerNodeUpdateStreams(node.id, streams, p.impersonate);
