@@ -3,14 +3,16 @@
  * with the embedded Kaltura emulator) and a backup (`klive-server --dev --backup-of`, 127.0.0.3)
  * fed by one ffmpeg teeing the same encode to both ingest URLs (i=0 and i=1); hls.js in headless
  * Chromium plays Kaltura's playManifest (the proxied master lists both nodes' renditions as
- * redundant variants). The primary is killed (SIGKILL) mid-playback: the player must carry on
- * from the backup, with no fragment played twice or skipped (by sequence number and PTS).
+ * redundant variants). The primary is killed (SIGKILL) mid-playback, or its network cut (players
+ * reach it through a relay that stops forwarding): the player must carry on from the backup,
+ * with no fragment played twice or skipped (by sequence number and PTS).
  *
  * Defaults are short for a loaded machine; KLIVE_LONG_TESTS=1 uses the issue's figures (kill
  * 30 s into playback, watch 60 s after).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { chromiumMissing, openPlayer, startPageServer, type PlayerFrag, type PlayerSnapshot } from './helpers/browser';
 import { until } from './helpers/hls';
@@ -73,13 +75,71 @@ function hostOf(url: string): string {
   }
 }
 
-test('kill -9 the primary mid-playback: hls.js carries on from the backup, no fragment repeated or skipped', async (t) => {
+/**
+ * A TCP relay on `host:port` to `target`: what players reach the primary through. `cut()` stops
+ * forwarding without closing anything (a dead network path: requests hang, nothing answers).
+ */
+async function startRelay(host: string, port: number, target: { host: string; port: number }): Promise<{ cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let cut = false;
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    if (cut) return; // accepted, never answered
+    const upstream = connect(target.port, target.host);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('data', (d) => {
+      if (!cut) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!cut) client.write(d);
+    });
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    cut() {
+      cut = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const FAILOVER_LOAD_POLICY = {
+  default: {
+    maxTimeToFirstByteMs: 3000,
+    maxLoadTimeMs: 10_000,
+    timeoutRetry: { maxNumRetry: 0, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: { maxNumRetry: 1, retryDelayMs: 500, maxRetryDelayMs: 1000 },
+  },
+};
+
+/** The address players reach the primary at when its network is cut (through the relay). */
+const PRIMARY_VIA_RELAY = '127.0.0.4';
+
+async function failover(t: ExecutionContext, mode: 'kill' | 'cut'): Promise<void> {
   t.timeout((120 + KILL_AFTER_S + WATCH_AFTER_S) * 1000 * 2);
   const missing = chromiumMissing();
-  if (missing) return t.fail(missing);
+  if (missing) {
+    t.fail(missing);
+    return;
+  }
   const dir = tempDir('failover');
 
-  const primary = startNode(['--host', PRIMARY, '--hostname', PRIMARY], join(dir, 'primary'));
+  // Cut mode: Kaltura knows the primary by the relay's address, so players go through it.
+  const primaryName = mode === 'cut' ? PRIMARY_VIA_RELAY : PRIMARY;
+  const primary = startNode(['--host', PRIMARY, '--hostname', primaryName], join(dir, 'primary'));
   t.teardown(() => primary.child.kill('SIGKILL'));
   const emulatorUrl = await until('the primary to print its emulator URL', 60_000, () => /emulator answers at (http:\/\/[^\s]+)/.exec(primary.stderr())?.[1]).catch((e: Error) => {
     throw new Error(`${e.message}: ${primary.stderr()}`);
@@ -90,6 +150,8 @@ test('kill -9 the primary mid-playback: hls.js carries on from the backup, no fr
   await until('the backup to start', 60_000, () => backup.stderr().includes('backup node'));
   const backupPort = Number(/rtmp:\/\/127\.0\.0\.3:(\d+)\//.exec(backup.stderr())?.[1]);
   t.true(primaryPort > 0 && backupPort > 0, `ports ${primaryPort} ${backupPort}`);
+  const relay = mode === 'cut' ? await startRelay(PRIMARY_VIA_RELAY, primaryPort, { host: PRIMARY, port: primaryPort }) : undefined;
+  if (relay) t.teardown(() => relay.close());
 
   // One encode, teed to both nodes; a leg that fails (the killed primary) is dropped, not the encoder.
   const seconds = 90 + KILL_AFTER_S + WATCH_AFTER_S;
@@ -110,7 +172,7 @@ test('kill -9 the primary mid-playback: hls.js carries on from the backup, no fr
   const master = await until('playManifest to list both nodes', 90_000, async () => {
     const res = await fetch(manifest, { redirect: 'manual' });
     const text = res.status === 200 ? await res.text() : '';
-    return text.includes(`//${PRIMARY}:${primaryPort}/`) && text.includes(`//${BACKUP}:${backupPort}/`) ? text : undefined;
+    return text.includes(`//${primaryName}:${primaryPort}/`) && text.includes(`//${BACKUP}:${backupPort}/`) ? text : undefined;
   }, 500).catch((e: Error) => {
     throw new Error(`${e.message}; ffmpeg: ${ffmpegErr}; primary: ${primary.stderr().slice(-2000)}`);
   });
@@ -128,7 +190,11 @@ test('kill -9 the primary mid-playback: hls.js carries on from the backup, no fr
 
   const pages = await startPageServer();
   t.teardown(() => pages.close());
-  const player = await openPlayer(pages, manifest);
+  // A dead path answers nothing: hls.js's default load policy waits 10 s per try and retries
+  // twice before it takes the redundant URL. A player meant to fail over sets shorter load
+  // timeouts and no timeout retry (a refused connection, as after kill -9, fails over at once).
+  const hlsConfig = mode === 'cut' ? { playlistLoadPolicy: FAILOVER_LOAD_POLICY, fragLoadPolicy: FAILOVER_LOAD_POLICY } : undefined;
+  const player = await openPlayer(pages, manifest, hlsConfig);
   t.teardown(() => player.close());
   const started = await until('playback to start', 60_000, async () => {
     const s = await player.snapshot();
@@ -153,11 +219,14 @@ test('kill -9 the primary mid-playback: hls.js carries on from the backup, no fr
     last = await sample();
   }
   const beforeKill = last;
-  t.true(beforeKill.fragsChanged.every((f) => hostOf(f.url) === PRIMARY), 'played from the primary before the kill');
+  t.true(beforeKill.fragsChanged.every((f) => hostOf(f.url) === primaryName), 'played from the primary before the kill');
 
   const killedAt = Date.now();
-  primary.child.kill('SIGKILL');
-  await primary.exited;
+  if (relay) relay.cut();
+  else {
+    primary.child.kill('SIGKILL');
+    await primary.exited;
+  }
   const mediaAtKill = last.currentTime;
   while (last.currentTime - mediaAtKill < WATCH_AFTER_S && Date.now() - killedAt < (WATCH_AFTER_S + 60) * 1000) {
     await sleep(250);
@@ -181,4 +250,8 @@ test('kill -9 the primary mid-playback: hls.js carries on from the backup, no fr
   t.true(afterKill.some((f) => hostOf(f.url) === BACKUP), 'fragments from the backup after the kill');
   t.deepEqual(continuity(played), [], 'every fragment once, in order, PTS contiguous');
   t.true(longestStallMs <= SEGMENT_S * 1000, `longest stall ${longestStallMs} ms (one segment is ${SEGMENT_S} s)`);
-});
+}
+
+test.serial('kill -9 the primary mid-playback: hls.js carries on from the backup, no fragment repeated or skipped', (t) => failover(t, 'kill'));
+
+test.serial("the primary's network cut mid-playback (a relay that stops forwarding): hls.js carries on from the backup", (t) => failover(t, 'cut'));

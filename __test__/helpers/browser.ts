@@ -66,7 +66,10 @@ const PAGE = `<!doctype html>
     waitingTotal: 0, waitingAfterStart: 0, stalledErrors: 0, firstPlayingWallMs: null, startCurrentTime: null,
     playingEvents: 0, wallStartMs: Date.now(), requestedSwitches: [], fragsChanged: [], fragLoads: []
   };
-  var hls = new Hls({ enableWorker: true });
+  // Optional hls.js config (JSON in ?cfg=), e.g. load timeouts a failover-aware player sets.
+  var cfg = JSON.parse(new URLSearchParams(location.search).get('cfg') || '{}');
+  cfg.enableWorker = true;
+  var hls = new Hls(cfg);
   hls.on(Hls.Events.MANIFEST_PARSED, function (_e, d) {
     s.manifestLevels = d.levels.map(function (l) {
       return { width: l.width, height: l.height, bitrate: l.bitrate, videoCodec: l.videoCodec || null, audioCodec: l.audioCodec || null, url: String(l.uri || (Array.isArray(l.url) ? l.url[0] : l.url)) };
@@ -248,7 +251,7 @@ export function chromiumMissing(): string | undefined {
 }
 
 /** Launch Chromium with a fresh user-data dir and open the player page on `src`. */
-export async function openPlayer(pageServer: PageServer, src: string): Promise<Player> {
+export async function openPlayer(pageServer: PageServer, src: string, hlsConfig?: Record<string, unknown>): Promise<Player> {
   const userDataDir = tempDir('chromium');
   let context: BrowserContext | undefined;
   try {
@@ -263,7 +266,8 @@ export async function openPlayer(pageServer: PageServer, src: string): Promise<P
     const lines: string[] = [];
     page.on('console', (m) => lines.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`));
-    await page.goto(`${pageServer.url}/?src=${encodeURIComponent(src)}`, { timeout: 15_000 });
+    const cfg = hlsConfig ? `&cfg=${encodeURIComponent(JSON.stringify(hlsConfig))}` : '';
+    await page.goto(`${pageServer.url}/?src=${encodeURIComponent(src)}${cfg}`, { timeout: 15_000 });
     const ctx = context;
     const userAgent: unknown = await page.evaluate('navigator.userAgent');
     const version: string = ctx.browser()?.version() ?? /Chrome\/([\d.]+)/.exec(String(userAgent))?.[1] ?? String(userAgent);
