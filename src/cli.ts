@@ -4,7 +4,7 @@
  */
 import { version } from './package-info';
 import { CONFIG_FILE_ENV, CONFIG_KEYS, ConfigError, loadConfig, parseOverride, redactConfig, type KliveConfig } from './config';
-import { devBanner, startDaemon, startDevDaemon, type DaemonHandle } from './daemon';
+import { devBackupBanner, devBanner, startDaemon, startDevBackup, startDevDaemon, type DaemonHandle } from './daemon';
 import { nativeVersion } from './ingest/native';
 import { createLogger, sanitize } from './log';
 
@@ -22,6 +22,8 @@ Usage:
 Options:
   --config FILE          JSON config file (also ${CONFIG_FILE_ENV}=FILE)
   --dev                  start the embedded Kaltura API emulator in-process and print how to publish
+  --backup-of URL        with --dev: run as the demo entry's backup node (server index 1), registered
+                         with the primary's emulator at URL (printed in the primary's banner)
   --set KEY=VALUE        set any config key, e.g. --set kaltura.timeoutMs=5000 (repeatable)
   --host ADDRESS         RTMP bind address (rtmp.host, default 0.0.0.0)
   --port PORT            RTMP port (rtmp.port, default 1935; 0 lets the OS pick)
@@ -45,7 +47,7 @@ ${envTable}
 type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; dev: boolean; file?: string; printConfig: boolean; overrides: Array<{ key: string; value: string; source: string }> };
+  | { kind: 'run'; dev: boolean; backupOf?: string; file?: string; printConfig: boolean; overrides: Array<{ key: string; value: string; source: string }> };
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -65,6 +67,7 @@ const FLAG_KEYS: Record<string, string> = {
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Command {
   let dev = false;
+  let backupOf: string | undefined;
   let printConfig = false;
   let file: string | undefined;
   const overrides: Array<{ key: string; value: string; source: string }> = [];
@@ -93,6 +96,12 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
       case '--dev':
         dev = true;
         break;
+      case '--backup-of': {
+        const url = value();
+        if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--backup-of needs the primary's Kaltura emulator URL (http://HOST:PORT), not "${url}"`);
+        backupOf = url;
+        break;
+      }
       case '--print-config':
         printConfig = true;
         break;
@@ -113,7 +122,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     }
   }
   file ??= env[CONFIG_FILE_ENV] === '' ? undefined : env[CONFIG_FILE_ENV];
-  return { kind: 'run', dev, file, printConfig, overrides };
+  if (backupOf !== undefined && !dev) throw new UsageError('--backup-of runs a second --dev node: use it with --dev');
+  return { kind: 'run', dev, ...(backupOf !== undefined ? { backupOf } : {}), file, printConfig, overrides };
 }
 
 async function main(): Promise<number> {
@@ -145,7 +155,12 @@ async function main(): Promise<number> {
   const log = createLogger({ level: config.log.level, format: config.log.format });
   let handle: DaemonHandle;
   try {
-    if (command.dev) {
+    if (command.dev && command.backupOf !== undefined) {
+      const backup = await startDevBackup(config, command.backupOf, { logger: log });
+      process.stderr.write(devBackupBanner(backup));
+      log.info('dev backup node ready', { kaltura: backup.kalturaUrl, obsStreamKey: backup.instructions.obsStreamKey });
+      handle = backup;
+    } else if (command.dev) {
       const dev = await startDevDaemon(config, { logger: log });
       process.stderr.write(devBanner(dev));
       // The banner holds the demo token; the log line does not (tokens are masked in logs).

@@ -14,7 +14,7 @@ import { startKalturaEmulator, type KalturaEmulator } from './dev/emulator';
 import { nativeVersion, writeSelfSignedCert } from './ingest/native';
 import { RtmpIngest, type RtmpIngestOptions } from './ingest/rtmp-ingest';
 import { AdminSession } from './kaltura/admin-session';
-import { KalturaApi } from './kaltura/api';
+import { KalturaApi, type MediaServerIndex } from './kaltura/api';
 import { authGates } from './kaltura/auth/gates';
 import { admissionMemoryMs, PublisherAuth } from './kaltura/auth/policy';
 import { DecisionStore, DECISIONS_FILE } from './kaltura/decision-store';
@@ -22,7 +22,7 @@ import { withLastKnownPlans } from './kaltura/last-known-plans';
 import type { RefusalRecord } from './kaltura/auth/refusal-log';
 import { KalturaClient, type KalturaLogEntry } from './kaltura/client';
 import { LiveRegistration } from './kaltura/live-registration';
-import { ServerNodeStatus, type KalturaMediaServerNode } from './kaltura/types';
+import { ServerNodeStatus, type KalturaLiveStreamParams, type KalturaMediaServerNode } from './kaltura/types';
 import { ErrorLog, startDaemonControlPlane, type ControlPlane, type RecordError } from './http';
 import { createLogger, type Logger } from './log';
 import { resolveFfmpeg } from './transcode/ffmpeg-path';
@@ -93,6 +93,8 @@ export interface DevInstructions {
   playbackUrl: string;
   /** ffplay of the playback URL. */
   ffplayCommand: string;
+  /** Kaltura's playManifest of the demo entry: every PLAYABLE node's renditions (primary and backup). */
+  playManifestUrl: string;
   /** Publish URL of the recorded demo entry (recordStatus on, passthrough). */
   recordingPublishUrl: string;
   /** Where that entry's MP4 segments are written, and where they are moved for Kaltura. */
@@ -280,6 +282,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
         });
       },
       isPublishing: (streamName) => ingest.stats().streams.some((s) => s.name === streamName && s.publisher !== undefined && s.publisher !== null),
+      onPlayable: (playable) => void reportStreams(api, ingest, playable, kalturaLog),
       kick: (connectionIds, reason) => {
         for (const connectionId of connectionIds) {
           errors.recorder('kaltura', `publish ended: Kaltura refuses the live entry: ${reason.message}`, { connectionId, entryId: auth.entryOf(connectionId) });
@@ -369,7 +372,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
       entry: (entryId) => recordings.entryStatus(entryId),
     });
 
-    const node = new NodeRegistration(api, config, kalturaLog);
+    const node = new NodeRegistration(api, config, kalturaLog, ingest.httpPort ?? ingest.port);
     await node.register();
     node.startHeartbeat(config.kaltura.heartbeatIntervalSeconds);
     const renewal = new KsRenewal(session);
@@ -441,59 +444,23 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
  * service URL, partner and secret are replaced by the emulator's.
  */
 export async function startDevDaemon(config: KliveConfig, options: DaemonOptions = {}): Promise<DevDaemonHandle> {
-  const emulator = await startKalturaEmulator({ fixtures: demoFixtures() });
-  const devConfig: KliveConfig = {
-    ...config,
-    workMode: 'kaltura',
-    kaltura: { ...config.kaltura, serviceUrl: emulator.url, partnerId: MEDIA_SERVER_PARTNER_ID, adminSecret: MEDIA_SERVER_ADMIN_SECRET },
-  };
+  // forceProxy: playManifest lists a backup node's renditions next to the primary's, so a
+  // second node (`--dev --backup-of`) gives players a redundant twin of every rendition.
+  const emulator = await startKalturaEmulator({ fixtures: demoFixtures(), liveDeliveryForceProxy: true });
   let daemon: DaemonHandle;
+  let devConfig: KliveConfig;
   try {
-    daemon = await startDaemon(devConfig, { ...options, dev: true });
+    ({ daemon, devConfig } = await startDevNode(config, emulator.url, options));
   } catch (err) {
     await emulator.stop();
     throw err;
   }
-  const host = publicHost(devConfig.rtmp.host);
-  const obsServer = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}`;
-  const obsStreamKey = `${DEMO_ENTRY_ID}_1`;
-  const publishUrl = `${obsServer}/${obsStreamKey}`;
-  const ffmpegCommand =
-    `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
-    `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
-  const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
-  const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
-  const srtUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_ENTRY_ID, 0, DEMO_ENTRY_TOKEN)}`;
-  const srtEncryptedUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_SRT_ENTRY_ID, 0, DEMO_ENTRY_TOKEN, DEMO_SRT_PASS)}`;
-  const srtFfmpegCommand =
-    srtUrl === undefined
-      ? undefined
-      : `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
-        `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f mpegts '${srtUrl}'`;
-  const rtmpsServer =
-    daemon.rtmpsPort === undefined ? undefined : `rtmps://${host}:${daemon.rtmpsPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=0&t=${DEMO_ENTRY_TOKEN}`;
   const stopDaemon = daemon.stop;
   let stopping: Promise<void> | undefined;
   return {
     ...daemon,
     emulator,
-    instructions: {
-      publishUrl,
-      ffmpegCommand,
-      obsServer,
-      obsStreamKey,
-      playbackUrl,
-      ffplayCommand: `ffplay '${playbackUrl}'`,
-      recordingPublishUrl,
-      recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
-      recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
-      recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
-      srtUrl,
-      srtFfmpegCommand,
-      srtEncryptedUrl,
-      srtPassphrase: srtEncryptedUrl === undefined ? undefined : DEMO_SRT_PASS,
-      rtmpsServer,
-    },
+    instructions: devInstructions(devConfig, daemon, 0, emulator.url),
     stop() {
       stopping ??= (async () => {
         await stopDaemon();
@@ -501,6 +468,78 @@ export async function startDevDaemon(config: KliveConfig, options: DaemonOptions
       })();
       return stopping;
     },
+  };
+}
+
+export interface DevBackupHandle extends DaemonHandle {
+  /** The primary's Kaltura API emulator this backup registers with. */
+  readonly kalturaUrl: string;
+  readonly instructions: DevInstructions;
+}
+
+/**
+ * `--dev --backup-of URL`: a second node for the demo entry (server index 1), registered with
+ * the primary's embedded emulator at URL, so failover can be tried on one machine. Give each
+ * node its own address (`--host 127.0.0.3 --hostname 127.0.0.3`): Kaltura builds player URLs
+ * from the node's hostname.
+ */
+export async function startDevBackup(config: KliveConfig, primaryKalturaUrl: string, options: DaemonOptions = {}): Promise<DevBackupHandle> {
+  const kalturaUrl = primaryKalturaUrl.replace(/\/+$/, '');
+  const { daemon, devConfig } = await startDevNode(config, kalturaUrl, options);
+  return { ...daemon, kalturaUrl, instructions: devInstructions(devConfig, daemon, 1, kalturaUrl) };
+}
+
+async function startDevNode(config: KliveConfig, serviceUrl: string, options: DaemonOptions): Promise<{ daemon: DaemonHandle; devConfig: KliveConfig }> {
+  const devConfig: KliveConfig = {
+    ...config,
+    workMode: 'kaltura',
+    kaltura: { ...config.kaltura, serviceUrl, partnerId: MEDIA_SERVER_PARTNER_ID, adminSecret: MEDIA_SERVER_ADMIN_SECRET },
+  };
+  const daemon = await startDaemon(devConfig, { ...options, dev: true });
+  return { daemon, devConfig };
+}
+
+/** Kaltura's playManifest URL of the demo entry (live HLS): the primary's and backup's renditions. */
+export function demoPlayManifestUrl(kalturaUrl: string): string {
+  return `${kalturaUrl}/p/${DEMO_PARTNER_ID}/sp/${DEMO_PARTNER_ID}00/playManifest/entryId/${DEMO_ENTRY_ID}/format/applehttp/protocol/http/a.m3u8`;
+}
+
+function devInstructions(devConfig: KliveConfig, daemon: DaemonHandle, serverIndex: 0 | 1, kalturaUrl: string): DevInstructions {
+  const host = publicHost(devConfig.rtmp.host);
+  const obsServer = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=${serverIndex}&t=${DEMO_ENTRY_TOKEN}`;
+  const obsStreamKey = `${DEMO_ENTRY_ID}_1`;
+  const publishUrl = `${obsServer}/${obsStreamKey}`;
+  const ffmpegCommand =
+    `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
+    `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv '${publishUrl}'`;
+  const playbackUrl = `http://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/smil:${DEMO_ENTRY_ID}_all.smil/playlist.m3u8`;
+  const recordingPublishUrl = `rtmp://${host}:${daemon.rtmpPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_RECORDING_ENTRY_ID}&i=${serverIndex}&t=${DEMO_ENTRY_TOKEN}/${DEMO_RECORDING_ENTRY_ID}_1`;
+  const srtUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_ENTRY_ID, serverIndex, DEMO_ENTRY_TOKEN)}`;
+  const srtEncryptedUrl = daemon.srtPort === undefined ? undefined : `srt://${host}:${daemon.srtPort}?streamid=${srtStreamId(DEMO_SRT_ENTRY_ID, serverIndex, DEMO_ENTRY_TOKEN, DEMO_SRT_PASS)}`;
+  const srtFfmpegCommand =
+    srtUrl === undefined
+      ? undefined
+      : `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 ` +
+        `-c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f mpegts '${srtUrl}'`;
+  const rtmpsServer =
+    daemon.rtmpsPort === undefined ? undefined : `rtmps://${host}:${daemon.rtmpsPort}/${devConfig.applicationName}/?p=${DEMO_PARTNER_ID}&e=${DEMO_ENTRY_ID}&i=${serverIndex}&t=${DEMO_ENTRY_TOKEN}`;
+  return {
+    publishUrl,
+    ffmpegCommand,
+    obsServer,
+    obsStreamKey,
+    playbackUrl,
+    ffplayCommand: `ffplay '${playbackUrl}'`,
+    playManifestUrl: demoPlayManifestUrl(kalturaUrl),
+    recordingPublishUrl,
+    recordingDirectory: join(devConfig.recording.directory, DEMO_RECORDING_ENTRY_ID),
+    recordingSharedDirectory: join(devConfig.recording.sharedDirectory, DEMO_RECORDING_ENTRY_ID),
+    recordingSegmentSeconds: devConfig.recording.segmentDurationSeconds,
+    srtUrl,
+    srtFfmpegCommand,
+    srtEncryptedUrl,
+    srtPassphrase: srtEncryptedUrl === undefined ? undefined : DEMO_SRT_PASS,
+    rtmpsServer,
   };
 }
 
@@ -539,6 +578,12 @@ export function devBanner(handle: DevDaemonHandle): string {
     `  ${i.playbackUrl}`,
     `  ${i.ffplayCommand}`,
     '',
+    "Or as Kaltura's players get it (playManifest: this node and a backup, if one runs; see below):",
+    `  ${i.playManifestUrl}`,
+    '',
+    'Run a backup node for failover on this machine (another loopback address), then publish to both:',
+    `  klive-server --dev --backup-of ${handle.emulator.url} --host 127.0.0.3 --hostname 127.0.0.3 --admin-port 8087`,
+    '',
     `Record it: entry ${DEMO_RECORDING_ENTRY_ID} has recording on. Publish the same way to`,
     `  ${i.recordingPublishUrl}`,
     `  and every ${i.recordingSegmentSeconds} s an MP4 segment is written under ${i.recordingDirectory}/,`,
@@ -554,7 +599,57 @@ export function devBanner(handle: DevDaemonHandle): string {
   ].join('\n');
 }
 
+/** The --dev --backup-of banner. */
+export function devBackupBanner(handle: DevBackupHandle): string {
+  const i = handle.instructions;
+  return [
+    '',
+    `klive-server ${version} is running as the demo entry's backup node (server index 1), registered with ${handle.kalturaUrl}.`,
+    '',
+    'Publish the same signal to the primary and to this node, e.g. one ffmpeg to both (tee):',
+    `  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -c:v libx264 -preset veryfast -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -map 0:v -map 1:a -flags:v +global_header -flags:a +global_header -f tee '[f=flv:onfail=ignore]PRIMARY_PUBLISH_URL|[f=flv:onfail=ignore]${i.publishUrl}'`,
+    '',
+    "Play Kaltura's playManifest (both nodes' renditions); stop the primary and playback continues from here:",
+    `  ${i.playManifestUrl}`,
+    '',
+    'Stop with Ctrl-C.',
+    '',
+  ].join('\n');
+}
+
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Reports the renditions this node serves for a PLAYABLE (entry, index) on its entry-server-node
+ * (entryServerNode.list + update, streams): Kaltura's playManifest lists them in its proxied
+ * master, the backup's next to the primary's, so players have a redundant twin of every
+ * rendition. flavorId is the rendition's `<entryId>_<flavorParamsId>` suffix; the bit rate is the
+ * origin's peak over the live window (Kaltura lists the backup with the primary's bit rates).
+ */
+async function reportStreams(
+  api: KalturaApi,
+  ingest: RtmpIngest,
+  p: { entryId: string; serverIndex: MediaServerIndex; renditions: string[]; impersonate?: number },
+  log: Logger,
+): Promise<void> {
+  try {
+    // The registration may answer after shutdown began: the ingest is closed then.
+    const hls = new Map(ingest.hlsStreams().map((h) => [h.name, h] as const));
+    const streams: KalturaLiveStreamParams[] = [];
+    for (const name of p.renditions) {
+      if (!name.startsWith(`${p.entryId}_`)) continue;
+      const flavorId = name.slice(p.entryId.length + 1);
+      if (!/^\d+$/.test(flavorId)) continue;
+      streams.push({ objectType: 'KalturaLiveStreamParams', flavorId, bitrate: hls.get(name)?.peakBandwidth ?? 0 });
+    }
+    if (streams.length === 0) return;
+    const node = await api.entryServerNodeOf(p.entryId, p.serverIndex, p.impersonate);
+    if (!node) return;
+    await api.entryServerNodeUpdateStreams(node.id, streams, p.impersonate);
+  } catch (err) {
+    log.warn('renditions not reported to Kaltura', { entryId: p.entryId, serverIndex: p.serverIndex, error: err });
+  }
+}
 
 /**
  * serverNode.reportStatus registers this host as a media server (Kaltura's liveStream.authenticate
@@ -569,6 +664,8 @@ class NodeRegistration {
     private readonly api: KalturaApi,
     private readonly config: KliveConfig,
     private readonly log: Logger,
+    /** Where this node serves HLS: Kaltura's playManifest builds player URLs from it (port `http-hls`, default 1935). */
+    private readonly playbackPort: number,
   ) {}
 
   async register(): Promise<void> {
@@ -578,6 +675,7 @@ class NodeRegistration {
       hostName: this.config.hostname,
       description: `klive-server ${version}`,
       applicationName: this.config.applicationName,
+      mediaServerPortConfig: [{ objectType: 'KalturaKeyValue', key: 'http-hls', value: String(this.playbackPort) }],
     };
     try {
       const registered = await this.api.serverNodeReportStatus(this.config.hostname, node, ServerNodeStatus.Active);

@@ -14,7 +14,7 @@ export type { IngestErrorCode } from './ingest/errors';
 export type * from './ingest/native';
 
 // Daemon, configuration, logging
-export { startDaemon, startDevDaemon, devBanner } from './daemon';
+export { startDaemon, startDevDaemon, startDevBackup, devBanner, devBackupBanner, demoPlayManifestUrl } from './daemon';
 export type { DaemonHandle, DaemonKaltura, DaemonOptions, DevDaemonHandle, DevInstructions } from './daemon';
 export { loadConfig, validateConfig, redactConfig, parseOverride, ConfigError, CONFIG_KEYS, CONFIG_FILE_ENV } from './config';
 export type { ConfigErrorCode, KliveConfig, KliveConfigInput, LoadConfigOptions } from './config';

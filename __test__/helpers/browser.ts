@@ -64,9 +64,12 @@ const PAGE = `<!doctype html>
     hlsVersion: Hls.version, supported: Hls.isSupported(), src: src,
     manifestLevels: [], levelSwitches: [], fragsLoaded: {}, errors: [],
     waitingTotal: 0, waitingAfterStart: 0, stalledErrors: 0, firstPlayingWallMs: null, startCurrentTime: null,
-    playingEvents: 0, wallStartMs: Date.now(), requestedSwitches: []
+    playingEvents: 0, wallStartMs: Date.now(), requestedSwitches: [], fragsChanged: [], fragLoads: []
   };
-  var hls = new Hls({ enableWorker: true });
+  // Optional hls.js config (JSON in ?cfg=), e.g. load timeouts a failover-aware player sets.
+  var cfg = JSON.parse(new URLSearchParams(location.search).get('cfg') || '{}');
+  cfg.enableWorker = true;
+  var hls = new Hls(cfg);
   hls.on(Hls.Events.MANIFEST_PARSED, function (_e, d) {
     s.manifestLevels = d.levels.map(function (l) {
       return { width: l.width, height: l.height, bitrate: l.bitrate, videoCodec: l.videoCodec || null, audioCodec: l.audioCodec || null, url: String(l.uri || (Array.isArray(l.url) ? l.url[0] : l.url)) };
@@ -75,8 +78,15 @@ const PAGE = `<!doctype html>
     if (p && p.catch) p.catch(function (err) { s.errors.push({ type: 'play', details: String(err), fatal: true }); });
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, function (_e, d) { s.levelSwitches.push(d.level); });
+  // Fragments as played (FRAG_CHANGED) and as loaded, with where they came from: a failover must
+  // neither repeat nor skip one (bounded lists).
+  function fragInfo(f) {
+    return { sn: f.sn, level: f.level, start: f.start, duration: f.duration, startPTS: f.startPTS === undefined ? null : f.startPTS, endPTS: f.endPTS === undefined ? null : f.endPTS, url: String(f.url), wallMs: Date.now() };
+  }
+  hls.on(Hls.Events.FRAG_CHANGED, function (_e, d) { if (s.fragsChanged.length < 2000) s.fragsChanged.push(fragInfo(d.frag)); });
   hls.on(Hls.Events.FRAG_LOADED, function (_e, d) {
     if (d.frag.type !== 'main') return;
+    if (s.fragLoads.length < 2000) s.fragLoads.push(fragInfo(d.frag));
     var k = String(d.frag.level);
     s.fragsLoaded[k] = (s.fragsLoaded[k] || 0) + 1;
   });
@@ -106,6 +116,7 @@ const PAGE = `<!doctype html>
       bufferedEnd: b.length ? b.end(b.length - 1) : 0,
       totalVideoFrames: q ? q.totalVideoFrames : 0, droppedVideoFrames: q ? q.droppedVideoFrames : 0,
       currentLevel: hls.currentLevel, loadLevel: hls.loadLevel, latency: hls.latency,
+      fragsChanged: s.fragsChanged.slice(), fragLoads: s.fragLoads.slice(),
       manifestLevels: s.manifestLevels, levelSwitches: s.levelSwitches.slice(), requestedSwitches: s.requestedSwitches.slice(), fragsLoaded: Object.assign({}, s.fragsLoaded),
       errors: s.errors.slice(), waitingTotal: s.waitingTotal, waitingAfterStart: s.waitingAfterStart, stalledErrors: s.stalledErrors,
       playingEvents: s.playingEvents, firstPlayingWallMs: s.firstPlayingWallMs, startCurrentTime: s.startCurrentTime, wallNowMs: Date.now()
@@ -165,7 +176,25 @@ export interface PlayerError {
   atCurrentTime?: number;
 }
 
+/** A fragment as hls.js reports it (FRAG_CHANGED / FRAG_LOADED). */
+export interface PlayerFrag {
+  sn: number;
+  level: number;
+  /** Playlist timeline start and duration, s. */
+  start: number;
+  duration: number;
+  /** Presentation times hls.js parsed from the media, s (null before parsing). */
+  startPTS: number | null;
+  endPTS: number | null;
+  url: string;
+  wallMs: number;
+}
+
 export interface PlayerSnapshot {
+  /** Main fragments as played (FRAG_CHANGED), oldest first (at most 2000). */
+  fragsChanged: PlayerFrag[];
+  /** Main fragments as loaded (FRAG_LOADED), oldest first (at most 2000). */
+  fragLoads: PlayerFrag[];
   hlsVersion: string;
   supported: boolean;
   src: string;
@@ -222,7 +251,7 @@ export function chromiumMissing(): string | undefined {
 }
 
 /** Launch Chromium with a fresh user-data dir and open the player page on `src`. */
-export async function openPlayer(pageServer: PageServer, src: string): Promise<Player> {
+export async function openPlayer(pageServer: PageServer, src: string, hlsConfig?: Record<string, unknown>): Promise<Player> {
   const userDataDir = tempDir('chromium');
   let context: BrowserContext | undefined;
   try {
@@ -237,7 +266,8 @@ export async function openPlayer(pageServer: PageServer, src: string): Promise<P
     const lines: string[] = [];
     page.on('console', (m) => lines.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`));
-    await page.goto(`${pageServer.url}/?src=${encodeURIComponent(src)}`, { timeout: 15_000 });
+    const cfg = hlsConfig ? `&cfg=${encodeURIComponent(JSON.stringify(hlsConfig))}` : '';
+    await page.goto(`${pageServer.url}/?src=${encodeURIComponent(src)}${cfg}`, { timeout: 15_000 });
     const ctx = context;
     const userAgent: unknown = await page.evaluate('navigator.userAgent');
     const version: string = ctx.browser()?.version() ?? /Chrome\/([\d.]+)/.exec(String(userAgent))?.[1] ?? String(userAgent);

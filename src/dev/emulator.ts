@@ -5,7 +5,8 @@
  */
 import { handleApiRequest } from './api-handler';
 import type { EmulatorCall } from './dispatcher';
-import type { EmulatorFixtures, FixtureEntry, FixtureEntryServerNode } from './fixtures';
+import type { EmulatorFixtures, FixtureEntry, FixtureEntryServerNode, FixtureLiveStreamParams } from './fixtures';
+import { playManifest } from './play-manifest';
 import { entryServerNodes, EntryServerNodeStatus, liveStatus } from './live-nodes';
 import { validateFixtures } from './fixtures';
 import { EmulatorError } from './errors';
@@ -28,6 +29,12 @@ export interface KalturaEmulatorOptions {
    * default: kept in memory.
    */
   storageDir?: string;
+  /**
+   * The live HLS delivery profile's forceProxy (DeliveryProfileLiveAppleHttp): playManifest
+   * lists the backup node's renditions in the primary's master, so players can fail over.
+   * Default false, as Kaltura's default delivery profile.
+   */
+  liveDeliveryForceProxy?: boolean;
 }
 
 export interface KalturaEmulator {
@@ -63,6 +70,10 @@ export interface KalturaEmulator {
   setRequireRegisteredMediaServer(required: boolean): void;
   /** The entry's entry-server-nodes after expiry (what Kaltura holds now), copies. */
   entryServerNodes(entryId: string): FixtureEntryServerNode[];
+  /** Sets the renditions an entry-server-node reports (KalturaLiveEntryServerNode.streams); false when there is no such node. */
+  setEntryServerNodeStreams(entryId: string, index: number, streams: FixtureLiveStreamParams[]): boolean;
+  /** The live HLS delivery profile's forceProxy (see KalturaEmulatorOptions.liveDeliveryForceProxy). */
+  setLiveDeliveryForceProxy(on: boolean): void;
   /** What liveStream.isLive answers: a PLAYABLE primary or backup node. */
   isLive(entryId: string): boolean;
   /** Partner status: 1 active, 2 content blocked, 3 fully blocked (live calls answer SERVICE_FORBIDDEN_CONTENT_BLOCKED). */
@@ -88,6 +99,7 @@ export interface KalturaEmulator {
 export async function startKalturaEmulator(options: KalturaEmulatorOptions): Promise<KalturaEmulator> {
   // Re-validate: fixtures built in code get the same checks as a loaded file.
   const state = new EmulatorState(validateFixtures(options.fixtures, 'fixtures'), { storageDir: options.storageDir });
+  state.liveDeliveryForceProxy = options.liveDeliveryForceProxy ?? false;
   const calls: EmulatorCall[] = [];
   const host = options.host ?? '127.0.0.1';
   const http = await EmulatorHttpServer.start({
@@ -96,6 +108,7 @@ export async function startKalturaEmulator(options: KalturaEmulatorOptions): Pro
     latencyMs: options.latencyMs ?? 0,
     serverName: options.serverName ?? 'kaltura-emulator',
     handle: (req) => handleApiRequest(state, req, (call) => calls.push(call)),
+    handlePlayManifest: (url) => playManifest(state, url, Date.now(), { forceProxy: state.liveDeliveryForceProxy }),
   });
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   return new Emulator(state, http, calls, `http://${urlHost}:${http.port}`);
@@ -177,6 +190,18 @@ class Emulator implements KalturaEmulator {
   entryServerNodes(entryId: string): FixtureEntryServerNode[] {
     const entry = this.state.entries.get(entryId);
     return entry ? entryServerNodes(this.state, entry, Date.now()).map((n) => ({ ...n })) : [];
+  }
+
+  setEntryServerNodeStreams(entryId: string, index: number, streams: FixtureLiveStreamParams[]): boolean {
+    const entry = this.state.entries.get(entryId);
+    const node = entry ? entryServerNodes(this.state, entry, Date.now()).find((n) => n.index === index) : undefined;
+    if (!node) return false;
+    node.streams = streams.map((s) => ({ ...s }));
+    return true;
+  }
+
+  setLiveDeliveryForceProxy(on: boolean): void {
+    this.state.liveDeliveryForceProxy = on;
   }
 
   isLive(entryId: string): boolean {

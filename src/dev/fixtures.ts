@@ -36,6 +36,8 @@ export interface FixturePartner {
 
 /** An entry-server-node record: which media server holds the entry, as primary (0) or backup (1). */
 export interface FixtureEntryServerNode {
+  /** entryServerNode id, assigned when the API creates the node. */
+  id?: number;
   hostName: string;
   index: number;
   /** KalturaEntryServerNodeStatus: STOPPED 0, PLAYABLE 1, BROADCASTING 2, AUTHENTICATED 3 (what authenticate stores). */
@@ -45,6 +47,20 @@ export interface FixtureEntryServerNode {
   /** Last PLAYABLE registration (Kaltura's media-server cache entry), ms. */
   playableAt?: number;
   applicationName?: string;
+  /** The renditions this node serves (KalturaLiveEntryServerNode.streams), for playManifest's proxied master. */
+  streams?: FixtureLiveStreamParams[];
+}
+
+/** KalturaLiveStreamParams: one rendition a media server serves. */
+export interface FixtureLiveStreamParams {
+  /** Flavor params id, as a string (Kaltura's flavorId). */
+  flavorId: string;
+  /** bps. */
+  bitrate: number;
+  width?: number;
+  height?: number;
+  /** Flavor codec; H.264 ('h264') and H.265 get no CODECS attribute in the master. */
+  codec?: string;
 }
 
 export interface FixtureEntry {

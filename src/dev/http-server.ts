@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { EmulatorError } from './errors';
 import type { HttpAnswer } from './api-handler';
 import { isApiPath, type RawRequest } from './params';
+import { isPlayManifestPath } from './play-manifest';
 
 /** 'reset': connections closed at once; 'hang': requests never answered; 'unavailable': HTTP 503 (a front end whose API servers are gone). */
 export type DownMode = 'reset' | 'hang' | 'unavailable';
@@ -19,6 +20,8 @@ export interface HttpServerOptions {
   /** Sent as X-Me on every answer, as Kaltura's servers do. */
   serverName: string;
   handle: (req: RawRequest) => Promise<HttpAnswer>;
+  /** `/p/<pid>/…/playManifest/…` (GET): the playback front end (play-manifest.ts). */
+  handlePlayManifest?: (url: string) => HttpAnswer;
 }
 
 /** Largest request body accepted (uploads are chunked by clients well below this). */
@@ -116,6 +119,11 @@ export class EmulatorHttpServer {
       const common = { 'X-Me': this.options.serverName, 'Access-Control-Allow-Origin': '*' };
       if (req.method === 'OPTIONS') {
         send(res, { status: 204, headers: { ...common, 'Access-Control-Allow-Headers': '*' }, body: '' });
+        return;
+      }
+      if (this.options.handlePlayManifest && isPlayManifestPath(url) && (req.method === 'GET' || req.method === 'HEAD')) {
+        const answer = this.options.handlePlayManifest(url);
+        send(res, { ...answer, headers: { ...common, ...answer.headers }, ...(req.method === 'HEAD' ? { body: '' } : {}) });
         return;
       }
       if (!isApiPath(url)) {

@@ -10,6 +10,7 @@ export type {
   FixtureConversionProfile,
   FixtureEntry,
   FixtureEntryServerNode,
+  FixtureLiveStreamParams,
   FixtureFlavorParams,
   FixturePartner,
   FixtureServerNode,

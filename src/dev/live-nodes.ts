@@ -63,7 +63,7 @@ export function setMediaServer(state: EmulatorState, entry: FixtureEntry, index:
   const times = broadcastTimes(state, entry.id);
   let node = entryServerNode(state, entry, index, now);
   if (!node) {
-    node = { hostName: hostname, index, status, updatedAt: now, ...(applicationName ? { applicationName } : {}) };
+    node = { id: state.newEntryServerNodeId(), hostName: hostname, index, status, updatedAt: now, ...(applicationName ? { applicationName } : {}) };
     entry.mediaServerNodes = [...(entry.mediaServerNodes ?? []), node];
     // postInsert
     if (index === LIVE_PRIMARY && !times.currentBroadcastStartTime) times.currentBroadcastStartTime = now;

@@ -120,12 +120,15 @@ export class EmulatorState {
   entryServerNodeExpiryMs = 120_000;
   /** `live_session_reconnect_timeout`: a PER_SESSION broadcast starting later than this after the last one ended records to a new entry. */
   liveSessionReconnectTimeoutMs = 180_000;
+  /** DeliveryProfileLiveAppleHttp forceProxy of the partner's live HLS delivery profile (play-manifest.ts). */
+  liveDeliveryForceProxy = false;
   /** Content of every appendRecording, per entry + asset. */
   readonly received: ReceivedRecordings;
   requireRegisteredMediaServer: boolean;
   /** `(max_live_recording_duration_hours + 1) h` of kaltura/server, ms. */
   maxRecordingDurationMs: number;
   private nextServerNodeId = 1;
+  private nextEntryServerNodeId = 1;
   private readonly created = nowSeconds();
 
   constructor(fixtures: EmulatorFixtures, options: { storageDir?: string } = {}) {
@@ -227,6 +230,10 @@ export class EmulatorState {
     };
     this.serverNodes.set(id, record);
     return record;
+  }
+
+  newEntryServerNodeId(): number {
+    return this.nextEntryServerNodeId++;
   }
 
   /** ServerNodePeer::retrieveActiveMediaServerNode: any node with that hostName not disabled. */

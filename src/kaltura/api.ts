@@ -16,7 +16,9 @@ import {
   type KalturaDataCenterContentResource,
   type KalturaFlavorAsset,
   type KalturaListResponse,
+  type KalturaLiveEntryServerNode,
   type KalturaLiveStreamEntry,
+  type KalturaLiveStreamParams,
   type KalturaMediaEntry,
   type KalturaMediaServerNode,
   type KalturaPermission,
@@ -104,6 +106,18 @@ export class KalturaApi {
   /** Removes the (entry, index) node; ENTRY_SERVER_NODE_NOT_FOUND when Kaltura already dropped it. */
   liveStreamUnregisterMediaServer(entryId: string, hostname: string, mediaServerIndex: MediaServerIndex, impersonate?: number): Promise<KalturaLiveStreamEntry> {
     return this.client.call('livestream', 'unregisterMediaServer', { entryId, hostname, mediaServerIndex: String(mediaServerIndex) }, rw(impersonate));
+  }
+
+  /** This server's entry-server-node of an (entry, index): entryServerNode.list filtered on both. */
+  async entryServerNodeOf(entryId: string, serverType: MediaServerIndex, impersonate?: number): Promise<KalturaLiveEntryServerNode | undefined> {
+    const filter = { objectType: 'KalturaLiveEntryServerNodeFilter', entryIdEqual: entryId, serverTypeEqual: String(serverType) };
+    const list = await this.client.call<KalturaListResponse<KalturaLiveEntryServerNode>>('entryservernode', 'list', { filter }, ro(impersonate));
+    return list.objects?.[0];
+  }
+
+  /** entryServerNode.update with the renditions this node serves (what playManifest's proxied master lists). */
+  entryServerNodeUpdateStreams(id: number, streams: KalturaLiveStreamParams[], impersonate?: number): Promise<KalturaLiveEntryServerNode> {
+    return this.client.call('entryservernode', 'update', { id, entryServerNode: { objectType: 'KalturaLiveEntryServerNode', streams } }, rw(impersonate));
   }
 
   liveStreamAppendRecording(

@@ -74,6 +74,12 @@ export interface LiveRegistrationOptions {
   unregisterRetryForMs?: number;
   /** How often waiting entries are checked for their first segments; default 500 ms. */
   playableCheckMs?: number;
+  /**
+   * After each PLAYABLE registration Kaltura accepted (first and refreshes): the media server
+   * reports the renditions it serves on its entry-server-node (not awaited; failures are the
+   * callee's to log).
+   */
+  onPlayable?: (playable: { entryId: string; serverIndex: MediaServerIndex; renditions: string[]; impersonate?: number }) => void;
   clock?: RegistrationClock;
   log?: Logger;
 }
@@ -324,6 +330,10 @@ export class LiveRegistration {
       }
       slot.lastError = undefined;
       this.scheduleRefresh(slot);
+      if (status === LiveEntryStatus.PLAYABLE && this.opts.onPlayable) {
+        const renditions = [...slot.streams.values()].flatMap((s) => s.renditions ?? []);
+        this.opts.onPlayable({ entryId: slot.entryId, serverIndex: slot.serverIndex, renditions, impersonate: slot.impersonate });
+      }
     } catch (error) {
       this.count.registerFailed++;
       const failure = describe(error, this.clock.now());

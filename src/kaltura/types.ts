@@ -190,3 +190,26 @@ export interface KalturaMediaEntry {
   replacementStatus?: number;
   [key: string]: unknown;
 }
+
+/** KalturaLiveStreamParams: one rendition a media server serves (bitrate in bps, as playManifest uses it). */
+export interface KalturaLiveStreamParams {
+  objectType: 'KalturaLiveStreamParams';
+  flavorId: string;
+  bitrate: number;
+  width?: number;
+  height?: number;
+  codec?: string;
+}
+
+/** KalturaLiveEntryServerNode (entryServerNode.list / update). */
+export interface KalturaLiveEntryServerNode {
+  objectType: 'KalturaLiveEntryServerNode' | string;
+  id: number;
+  entryId: string;
+  serverNodeId?: number;
+  /** KalturaEntryServerNodeType as a string: '0' primary, '1' backup. */
+  serverType: string;
+  status: number;
+  streams?: KalturaLiveStreamParams[];
+  [key: string]: unknown;
+}

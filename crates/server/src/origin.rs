@@ -214,8 +214,31 @@ pub(crate) fn route(path: &str, app: &str, prefix: Option<&str>) -> Option<Route
     }
     let mut parts = rest.split('/');
     let (a, stream, file) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || a != app || stream.is_empty() {
+    if a != app || stream.is_empty() {
         return None;
+    }
+    if let Some(inner) = parts.next() {
+        // `smil:<entryId>_<tag>.smil/<flavorId>/chunklist.m3u8` and its segments: the variant
+        // URLs of Kaltura's proxied playManifest master (DeliveryProfileLiveAppleHttp::getUrlPrefix
+        // resolves `<flavorId>/chunklist.m3u8` against the node's smil URL), which list the
+        // primary's and the backup's renditions side by side.
+        let name = stream.strip_prefix("smil:")?.strip_suffix(".smil")?;
+        if parts.next().is_some() || file.is_empty() || !file.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let mut id = name.splitn(3, '_');
+        let (partition, entry) = (id.next()?, id.next()?);
+        if partition.is_empty() || entry.is_empty() || id.next().is_none() {
+            return None;
+        }
+        let rendition = format!("{partition}_{entry}_{file}");
+        return if inner == "chunklist.m3u8" {
+            Some(Route::Media(rendition))
+        } else if inner.ends_with(".ts") {
+            Some(Route::Segment(rendition, inner.to_string()))
+        } else {
+            None
+        };
     }
     if let Some(smil) = stream.strip_prefix("smil:") {
         let name = smil.strip_suffix(".smil")?;
@@ -446,6 +469,14 @@ mod tests {
         assert_eq!(r("/kLive/smil%3A0_abcd1234_all.smil/playlist.m3u8"), Some(Route::Master("0_abcd1234_all".into())));
         assert_eq!(r("/other/s/playlist.m3u8"), None);
         assert_eq!(r("/kLive/s/playlist.m3u8/x"), None);
+        // Kaltura's proxied master: <flavorId>/chunklist.m3u8 under the node's smil URL.
+        assert_eq!(r("/kLive/smil:0_abcd1234_all.smil/32/chunklist.m3u8"), Some(Route::Media("0_abcd1234_32".into())));
+        assert_eq!(r("/pfx/kLive/smil:0_abcd1234_all.smil/32/seg-7.ts"), Some(Route::Segment("0_abcd1234_32".into(), "seg-7.ts".into())));
+        assert_eq!(r("/kLive/smil:0_abcd1234_all.smil/32/playlist.m3u8"), None);
+        assert_eq!(r("/kLive/smil:0_abcd1234.smil/32/chunklist.m3u8"), None);
+        assert_eq!(r("/kLive/smil:0_abcd1234_all.smil/../chunklist.m3u8"), None);
+        assert_eq!(r("/kLive/smil:0_abcd1234_all.smil/32/chunklist.m3u8/x"), None);
+        assert_eq!(r("/kLive/s/32/chunklist.m3u8"), None);
         assert_eq!(r("/kLive/s/index.html"), None);
         assert_eq!(r("/kLive/smil:x.smil/seg.ts"), None);
         assert_eq!(r("/kLive//playlist.m3u8"), None);

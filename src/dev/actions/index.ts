@@ -1,5 +1,6 @@
 /** The emulator's service/action table; lookups are case-insensitive as in Kaltura. */
 import { assetActions } from './assets';
+import { entryServerNodeActions } from './entry-server-node';
 import type { ActionSpec } from './context';
 import { liveConversionProfileActions } from './live-conversion-profile';
 import { liveServerNodeActions } from './live-server-node';
@@ -19,6 +20,7 @@ const ALL: ActionSpec[] = [
   ...assetActions,
   ...uploadTokenActions,
   ...serverNodeActions,
+  ...entryServerNodeActions,
   ...liveConversionProfileActions,
 ];
 
