@@ -400,6 +400,8 @@ pub fn try_lock_file(path: String) -> Result<Option<FileLock>> {
 /// Start an RTMP server. `onEvent` receives every connection, publish, play, codec,
 /// metadata, unpublish, disconnect and sink event; requests wait for `server.decide`.
 #[napi(ts_args_type = "options: RtmpServerOptions, onEvent: (event: IngestEvent) => void")]
+// The callback's Rust type names the crate-private queue entry; JavaScript sees `IngestEvent`.
+#[allow(private_interfaces)]
 pub async fn start_rtmp_server(options: RtmpServerOptions, on_event: EventFn) -> Result<RtmpServer> {
     let config = config_from(options)?;
     let callback = Arc::new(Mutex::new(Some(on_event)));

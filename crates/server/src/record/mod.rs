@@ -40,6 +40,11 @@ pub use file::{recover_segment, segment_duration_ms, RecoveredSegment};
 
 /// How often a recorder whose stream is not live looks for it.
 const REPUBLISH_POLL: Duration = Duration::from_millis(50);
+/// How long a recording started before its stream exists waits for the stream's first
+/// publish. A transcoded (or relayed) rendition appears only once its ffmpeg has produced
+/// output, which on a busy host can take longer than the republish grace; the control plane
+/// stops the recording if the publish ends first.
+const FIRST_ATTACH_WAIT: Duration = Duration::from_secs(120);
 /// Queue budget floor of a recorder (it writes to disk, which may stall briefly).
 const MIN_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// A recorder takes its frames in batches on this grid (shared by every recorder, like the
@@ -269,7 +274,7 @@ async fn run(shared: Arc<Shared>, rec: Arc<Recording>, opts: RecordOptions) {
     let mut frames: Vec<Frame> = Vec::with_capacity(256);
     let mut previous: Option<Arc<LiveStream>> = None;
     let mut held: Option<Finished> = None;
-    let mut deadline = Instant::now() + opts.republish_grace;
+    let mut deadline = Instant::now() + opts.republish_grace.max(FIRST_ATTACH_WAIT);
     'attach: loop {
         let stream = loop {
             if let Some(s) = shared.registry.get(&rec.name) {

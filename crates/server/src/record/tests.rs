@@ -132,7 +132,7 @@ fn sync_points_go_into_a_data_track_at_the_segment_start_and_each_new_interval_s
     core.close(&mut ops);
     // Every AMF0 sample written, per segment: (id, timestamp).
     let mut segments: Vec<Vec<(String, f64)>> = Vec::new();
-    let mut data_samples = |samples: &[Bytes], segments: &mut Vec<Vec<(String, f64)>>| {
+    let data_samples = |samples: &[Bytes], segments: &mut Vec<Vec<(String, f64)>>| {
         for s in samples.iter().filter(|s| s.starts_with(b"\x02\x00\x13onMetaDataRecording")) {
             let values = amf0::decode_all(s).expect("AMF0");
             let AmfValue::Object(fields) = &values[1] else { panic!("object") };
