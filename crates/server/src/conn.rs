@@ -173,19 +173,25 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnC
         _ = cancel.cancelled() => Err(if shared.shutdown.is_cancelled() { "server shutdown".to_string() } else { "killed by operator".to_string() }),
     };
     if let Err(reason) = waited {
-        shared.connections.lock().remove(&counters.id);
         drop(slot);
-        shared.emit(ServerEvent::Disconnect(DisconnectInfo {
-            connection_id: counters.id,
-            remote_addr: counters.remote_addr,
-            reason,
-            bytes_in: 0,
-            bytes_out: 0,
-            duration_ms: counters.started.elapsed().as_millis() as u64,
-        }));
+        end_before_session(&shared, &counters, reason);
         return;
     }
     Box::pin(serve(shared, socket, counters, cancel, slot)).await
+}
+
+/// A connection that ended before its RTMP session began (the lobby's deadline, a failed TLS
+/// handshake, a first byte that is neither RTMP nor HTTP): forget it and report why.
+pub(crate) fn end_before_session(shared: &Shared, counters: &ConnCounters, reason: String) {
+    shared.connections.lock().remove(&counters.id);
+    shared.emit(ServerEvent::Disconnect(DisconnectInfo {
+        connection_id: counters.id,
+        remote_addr: counters.remote_addr,
+        reason,
+        bytes_in: counters.bytes_in.load(Ordering::Relaxed),
+        bytes_out: 0,
+        duration_ms: counters.started.elapsed().as_millis() as u64,
+    }));
 }
 
 async fn serve(shared: Arc<Shared>, socket: Socket, counters: Arc<ConnCounters>, cancel: CancellationToken, slot: Slot) {

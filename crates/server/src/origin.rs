@@ -27,7 +27,6 @@
 use crate::conn;
 use crate::hls::HlsRegistry;
 use crate::store::{map_file, Body as StoredBody, Residency};
-use crate::events::{DisconnectInfo, ServerEvent};
 use crate::error::ServerError;
 use crate::shared::Shared;
 use crate::slots::{Kind, Slot};
@@ -155,16 +154,8 @@ pub(crate) async fn sniff(shared: Arc<Shared>, hls: Arc<HlsRegistry>, socket: Tc
             serve_connection(shared, hls, socket, cancel, slot).await;
         }
         Err(reason) => {
-            shared.connections.lock().remove(&counters.id);
             drop(socket);
-            shared.emit(ServerEvent::Disconnect(DisconnectInfo {
-                connection_id: counters.id,
-                remote_addr: counters.remote_addr,
-                reason,
-                bytes_in: counters.bytes_in.load(Ordering::Relaxed),
-                bytes_out: 0,
-                duration_ms: counters.started.elapsed().as_millis() as u64,
-            }));
+            conn::end_before_session(&shared, &counters, reason);
         }
     }
 }

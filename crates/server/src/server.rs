@@ -350,17 +350,7 @@ async fn tls_conn(shared: Arc<Shared>, acceptor: tokio_rustls::TlsAcceptor, sock
     };
     match result {
         Ok(stream) => conn::run(shared, conn::Socket::Tls(Box::new(stream)), counters, cancel, slot).await,
-        Err(reason) => {
-            shared.connections.lock().remove(&counters.id);
-            shared.emit(ServerEvent::Disconnect(DisconnectInfo {
-                connection_id: counters.id,
-                remote_addr: counters.remote_addr,
-                reason,
-                bytes_in: 0,
-                bytes_out: 0,
-                duration_ms: counters.started.elapsed().as_millis() as u64,
-            }));
-        }
+        Err(reason) => conn::end_before_session(&shared, &counters, reason),
     }
 }
 
