@@ -123,8 +123,10 @@ test.serial(`isLive: true within one segment + 3 s of the publish, kept through 
   const refreshes = emu.callsOf('liveStream', 'registerMediaServer').filter((c) => c.params.entryId === LIVE && c.params.liveEntryStatus === '1').length;
   t.true(refreshes >= Math.floor(publishS / REFRESH_S) - 1, `${refreshes} PLAYABLE registrations`);
 
-  await stopEncoder(enc);
+  // Taken before the stop: the encoder's connection closes at once, its process may take a
+  // while to be reaped on a loaded machine.
   const stoppedAt = Date.now();
+  await stopEncoder(enc);
   await until('not live after the unpublish', GRACE_S * 1000 + 10_000, () => !emu.isLive(LIVE), 100);
   t.true(Date.now() - stoppedAt >= GRACE_S * 1000 - 500, 'not before the reconnect grace');
   t.log(`isLive false ${Date.now() - stoppedAt} ms after the encoder stopped (grace ${GRACE_S} s); ${refreshes} PLAYABLE registrations in ${publishS} s`);

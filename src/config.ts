@@ -424,8 +424,9 @@ function devListeners(c: Parsed, tls: string): Pick<Parsed, 'srt' | 'rtmps'> {
     rtmps: {
       ...c.rtmps,
       port: c.rtmps.port ?? (ephemeral ? 0 : 1936),
+      // One file holds the generated key and certificate (written in one rename).
       certFile: c.rtmps.certFile ?? join(tls, 'dev-cert.pem'),
-      keyFile: c.rtmps.keyFile ?? join(tls, 'dev-key.pem'),
+      keyFile: c.rtmps.keyFile ?? join(tls, 'dev-cert.pem'),
     },
   };
 }

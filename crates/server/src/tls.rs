@@ -106,12 +106,15 @@ fn load(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
 
 /// Write a self-signed certificate for `names` (host names or IP addresses) and its key as
 /// PEM files (the key 0600). For `--dev` and tests; production uses a real certificate.
+/// `cert` and `key` may be one path: then one file (0600) holds both, replaced in one rename,
+/// so two processes writing it at once never leave a key that belongs to another certificate.
 pub fn write_self_signed(names: &[String], cert: &Path, key: &Path) -> Result<(), TlsError> {
     let generated = rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| TlsError::Invalid(format!("cannot generate a certificate: {e}")))?;
     let write = |path: &Path, data: &str, mode: u32| -> Result<(), TlsError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let tmp = path.with_extension("tmp");
+        // Per process: a concurrent writer must not rename our half-written file away.
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -122,6 +125,9 @@ pub fn write_self_signed(names: &[String], cert: &Path, key: &Path) -> Result<()
         f.write_all(data.as_bytes()).map_err(|source| TlsError::Read { path: tmp.display().to_string(), source })?;
         std::fs::rename(&tmp, path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
     };
+    if cert == key {
+        return write(cert, &format!("{}{}", generated.key_pair.serialize_pem(), generated.cert.pem()), 0o600);
+    }
     write(key, &generated.key_pair.serialize_pem(), 0o600)?;
     write(cert, &generated.cert.pem(), 0o644)
 }
