@@ -31,7 +31,7 @@ import { DeliveryQueue, RecordingManager, RecordingPolicy } from './recording';
 import { RuntimeDirectory } from './paths/runtime-dir';
 import { isOwnEphemeralHlsDirectory, sweepEphemeralHlsDirectories } from './paths/defaults';
 import { guardProcess } from './process-guard';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { mediaServerClientTag } from './hostname';
 
@@ -208,7 +208,7 @@ export async function startDaemon(config: KliveConfig, options: DaemonOptions = 
     };
     undo.push(removeOwnHlsDirectory);
 
-    if (options.dev && config.rtmps.port !== undefined && config.rtmps.certFile && config.rtmps.keyFile && !existsSync(config.rtmps.certFile)) {
+    if (options.dev && config.rtmps.port !== undefined && config.rtmps.certFile && config.rtmps.keyFile && !devCertificateReady(config.rtmps.certFile, config.rtmps.keyFile)) {
       // --dev: a self-signed certificate so that RTMPS works out of the box (encoders must be
       // told to accept it; production configures a real one).
       mkdirSync(dirname(config.rtmps.certFile), { recursive: true, mode: 0o700 });
@@ -541,6 +541,20 @@ function devInstructions(devConfig: KliveConfig, daemon: DaemonHandle, serverInd
     srtPassphrase: srtEncryptedUrl === undefined ? undefined : DEMO_SRT_PASS,
     rtmpsServer,
   };
+}
+
+/**
+ * Whether --dev's certificate can be used as it is. The generated pair is one file; a file an
+ * earlier version wrote (the certificate alone, its key beside it) is made again.
+ */
+function devCertificateReady(certFile: string, keyFile: string): boolean {
+  if (!existsSync(certFile)) return false;
+  if (certFile !== keyFile) return existsSync(keyFile);
+  try {
+    return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(readFileSync(certFile, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** The human-readable --dev banner. */
